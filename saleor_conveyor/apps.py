@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ConveyorConfig(AppConfig):
+    name = "saleor_conveyor"
+    label = "saleor_conveyor"
+    verbose_name = "Fan Conveyor"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import config
+
+        config.connect_cache_reset()

@@ -1,0 +1,563 @@
+"""The conveyor service: the only code that writes the conveyor's tables.
+
+Every `record_*` function takes a plain event (see `events.py`), validates it, and in
+one transaction updates the purchase ledger and the fan profile and reconciles the
+outbox with the rule book's plan. Recording is idempotent: the same event twice, or
+events out of order, leave the same state, and the unique (profile, key) constraint
+means an occurrence is never written twice. A customer's row is locked for the
+duration, so concurrent events for one customer are applied one after the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from . import signals
+from .config import ConveyorConfig, get_config
+from .engine import (
+    NpsAnswer,
+    PlannedTouchpoint,
+    engagement_cell,
+    nps_category,
+    plan_touchpoints,
+    summarize,
+)
+from .engine import Purchase as PurchaseFact
+from .engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
+from .errors import ConveyorError, ErrorCode
+from .events import (
+    Customer,
+    FanSurveyAnswered,
+    NpsAnswered,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderPlaced,
+    OrderReturned,
+    RecordResult,
+)
+from .models import (
+    FanProfile,
+    FanSurveyResponse,
+    Inquiry,
+    NpsResponse,
+    Purchase,
+    ReturnRequest,
+    Touchpoint,
+    TouchpointStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+S = TouchpointStatus
+_PROFILE_SUMMARY_FIELDS = (
+    "stage",
+    "purchase_count",
+    "currency",
+    "total_spent_amount",
+    "average_order_value_amount",
+    "lifetime_value_amount",
+    "first_purchase_at",
+    "last_purchase_at",
+)
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | None:
+    """The customer's profile, locked; found by account first, then by email; made if new."""
+    match = Q(email=customer.email)
+    if customer.user_id is not None:
+        match |= Q(user_id=customer.user_id)
+    found = list(FanProfile.objects.select_for_update().filter(match))
+    profile = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
+    profile = profile or next((p for p in found if p.email == customer.email), None)
+    if profile is None:
+        if not create:
+            return None
+        try:
+            with transaction.atomic():
+                return FanProfile.objects.create(
+                    email=customer.email,
+                    user_id=customer.user_id,
+                    first_name=customer.first_name,
+                    language_code=customer.language_code,
+                )
+        except IntegrityError:
+            # Another worker created it between our read and our insert.
+            return FanProfile.objects.select_for_update().filter(match).first()
+    changed = []
+    if customer.user_id is not None and profile.user_id is None:
+        profile.user_id = customer.user_id
+        changed.append("user")
+    for field in ("first_name", "language_code"):
+        value = getattr(customer, field)
+        if value and getattr(profile, field) != value:
+            setattr(profile, field, value)
+            changed.append(field)
+    if changed:
+        profile.save(update_fields=[*changed, "updated_at"])
+    return profile
+
+
+def find_profile(*, user_id: int | None = None, email: str | None = None) -> FanProfile | None:
+    """A customer's profile by account or email, for readers (API, templates)."""
+    if user_id is not None:
+        profile = FanProfile.objects.filter(user_id=user_id).first()
+        if profile is not None:
+            return profile
+    if email:
+        return FanProfile.objects.filter(email=email.strip().lower()).first()
+    return None
+
+
+def link_customer(customer: Customer, *, previous_email: str | None = None) -> FanProfile:
+    """An account was created or changed: its guest history joins it, its email follows it."""
+    customer = customer.validate()
+    if customer.user_id is None:
+        raise ConveyorError("link_customer needs an account (user_id).", field="user_id")
+    with transaction.atomic():
+        emails = {customer.email} | ({previous_email.strip().lower()} if previous_email else set())
+        found = list(
+            FanProfile.objects.select_for_update()
+            .filter(Q(user_id=customer.user_id) | Q(email__in=emails))
+            .order_by("id")
+        )
+        account = next((p for p in found if p.user_id == customer.user_id), None)
+        same_email = next((p for p in found if p.email == customer.email and p is not account), None)
+        if account is None and same_email is not None and same_email.user_id is None:
+            account, same_email = same_email, None
+        if account is None:
+            account = FanProfile.objects.create(
+                email=customer.email,
+                user_id=customer.user_id,
+                first_name=customer.first_name,
+                language_code=customer.language_code,
+            )
+            return account
+        if same_email is not None:
+            if same_email.user_id is not None:
+                raise ConveyorError(
+                    f"{customer.email} already belongs to another account.",
+                    field="email",
+                    code=ErrorCode.ALREADY_EXISTS,
+                )
+            _merge_into(account, same_email)
+        account.user_id = customer.user_id
+        account.email = customer.email
+        account.first_name = customer.first_name or account.first_name
+        account.language_code = customer.language_code or account.language_code
+        account.save(update_fields=["user", "email", "first_name", "language_code", "updated_at"])
+        if same_email is not None:
+            _reconcile(account, now=timezone.now(), triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+        return account
+
+
+def _merge_into(account: FanProfile, guest: FanProfile) -> None:
+    """Move a guest's history into the account and delete the guest profile."""
+    keep_key = {tp.key: tp for tp in account.touchpoints.all()}
+    for tp in guest.touchpoints.all():
+        mine = keep_key.get(tp.key)
+        if mine is None:
+            continue
+        # One occurrence, two rows: keep whichever went further, so nothing is sent twice.
+        if _progress(tp) > _progress(mine):
+            mine.delete()
+        else:
+            tp.delete()
+    for model in (Purchase, Touchpoint, NpsResponse, FanSurveyResponse, ReturnRequest, Inquiry):
+        model.objects.filter(profile=guest).update(profile=account)
+    account.badges = sorted(set(account.badges) | set(guest.badges))
+    account.referral_code = account.referral_code or guest.referral_code
+    opt_outs = [t for t in (account.unsubscribed_at, guest.unsubscribed_at) if t]
+    account.unsubscribed_at = min(opt_outs) if opt_outs else None
+    for field in ("nps", "nps_category", "nps_answered_at"):
+        if guest.nps_answered_at and (not account.nps_answered_at or guest.nps_answered_at > account.nps_answered_at):
+            setattr(account, field, getattr(guest, field))
+    if not account.fan_degree and guest.fan_degree:
+        account.fan_degree, account.liking, account.segment = guest.fan_degree, guest.liking, guest.segment
+    account.save()
+    guest.delete()
+
+
+def _progress(tp: Touchpoint) -> int:
+    return {S.CANCELLED: 0, S.SCHEDULED: 1, S.SKIPPED: 2, S.FAILED: 3, S.SENDING: 4, S.SENT: 5}[tp.status]
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, backfill: bool = False) -> RecordResult:
+    """An order was placed: add it to the ledger, restage the customer, schedule what is due."""
+    event = event.validate()
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = _locked_profile(event.customer)
+        assert profile is not None
+        rows = list(Purchase.objects.filter(Q(profile=profile) | Q(order_id=event.order_id)))
+        existing = next((row for row in rows if row.order_id == event.order_id), None)
+        if existing is not None:
+            if existing.currency != event.currency:
+                raise ConveyorError(
+                    f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
+                    field="currency",
+                )
+            if existing.profile_id != profile.id:
+                logger.info("order %s is already recorded for another profile", event.order_id)
+                return RecordResult(profile_id=existing.profile_id)
+            values = _placed_values(event)
+            if all(getattr(existing, k) == v for k, v in values.items()):
+                return RecordResult(profile_id=profile.id)
+            for key, value in values.items():
+                setattr(existing, key, value)
+            existing.save(update_fields=list(values))
+        else:
+            rows.append(Purchase.objects.create(order_id=event.order_id, profile=profile, **_placed_values(event)))
+        history = [row for row in rows if row.profile_id == profile.id]
+        return _apply(profile, history, now=now, backfill=backfill)
+
+
+def _placed_values(event: OrderPlaced) -> dict[str, Any]:
+    return {
+        "order_number": event.order_number,
+        "channel": event.channel,
+        "currency": event.currency,
+        "total_gross_amount": event.total,
+        "placed_at": event.placed_at,
+        "used_voucher": event.used_voucher,
+        "used_sale": event.used_sale,
+        "used_campaign": event.used_campaign,
+    }
+
+
+def record_fulfillment(event: OrderFulfilled, *, now: datetime | None = None, backfill: bool = False) -> RecordResult:
+    """An order shipped: the first shipment counts (lead time, NPS survey anchor)."""
+    event = event.validate()
+    return _update_order(event.order_id, "fulfilled_at", event.fulfilled_at, now=now, backfill=backfill)
+
+
+def record_order_cancelled(
+    event: OrderCancelled, *, now: datetime | None = None, backfill: bool = False
+) -> RecordResult:
+    """An order was cancelled or fully refunded: it no longer counts; its unsent touchpoints stop."""
+    event = event.validate()
+    return _update_order(event.order_id, "cancelled_at", event.cancelled_at, now=now, backfill=backfill)
+
+
+def record_return(event: OrderReturned, *, now: datetime | None = None, backfill: bool = False) -> RecordResult:
+    """Goods came back; a full return takes the order off the count like a cancellation."""
+    event = event.validate()
+    if not event.fully_returned:
+        with transaction.atomic():
+            _locked_purchase(event.order_id)
+        return RecordResult()
+    return _update_order(event.order_id, "returned_at", event.returned_at, now=now, backfill=backfill)
+
+
+def _locked_purchase(order_id: str) -> Purchase:
+    purchase = (
+        Purchase.objects.select_related("profile")
+        .select_for_update(of=("self", "profile"))
+        .filter(order_id=order_id)
+        .first()
+    )
+    if purchase is None:
+        raise ConveyorError(f"No order {order_id!r} is recorded.", field="order_id", code=ErrorCode.NOT_FOUND)
+    return purchase
+
+
+def _update_order(order_id: str, field: str, when: datetime, *, now: datetime | None, backfill: bool) -> RecordResult:
+    """Set an order's time; the earliest wins, so repeats and reordering change nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        purchase = _locked_purchase(order_id)
+        current = getattr(purchase, field)
+        if current is not None and current <= when:
+            return RecordResult(profile_id=purchase.profile_id)
+        setattr(purchase, field, when)
+        purchase.save(update_fields=[field])
+        profile = purchase.profile
+        history = [row if row.pk != purchase.pk else purchase for row in profile.purchases.all()]
+        return _apply(profile, history, now=now, backfill=backfill)
+
+
+def _apply(profile: FanProfile, history: Sequence[Purchase], *, now: datetime, backfill: bool) -> RecordResult:
+    facts = [_fact(row) for row in history]
+    result = _reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS, backfill=backfill)
+    _update_summary(profile, facts, now)
+    result.changed = True
+    return result
+
+
+def _fact(row: Purchase) -> PurchaseFact:
+    return PurchaseFact(
+        order_id=row.order_id,
+        placed_at=row.placed_at,
+        currency=row.currency,
+        total=row.total_gross_amount,
+        discounted=row.discounted,
+        fulfilled_at=row.fulfilled_at,
+        cancelled_at=row.cancelled_at,
+        returned_at=row.returned_at,
+    )
+
+
+def _update_summary(profile: FanProfile, facts: Sequence[PurchaseFact], now: datetime) -> None:
+    summary = summarize(facts)
+    previous_stage = profile.stage
+    values = {
+        "stage": summary.stage.value if summary.stage else None,
+        "purchase_count": summary.purchase_count,
+        "currency": summary.currency or profile.currency,
+        "total_spent_amount": summary.total_spent,
+        "average_order_value_amount": summary.average_order_value,
+        "lifetime_value_amount": summary.lifetime_value,
+        "first_purchase_at": summary.first_purchase_at,
+        "last_purchase_at": summary.last_purchase_at,
+    }
+    for key, value in values.items():
+        setattr(profile, key, value)
+    update = [*_PROFILE_SUMMARY_FIELDS, "updated_at"]
+    if previous_stage != profile.stage:
+        profile.stage_changed_at = now
+        update.append("stage_changed_at")
+    profile.save(update_fields=update)
+    if previous_stage != profile.stage:
+        transaction.on_commit(
+            lambda: signals.stage_changed.send(
+                sender=FanProfile, profile=profile, previous=previous_stage, stage=profile.stage
+            )
+        )
+
+
+# --- the outbox --------------------------------------------------------------------------
+
+
+def _reconcile(
+    profile: FanProfile,
+    *,
+    now: datetime,
+    triggers: frozenset[str],
+    purchases: Sequence[PurchaseFact] | None = None,
+    answers: Sequence[NpsAnswer] | None = None,
+    backfill: bool = False,
+    config: ConveyorConfig | None = None,
+) -> RecordResult:
+    """Make the outbox match the rule book's plan for the given triggers (profile is locked)."""
+    config = config or get_config()
+    book = config.rule_book
+    rule_names = [rule.name for rule in book.active_rules(triggers)]
+    result = RecordResult(profile_id=profile.id)
+    if not rule_names:
+        return result
+    if purchases is None and triggers & PURCHASE_TRIGGERS:
+        purchases = [_fact(row) for row in profile.purchases.all()]
+    if answers is None and triggers & NPS_TRIGGERS:
+        answers = [_answer(r) for r in profile.nps_responses.all()]
+    existing = {tp.key: tp for tp in Touchpoint.objects.filter(profile=profile, rule__in=rule_names)}
+    recent_sends: dict[str, list[datetime]] = {}
+    for tp in existing.values():
+        if tp.sent_at is not None and tp.status == S.SENT:
+            recent_sends.setdefault(tp.rule, []).append(tp.sent_at)
+    plan = plan_touchpoints(book, purchases or (), answers or (), now=now, triggers=triggers, recent_sends=recent_sends)
+    wanted = {item.key: item for item in plan}
+    late_before = now if backfill else now - config.late_grace
+    create, update = [], []
+    for item in plan:
+        tp = existing.get(item.key)
+        late = item.due_at < late_before
+        if tp is None:
+            create.append(_new_touchpoint(profile, item, late=late, backfill=backfill))
+        elif (tp.status == S.CANCELLED and tp.attempts == 0 and tp.sent_at is None) or (
+            tp.status == S.SCHEDULED and tp.planned_at != item.due_at
+        ):
+            _set_plan(tp, item, late=late, backfill=backfill)
+            update.append(tp)
+    orders = {fact.order_id: fact for fact in purchases or ()}
+    for key, tp in existing.items():
+        if key not in wanted and tp.status == S.SCHEDULED:
+            tp.status = S.CANCELLED
+            tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
+            update.append(tp)
+    if create:
+        Touchpoint.objects.bulk_create(create)
+    if update:
+        Touchpoint.objects.bulk_update(update, ["status", "planned_at", "due_at", "outcome", "updated_at"])
+    for tp in [*create, *update]:
+        {S.SCHEDULED: result.scheduled, S.CANCELLED: result.cancelled, S.SKIPPED: result.skipped}[tp.status].append(
+            tp.key
+        )
+    scheduled_ids = [tp.id for tp in [*create, *update] if tp.status == S.SCHEDULED]
+    if scheduled_ids:
+        transaction.on_commit(
+            lambda: signals.touchpoint_scheduled.send(
+                sender=Touchpoint, touchpoint_ids=scheduled_ids, profile_id=profile.id
+            )
+        )
+    return result
+
+
+def _new_touchpoint(profile: FanProfile, item: PlannedTouchpoint, *, late: bool, backfill: bool) -> Touchpoint:
+    tp = Touchpoint(
+        profile=profile, rule=item.rule, key=item.key, kind=item.kind, order_id=item.order_id, marketing=item.marketing
+    )
+    _set_plan(tp, item, late=late, backfill=backfill)
+    tp.updated_at = timezone.now()
+    return tp
+
+
+def _set_plan(tp: Touchpoint, item: PlannedTouchpoint, *, late: bool, backfill: bool) -> None:
+    tp.planned_at = tp.due_at = item.due_at
+    tp.updated_at = timezone.now()
+    if late:
+        tp.status = S.SKIPPED
+        tp.outcome = (
+            "due before the conveyor was enabled (backfill); not sent"
+            if backfill
+            else "its time had passed when it was scheduled; not sent"
+        )
+    else:
+        tp.status = S.SCHEDULED
+        tp.outcome = ""
+
+
+def _cancel_reason(purchase: PurchaseFact | None) -> str:
+    if purchase is not None and purchase.cancelled_at is not None:
+        return f"order {purchase.order_id} was cancelled"
+    if purchase is not None and purchase.returned_at is not None:
+        return f"order {purchase.order_id} was returned"
+    return "no longer applies to the customer's history"
+
+
+# --- surveys -----------------------------------------------------------------------------
+
+
+def _answer(response: NpsResponse) -> NpsAnswer:
+    return NpsAnswer(occasion=response.occasion, score=response.score, answered_at=response.created_at)
+
+
+def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
+    """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS."""
+    event = event.validate()
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = _locked_profile(event.customer)
+        assert profile is not None
+        channel = ""
+        if event.order_id is not None:
+            purchase = Purchase.objects.filter(order_id=event.order_id, profile=profile).first()
+            if purchase is None:
+                raise ConveyorError(
+                    f"No order {event.order_id!r} of this customer is recorded.",
+                    field="orderId",
+                    code=ErrorCode.NOT_FOUND,
+                )
+            channel = purchase.channel
+            if NpsResponse.objects.filter(profile=profile, order_id=event.order_id).exists():
+                raise ConveyorError(
+                    "This order already has an NPS answer from this customer.",
+                    field="orderId",
+                    code=ErrorCode.ALREADY_EXISTS,
+                )
+        response = NpsResponse.objects.create(
+            profile=profile,
+            order_id=event.order_id,
+            channel=channel,
+            score=event.score,
+            comment=event.comment,
+            created_at=event.answered_at,
+        )
+        if profile.nps_answered_at is None or event.answered_at >= profile.nps_answered_at:
+            profile.nps = event.score
+            profile.nps_category = nps_category(event.score).value
+            profile.nps_answered_at = event.answered_at
+            profile.save(update_fields=["nps", "nps_category", "nps_answered_at", "updated_at"])
+        _reconcile(profile, now=now, triggers=NPS_TRIGGERS)
+        transaction.on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
+        return response
+
+
+def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) -> FanSurveyResponse:
+    """A fan-degree answer places the customer on the engagement grid (the latest answer wins)."""
+    event = event.validate()
+    with transaction.atomic():
+        profile = _locked_profile(event.customer)
+        assert profile is not None
+        cell = engagement_cell(event.fan_degree, event.liking)
+        response, _ = FanSurveyResponse.objects.get_or_create(
+            profile=profile,
+            created_at=event.answered_at,
+            defaults={
+                "fan_degree": event.fan_degree.value,
+                "liking": event.liking.value,
+                "segment": cell,
+                "comment": event.comment,
+            },
+        )
+        latest = profile.fan_surveys.order_by("-created_at", "-id").first()
+        if latest is not None:
+            profile.fan_degree, profile.liking, profile.segment = latest.fan_degree, latest.liking, latest.segment
+            profile.save(update_fields=["fan_degree", "liking", "segment", "updated_at"])
+        return response
+
+
+# --- time-driven -------------------------------------------------------------------------
+
+
+def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Find customers who lapsed and have no win-back for this lapse yet; schedule it. Returns how many."""
+    now = now or timezone.now()
+    config = get_config()
+    rules = [rule.name for rule in config.rule_book.active_rules({"lapsed"})]
+    if not rules:
+        return 0
+    cutoff = now - timedelta(days=config.lapse_days)
+    has_winback = Touchpoint.objects.filter(
+        profile=OuterRef("pk"), rule__in=rules, planned_at__gte=OuterRef("last_purchase_at")
+    )
+    ids = list(
+        FanProfile.objects.filter(last_purchase_at__lte=cutoff)
+        .exclude(Exists(has_winback))
+        .values_list("id", flat=True)[:batch_size]
+    )
+    scheduled = 0
+    for profile_id in ids:
+        with transaction.atomic():
+            profile = FanProfile.objects.select_for_update().get(pk=profile_id)
+            result = _reconcile(profile, now=now, triggers=frozenset({"lapsed"}), config=config)
+            scheduled += len(result.scheduled)
+    return scheduled
+
+
+def rebuild_profile(profile_id: int, *, now: datetime | None = None) -> RecordResult:
+    """Recompute a profile and its outbox from the ledger (after a rule book change)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = FanProfile.objects.select_for_update().get(pk=profile_id)
+        facts = [_fact(row) for row in profile.purchases.all()]
+        result = _reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+        _update_summary(profile, facts, now)
+        return result
+
+
+# --- delivery outcomes -------------------------------------------------------------------
+
+
+def mark_touchpoints(ids: Iterable[int], status: str, *, outcome: str = "", now: datetime | None = None) -> int:
+    """Record how touchpoints ended (delivery code calls this; it never re-opens a sent one)."""
+    now = now or timezone.now()
+    values: dict[str, Any] = {"status": status, "outcome": outcome, "updated_at": now}
+    if status == S.SENT:
+        values["sent_at"] = now
+    return (
+        Touchpoint.objects.filter(id__in=list(ids))
+        .exclude(status__in=[S.SENT, S.SKIPPED, S.FAILED, S.CANCELLED])
+        .update(**values)
+    )

@@ -1,0 +1,468 @@
+"""The rule book: every trigger of the method as data, and the plan it makes for a customer.
+
+A rule book is a validated structure a shop can edit (the plugin's configuration holds
+it as JSON). `plan_touchpoints` turns one customer's history into the set of
+touchpoints that should exist, each with a unique occurrence key; the conveyor service
+reconciles that plan with what is already in the outbox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .stages import Purchase, counted, is_lapsed
+from .surveys import NpsAnswer, NpsCategory, nps_category
+
+TRIGGERS = {
+    "first_purchase": "days after the customer's first purchase (step mail, fan survey)",
+    "purchase_count": "when the customer's n-th purchase is placed",
+    "order_amount": "when one order's total reaches an amount tier, per currency",
+    "nps": "when an NPS answer falls in a category",
+    "fulfillment": "days after an order ships, at most once per cooldown",
+    "lapsed": "when the customer has not bought for the lapse window",
+}
+KINDS = ("EMAIL", "COUPON", "BADGE", "STAFF_TASK")
+VOUCHERS = ("vip", "referral")
+# Triggers fed by the purchase ledger; the rest are fed by survey answers.
+PURCHASE_TRIGGERS = frozenset({"first_purchase", "purchase_count", "order_amount", "fulfillment", "lapsed"})
+NPS_TRIGGERS = frozenset({"nps"})
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_RULE_FIELDS = {
+    "name",
+    "trigger",
+    "kind",
+    "days",
+    "count",
+    "tier",
+    "category",
+    "cooldown_days",
+    "once",
+    "marketing",
+    "template",
+    "badge",
+    "voucher",
+    "active",
+    "description",
+}
+_BOOK_FIELDS = {"rules", "amount_tiers", "lapse_days"}
+
+
+class RuleBookError(ValueError):
+    """A rule book that cannot be used; the message names the bad entry."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    trigger: str
+    kind: str
+    days: int = 0
+    count: int | None = None
+    tier: str | None = None
+    category: NpsCategory | None = None
+    cooldown_days: int = 0
+    once: bool = True
+    marketing: bool = True
+    template: str = ""
+    badge: str | None = None
+    voucher: str | None = None
+    active: bool = True
+    description: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """The rule as the JSON a shop edits; fields left at their default are omitted."""
+        data: dict[str, Any] = {"name": self.name, "trigger": self.trigger, "kind": self.kind}
+        for key, default in (
+            ("days", 0),
+            ("count", None),
+            ("tier", None),
+            ("category", None),
+            ("cooldown_days", 0),
+            ("once", True),
+            ("marketing", True),
+            ("template", self.name),
+            ("badge", None),
+            ("voucher", None),
+            ("active", True),
+            ("description", ""),
+        ):
+            value = getattr(self, key)
+            if value != default:
+                data[key] = str(value) if key == "category" else value
+        return data
+
+
+@dataclass(frozen=True)
+class PlannedTouchpoint:
+    """A touchpoint the rule book says should exist for this customer."""
+
+    key: str
+    rule: str
+    kind: str
+    due_at: datetime
+    order_id: str | None = None
+    marketing: bool = True
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    rules: tuple[Rule, ...]
+    amount_tiers: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    lapse_days: int = 90
+
+    @classmethod
+    def default(cls) -> RuleBook:
+        """The method's own values."""
+        return cls.from_data(DEFAULT_RULES)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RuleBook:
+        """Validate a rule book given as plain data (parsed JSON); raise RuleBookError."""
+        if not isinstance(data, Mapping):
+            raise RuleBookError("the rule book must be an object with 'rules', 'amount_tiers', 'lapse_days'")
+        unknown = set(data) - _BOOK_FIELDS
+        if unknown:
+            raise RuleBookError(f"unknown rule book field {sorted(unknown)[0]!r}")
+        lapse_days = _whole(data.get("lapse_days", 90), "lapse_days", minimum=1)
+        tiers = _parse_tiers(data.get("amount_tiers", {}))
+        raw_rules = data.get("rules", [])
+        if not isinstance(raw_rules, list):
+            raise RuleBookError("'rules' must be a list of rules")
+        rules: list[Rule] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_rules):
+            rule = _parse_rule(raw, index, tiers)
+            if rule.name in seen:
+                raise RuleBookError(f"rules[{index}] ({rule.name}): the name is used by another rule")
+            seen.add(rule.name)
+            rules.append(rule)
+        return cls(rules=tuple(rules), amount_tiers=tiers, lapse_days=lapse_days)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "lapse_days": self.lapse_days,
+            "amount_tiers": {
+                tier: {currency: str(amount) for currency, amount in amounts.items()}
+                for tier, amounts in self.amount_tiers.items()
+            },
+            "rules": [rule.to_data() for rule in self.rules],
+        }
+
+    def rule(self, name: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.name == name), None)
+
+    def active_rules(self, triggers: Iterable[str] | None = None) -> list[Rule]:
+        wanted = set(triggers) if triggers is not None else set(TRIGGERS)
+        return [rule for rule in self.rules if rule.active and rule.trigger in wanted]
+
+    def threshold(self, rule: Rule, currency: str) -> Decimal | None:
+        return self.amount_tiers.get(rule.tier or "", {}).get(currency)
+
+
+def _whole(value: Any, where: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleBookError(f"{where} must be a whole number, got {value!r}")
+    if value < minimum:
+        qualifier = "negative" if value < 0 else "too small"
+        raise RuleBookError(f"{where} must be at least {minimum}, got {value} ({qualifier})")
+    return value
+
+
+def _parse_tiers(raw: Any) -> dict[str, dict[str, Decimal]]:
+    if not isinstance(raw, Mapping):
+        raise RuleBookError("'amount_tiers' must map a tier name to {currency: amount}")
+    tiers: dict[str, dict[str, Decimal]] = {}
+    for tier, amounts in raw.items():
+        if not isinstance(tier, str) or not _NAME.match(tier):
+            raise RuleBookError(f"amount_tiers: bad tier name {tier!r} (lowercase letters, digits, _)")
+        if not isinstance(amounts, Mapping) or not amounts:
+            raise RuleBookError(f"amount_tiers.{tier} must map currency codes to amounts")
+        parsed: dict[str, Decimal] = {}
+        for currency, amount in amounts.items():
+            if not isinstance(currency, str) or not _CURRENCY.match(currency):
+                raise RuleBookError(f"amount_tiers.{tier}: {currency!r} is not a currency code like JPY")
+            try:
+                value = Decimal(str(amount))
+            except InvalidOperation:
+                raise RuleBookError(f"amount_tiers.{tier}.{currency}: {amount!r} is not a number") from None
+            if isinstance(amount, bool) or not value.is_finite() or value <= 0:
+                raise RuleBookError(f"amount_tiers.{tier}.{currency} must be a positive amount, got {amount!r}")
+            parsed[currency] = value
+        tiers[tier] = parsed
+    return tiers
+
+
+def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any]) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise RuleBookError(f"rules[{index}] must be an object, got {raw!r}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RuleBookError(f"rules[{index}]: 'name' must be lowercase letters, digits and _ (got {name!r})")
+    where = f"rules[{index}] ({name})"
+    unknown = set(raw) - _RULE_FIELDS
+    if unknown:
+        raise RuleBookError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    trigger = raw.get("trigger")
+    if trigger not in TRIGGERS:
+        raise RuleBookError(f"{where}: unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise RuleBookError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    days = _whole(raw.get("days", 0), f"{where}: days", minimum=0)
+    cooldown_days = _whole(raw.get("cooldown_days", 0), f"{where}: cooldown_days", minimum=0)
+    count = raw.get("count")
+    tier = raw.get("tier")
+    category = raw.get("category")
+    if trigger == "purchase_count":
+        count = _whole(count, f"{where}: count", minimum=1)
+    elif count is not None:
+        raise RuleBookError(f"{where}: 'count' only applies to purchase_count rules")
+    if trigger == "order_amount":
+        if tier not in tiers:
+            raise RuleBookError(f"{where}: tier {tier!r} is not one of amount_tiers {sorted(tiers)}")
+    elif tier is not None:
+        raise RuleBookError(f"{where}: 'tier' only applies to order_amount rules")
+    if trigger == "nps":
+        if category not in NpsCategory.__members__:
+            raise RuleBookError(f"{where}: category must be one of {', '.join(NpsCategory)}")
+        category = NpsCategory(category)
+    elif category is not None:
+        raise RuleBookError(f"{where}: 'category' only applies to nps rules")
+    flags = {}
+    for flag, default in (("once", True), ("marketing", True), ("active", True)):
+        value = raw.get(flag, default)
+        if not isinstance(value, bool):
+            raise RuleBookError(f"{where}: {flag} must be true or false, got {value!r}")
+        flags[flag] = value
+    badge = raw.get("badge")
+    if kind == "BADGE" and not (isinstance(badge, str) and badge.strip()):
+        raise RuleBookError(f"{where}: a BADGE rule needs the 'badge' it gives")
+    voucher = raw.get("voucher")
+    if kind == "COUPON" and voucher not in VOUCHERS:
+        raise RuleBookError(f"{where}: a COUPON rule needs 'voucher': one of {', '.join(VOUCHERS)}")
+    template = raw.get("template", name)
+    if not isinstance(template, str) or not _NAME.match(template):
+        raise RuleBookError(f"{where}: template must be a template name like {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise RuleBookError(f"{where}: description must be text")
+    return Rule(
+        name=name,
+        trigger=trigger,
+        kind=kind,
+        days=days,
+        count=count,
+        tier=tier,
+        category=category,
+        cooldown_days=cooldown_days,
+        template=template,
+        badge=badge,
+        voucher=voucher,
+        description=description,
+        **flags,
+    )
+
+
+def plan_touchpoints(
+    book: RuleBook,
+    purchases: Sequence[Purchase],
+    nps_answers: Sequence[NpsAnswer] = (),
+    *,
+    now: datetime,
+    triggers: Iterable[str] | None = None,
+    recent_sends: Mapping[str, Sequence[datetime]] | None = None,
+) -> list[PlannedTouchpoint]:
+    """Every touchpoint the rule book wants for this history, keyed by occurrence.
+
+    The result depends only on the history (and `now`, for lapse), not on the order
+    events arrived in, which is what makes recording idempotent. `recent_sends` lists,
+    per rule, when that rule already went out, so a cooldown also counts real sends.
+    """
+    real = counted(purchases)
+    plan: list[PlannedTouchpoint] = []
+    for rule in book.active_rules(triggers):
+        delay = timedelta(days=rule.days)
+        if rule.trigger == "first_purchase" and real:
+            plan.append(_planned(rule, rule.name, real[0].placed_at + delay, real[0].order_id))
+        elif rule.trigger == "purchase_count" and rule.count and len(real) >= rule.count:
+            anchor = real[rule.count - 1]
+            plan.append(_planned(rule, rule.name, anchor.placed_at + delay, anchor.order_id))
+        elif rule.trigger == "order_amount":
+            plan.extend(_amount_plan(book, rule, real, delay))
+        elif rule.trigger == "fulfillment":
+            plan.extend(_fulfillment_plan(rule, real, delay, (recent_sends or {}).get(rule.name, ())))
+        elif rule.trigger == "nps":
+            for answer in sorted(nps_answers, key=lambda a: (a.answered_at, a.occasion)):
+                if nps_category(answer.score) == rule.category:
+                    key = f"{rule.name}:{answer.occasion}"
+                    plan.append(_planned(rule, key, answer.answered_at + delay, None))
+        elif rule.trigger == "lapsed" and real:
+            last = real[-1]
+            if is_lapsed(last.placed_at, now, book.lapse_days):
+                due = last.placed_at + timedelta(days=book.lapse_days) + delay
+                plan.append(_planned(rule, f"{rule.name}:{last.order_id}", due, last.order_id))
+    return plan
+
+
+def _planned(rule: Rule, key: str, due_at: datetime, order_id: str | None) -> PlannedTouchpoint:
+    return PlannedTouchpoint(key, rule.name, rule.kind, due_at, order_id, rule.marketing)
+
+
+def _amount_plan(book: RuleBook, rule: Rule, real: Sequence[Purchase], delay: timedelta) -> list[PlannedTouchpoint]:
+    reaching = [p for p in real if (threshold := book.threshold(rule, p.currency)) is not None and p.total >= threshold]
+    if rule.once:
+        reaching = reaching[:1]
+    return [
+        _planned(rule, rule.name if rule.once else f"{rule.name}:{p.order_id}", p.placed_at + delay, p.order_id)
+        for p in reaching
+    ]
+
+
+def _fulfillment_plan(
+    rule: Rule, real: Sequence[Purchase], delay: timedelta, sent: Sequence[datetime]
+) -> list[PlannedTouchpoint]:
+    cooldown = timedelta(days=rule.cooldown_days)
+    taken = sorted(sent)
+    plan = []
+    shipped = sorted((p for p in real if p.fulfilled_at), key=lambda p: (p.fulfilled_at, p.order_id))
+    for purchase in shipped:
+        due = purchase.fulfilled_at + delay  # type: ignore[operator]
+        if cooldown and any(abs(due - other) < cooldown for other in taken):
+            continue
+        taken.append(due)
+        plan.append(_planned(rule, f"{rule.name}:{purchase.order_id}", due, purchase.order_id))
+    return plan
+
+
+def _rule(**data: Any) -> dict[str, Any]:
+    return data
+
+
+DEFAULT_RULES: dict[str, Any] = {
+    "lapse_days": 90,
+    "amount_tiers": {
+        "card": {"JPY": 10000},
+        "vip": {"JPY": 20000},
+        "cocreate": {"JPY": 30000},
+    },
+    "rules": [
+        _rule(
+            name="step_day3",
+            trigger="first_purchase",
+            kind="EMAIL",
+            days=3,
+            marketing=False,
+            description="Thanks, and how to use what you bought",
+        ),
+        _rule(name="step_day7", trigger="first_purchase", kind="EMAIL", days=7, description="Other customers' stories"),
+        _rule(
+            name="step_day14", trigger="first_purchase", kind="EMAIL", days=14, description="A message from the founder"
+        ),
+        _rule(
+            name="fan_survey",
+            trigger="first_purchase",
+            kind="EMAIL",
+            days=21,
+            description="Fan-degree survey within a month of the first purchase",
+        ),
+        _rule(
+            name="second_purchase",
+            trigger="purchase_count",
+            kind="EMAIL",
+            count=2,
+            description="Personal recommendation",
+        ),
+        _rule(
+            name="vip_candidate",
+            trigger="purchase_count",
+            kind="COUPON",
+            count=3,
+            voucher="vip",
+            description="VIP-candidate coupon",
+        ),
+        _rule(
+            name="fan_meeting",
+            trigger="purchase_count",
+            kind="EMAIL",
+            count=5,
+            description="Invitation to the fan meeting",
+        ),
+        _rule(
+            name="thank_you_card",
+            trigger="order_amount",
+            kind="STAFF_TASK",
+            tier="card",
+            once=False,
+            marketing=False,
+            description="Hand-written thank-you card (paper)",
+        ),
+        _rule(
+            name="secret_info",
+            trigger="order_amount",
+            kind="EMAIL",
+            tier="card",
+            description="Secret information for big orders",
+        ),
+        _rule(
+            name="vip_badge",
+            trigger="order_amount",
+            kind="BADGE",
+            tier="vip",
+            badge="VIP",
+            marketing=False,
+            description="VIP badge on the profile",
+        ),
+        _rule(
+            name="co_creation",
+            trigger="order_amount",
+            kind="EMAIL",
+            tier="cocreate",
+            description="Invitation to co-create the next product",
+        ),
+        _rule(
+            name="nps_survey",
+            trigger="fulfillment",
+            kind="EMAIL",
+            days=10,
+            cooldown_days=90,
+            marketing=False,
+            description="NPS survey after delivery, at most once per 90 days",
+        ),
+        _rule(
+            name="referral",
+            trigger="nps",
+            kind="COUPON",
+            category="PROMOTER",
+            voucher="referral",
+            description="Referral campaign with a personal referral code",
+        ),
+        _rule(
+            name="story_video",
+            trigger="nps",
+            kind="EMAIL",
+            category="PASSIVE",
+            description="The story behind the product (video)",
+        ),
+        _rule(
+            name="honesty_letter",
+            trigger="nps",
+            kind="EMAIL",
+            category="DETRACTOR",
+            marketing=False,
+            description="Thank you for your honesty, with an improvement survey",
+        ),
+        _rule(
+            name="winback_survey",
+            trigger="lapsed",
+            kind="EMAIL",
+            description="Win-back survey for a customer silent for the lapse window",
+        ),
+    ],
+}

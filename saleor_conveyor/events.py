@@ -1,0 +1,221 @@
+"""Plain inputs of the conveyor service: what happened, in a host's neutral words.
+
+Hosts (the Saleor plugin, the sandbox, the backfill) build these; `validate()` rejects
+bad values before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from .engine import FanDegree, Liking
+from .engine.surveys import validate_score
+from .errors import ConveyorError, ErrorCode
+
+COMMENT_MAX = 2000
+
+
+def normalize_email(email: object) -> str:
+    """Emails identify guests; compare them trimmed and lower-cased."""
+    if not isinstance(email, str) or not email.strip():
+        raise ConveyorError("An email address is required.", field="email")
+    cleaned = email.strip().lower()
+    try:
+        validate_email(cleaned)
+    except ValidationError:
+        raise ConveyorError(f"{email!r} is not a valid email address.", field="email") from None
+    return cleaned
+
+
+def _aware(value: object, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ConveyorError(f"{name} must be a timezone-aware datetime, got {value!r}.", field=name)
+    return value
+
+
+def _order_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ConveyorError(
+            f"order_id must be a non-empty id of at most 64 characters, got {value!r}.", field="order_id"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Who bought: an account (user_id) or a guest (email only)."""
+
+    email: str
+    user_id: int | None = None
+    first_name: str = ""
+    language_code: str = ""
+
+    def validate(self) -> Customer:
+        email = normalize_email(self.email)
+        if self.user_id is not None and (isinstance(self.user_id, bool) or not isinstance(self.user_id, int)):
+            raise ConveyorError(f"user_id must be an integer, got {self.user_id!r}.", field="user_id")
+        return Customer(email, self.user_id, (self.first_name or "")[:256], (self.language_code or "")[:35])
+
+
+@dataclass(frozen=True)
+class OrderPlaced:
+    order_id: str
+    customer: Customer
+    channel: str
+    currency: str
+    total: Decimal
+    placed_at: datetime
+    order_number: str = ""
+    # Currencies of the order's lines; each must be the order's currency.
+    line_currencies: tuple[str, ...] = ()
+    used_voucher: bool = False
+    used_sale: bool = False
+    used_campaign: bool = False
+
+    def validate(self) -> OrderPlaced:
+        _order_id(self.order_id)
+        _aware(self.placed_at, "placed_at")
+        if not isinstance(self.currency, str) or len(self.currency) != 3 or not self.currency.isalpha():
+            raise ConveyorError(f"currency must be a 3-letter code, got {self.currency!r}.", field="currency")
+        currency = self.currency.upper()
+        mismatched = sorted({c for c in self.line_currencies if c.upper() != currency})
+        if mismatched:
+            raise ConveyorError(
+                f"The order is in {currency} but its lines are in {', '.join(mismatched)}.",
+                field="currency",
+            )
+        if isinstance(self.total, bool | float) or not isinstance(self.total, Decimal | int | str):
+            raise ConveyorError(f"total must be a decimal amount, got {self.total!r}.", field="total")
+        try:
+            total = Decimal(str(self.total))
+        except InvalidOperation:
+            raise ConveyorError(f"total must be a number, got {self.total!r}.", field="total") from None
+        if not total.is_finite():
+            raise ConveyorError(f"total must be a finite amount, got {self.total!r}.", field="total")
+        if total < 0:
+            raise ConveyorError(f"total cannot be negative, got {total}.", field="total", code=ErrorCode.OUT_OF_RANGE)
+        if total >= Decimal("1e9"):
+            raise ConveyorError(
+                f"total {total} is larger than the ledger can hold.", field="total", code=ErrorCode.OUT_OF_RANGE
+            )
+        if not isinstance(self.channel, str) or not self.channel.strip():
+            raise ConveyorError("channel is required.", field="channel")
+        return OrderPlaced(
+            order_id=self.order_id,
+            customer=self.customer.validate(),
+            channel=self.channel[:255],
+            currency=currency,
+            total=total,
+            placed_at=self.placed_at,
+            order_number=str(self.order_number or "")[:64],
+            line_currencies=self.line_currencies,
+            used_voucher=bool(self.used_voucher),
+            used_sale=bool(self.used_sale),
+            used_campaign=bool(self.used_campaign),
+        )
+
+
+@dataclass(frozen=True)
+class OrderFulfilled:
+    order_id: str
+    fulfilled_at: datetime
+
+    def validate(self) -> OrderFulfilled:
+        _order_id(self.order_id)
+        _aware(self.fulfilled_at, "fulfilled_at")
+        return self
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    """The order no longer counts: cancelled, or fully refunded."""
+
+    order_id: str
+    cancelled_at: datetime
+
+    def validate(self) -> OrderCancelled:
+        _order_id(self.order_id)
+        _aware(self.cancelled_at, "cancelled_at")
+        return self
+
+
+@dataclass(frozen=True)
+class OrderReturned:
+    """Goods came back. Only a full return takes the order off the customer's count."""
+
+    order_id: str
+    returned_at: datetime
+    fully_returned: bool = True
+
+    def validate(self) -> OrderReturned:
+        _order_id(self.order_id)
+        _aware(self.returned_at, "returned_at")
+        return self
+
+
+@dataclass(frozen=True)
+class NpsAnswered:
+    customer: Customer
+    score: int
+    answered_at: datetime
+    order_id: str | None = None
+    comment: str = ""
+
+    def validate(self) -> NpsAnswered:
+        try:
+            validate_score(self.score)
+        except ValueError as error:
+            raise ConveyorError(str(error), field="score", code=ErrorCode.OUT_OF_RANGE) from None
+        if self.order_id is not None:
+            _order_id(self.order_id)
+        _aware(self.answered_at, "answered_at")
+        return NpsAnswered(
+            self.customer.validate(), self.score, self.answered_at, self.order_id, _comment(self.comment)
+        )
+
+
+@dataclass(frozen=True)
+class FanSurveyAnswered:
+    customer: Customer
+    fan_degree: FanDegree
+    liking: Liking
+    answered_at: datetime
+    comment: str = ""
+
+    def validate(self) -> FanSurveyAnswered:
+        try:
+            fan_degree, liking = FanDegree(self.fan_degree), Liking(self.liking)
+        except ValueError as error:
+            raise ConveyorError(str(error), field="fanDegree") from None
+        _aware(self.answered_at, "answered_at")
+        return FanSurveyAnswered(self.customer.validate(), fan_degree, liking, self.answered_at, _comment(self.comment))
+
+
+def _comment(comment: object) -> str:
+    if comment is None:
+        return ""
+    if not isinstance(comment, str):
+        raise ConveyorError("comment must be text.", field="comment")
+    if len(comment) > COMMENT_MAX:
+        raise ConveyorError(
+            f"comment is {len(comment)} characters; at most {COMMENT_MAX} are kept.",
+            field="comment",
+            code=ErrorCode.OUT_OF_RANGE,
+        )
+    return comment
+
+
+@dataclass
+class RecordResult:
+    """What one recorded event changed (for logs, tests and the demo)."""
+
+    profile_id: int | None = None
+    changed: bool = False
+    scheduled: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)

@@ -1,0 +1,77 @@
+"""What the conveyor needs from the platform it runs in, behind one small interface."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ConveyorConfig
+
+MANAGE_USERS = "MANAGE_USERS"
+MANAGE_ORDERS = "MANAGE_ORDERS"
+
+
+@dataclass(frozen=True)
+class OrderLineInfo:
+    """An order line as the returns flow needs it."""
+
+    id: str
+    product_name: str
+    quantity: int
+    quantity_fulfilled: int
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    id: str
+    number: str
+    user_id: int | None
+    email: str
+    lines: tuple[OrderLineInfo, ...] = ()
+
+
+class ConveyorHost(ABC):
+    """A platform hosting the conveyor: Saleor in production, plain Django in the sandbox."""
+
+    name = "abstract"
+
+    @abstractmethod
+    def config(self) -> ConveyorConfig:
+        """The shop's conveyor configuration (cached; reset when it changes)."""
+
+    @abstractmethod
+    def user_from_request(self, request: Any) -> Any | None:
+        """The authenticated user behind an API request, or None."""
+
+    @abstractmethod
+    def has_permission(self, user: Any, permission: str) -> bool:
+        """Whether a staff user holds MANAGE_USERS or MANAGE_ORDERS."""
+
+    @abstractmethod
+    def create_voucher_code(self, voucher: str, *, profile_id: int, purpose: str) -> str:
+        """A new single-use code under the configured voucher (VIP coupon, referral code)."""
+
+    @abstractmethod
+    def order_info(self, order_id: str) -> OrderInfo | None:
+        """An order's owner and lines with fulfilled quantities, or None if unknown."""
+
+    def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
+        """Record an approved return in the platform; returns its reference (may be empty)."""
+        return ""
+
+    def send_mail(self, message: Any) -> None:
+        """Send an EmailMessage through the platform's configured mail backend."""
+        message.send(fail_silently=False)
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[None]:
+        """Database writes from tasks go to the writer database."""
+        yield
+
+    def celery_app(self) -> Any:
+        from celery import current_app
+
+        return current_app

@@ -1,0 +1,308 @@
+"""The conveyor's tables. Only `conveyor.py` (the service) writes them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_prices.models import MoneyField
+
+from .engine import FanDegree, FanStage, Liking, NpsCategory
+
+MONEY = {"max_digits": 12, "decimal_places": 3}
+
+
+def _choices(enum) -> list[tuple[str, str]]:
+    return [(member.value, member.value.replace("_", " ").title()) for member in enum]
+
+
+class TouchpointKind(models.TextChoices):
+    EMAIL = "EMAIL"
+    COUPON = "COUPON"
+    BADGE = "BADGE"
+    STAFF_TASK = "STAFF_TASK"
+
+
+class TouchpointStatus(models.TextChoices):
+    SCHEDULED = "SCHEDULED"
+    # Claimed by a worker, not yet confirmed: never sent again, resolved by the sweep.
+    SENDING = "SENDING"
+    SENT = "SENT"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class ReturnReason(models.TextChoices):
+    DAMAGED = "DAMAGED"
+    WRONG_ITEM = "WRONG_ITEM"
+    NOT_AS_DESCRIBED = "NOT_AS_DESCRIBED"
+    CHANGED_MIND = "CHANGED_MIND"
+    OTHER = "OTHER"
+
+
+class ReturnStatus(models.TextChoices):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    RECEIVED = "RECEIVED"
+    REFUNDED = "REFUNDED"
+
+
+class InquiryTopic(models.TextChoices):
+    PRODUCT = "PRODUCT"
+    ORDER = "ORDER"
+    SHIPPING = "SHIPPING"
+    RETURN = "RETURN"
+    OTHER = "OTHER"
+
+
+class InquiryStatus(models.TextChoices):
+    OPEN = "OPEN"
+    ANSWERED = "ANSWERED"
+    CLOSED = "CLOSED"
+
+
+class FanProfile(models.Model):
+    """One customer on the conveyor: a registered user, or a guest known by email."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fan_profile",
+    )
+    email = models.CharField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=256, blank=True)
+    language_code = models.CharField(max_length=35, blank=True)
+
+    stage = models.CharField(max_length=16, choices=_choices(FanStage), null=True, blank=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+    purchase_count = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    total_spent_amount = models.DecimalField(default=0, **MONEY)
+    total_spent = MoneyField(amount_field="total_spent_amount", currency_field="currency")
+    average_order_value_amount = models.DecimalField(null=True, blank=True, **MONEY)
+    average_order_value = MoneyField(amount_field="average_order_value_amount", currency_field="currency")
+    lifetime_value_amount = models.DecimalField(null=True, blank=True, **MONEY)
+    lifetime_value = MoneyField(amount_field="lifetime_value_amount", currency_field="currency")
+    first_purchase_at = models.DateTimeField(null=True, blank=True)
+    last_purchase_at = models.DateTimeField(null=True, blank=True)
+
+    nps = models.PositiveSmallIntegerField(null=True, blank=True)
+    nps_category = models.CharField(max_length=16, choices=_choices(NpsCategory), null=True, blank=True)
+    nps_answered_at = models.DateTimeField(null=True, blank=True)
+    fan_degree = models.CharField(max_length=32, choices=_choices(FanDegree), null=True, blank=True)
+    liking = models.CharField(max_length=32, choices=_choices(Liking), null=True, blank=True)
+    segment = models.CharField(max_length=16, blank=True)
+
+    badges = models.JSONField(default=list, blank=True)
+    referral_code = models.CharField(max_length=255, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [
+            ("manage_users", "Staff: read fan profiles and inquiries (sandbox host)"),
+            ("manage_orders", "Staff: read stats and decide returns (sandbox host)"),
+        ]
+        indexes = [
+            models.Index(fields=["stage"], name="conveyor_profile_stage"),
+            models.Index(fields=["last_purchase_at"], name="conveyor_profile_last_buy"),
+            models.Index(fields=["first_purchase_at"], name="conveyor_profile_first_buy"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.stage or 'no purchase'})"
+
+
+class Purchase(models.Model):
+    """The purchase ledger: one row per order, whatever happens to it later."""
+
+    order_id = models.CharField(max_length=64, unique=True)
+    order_number = models.CharField(max_length=64, blank=True)
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases")
+    channel = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3)
+    total_gross_amount = models.DecimalField(**MONEY)
+    total_gross = MoneyField(amount_field="total_gross_amount", currency_field="currency")
+    used_voucher = models.BooleanField(default=False)
+    used_sale = models.BooleanField(default=False)
+    used_campaign = models.BooleanField(default=False)
+    placed_at = models.DateTimeField()
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["profile", "placed_at"], name="conveyor_purchase_history"),
+            models.Index(fields=["placed_at"], name="conveyor_purchase_placed"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_gross_amount__gte=0), name="conveyor_purchase_total_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_number or self.order_id}"
+
+    @property
+    def discounted(self) -> bool:
+        return self.used_voucher or self.used_sale or self.used_campaign
+
+    @property
+    def counts(self) -> bool:
+        return self.cancelled_at is None and self.returned_at is None
+
+
+class Touchpoint(models.Model):
+    """The outbox: one row per occurrence of a rule for a customer, delivered at most once."""
+
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="touchpoints")
+    rule = models.CharField(max_length=64)
+    key = models.CharField(max_length=160)
+    kind = models.CharField(max_length=16, choices=TouchpointKind.choices)
+    status = models.CharField(max_length=16, choices=TouchpointStatus.choices, default=TouchpointStatus.SCHEDULED)
+    # When the rule wants it; `due_at` is when it goes out (later if paced by quiet hours).
+    planned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    order_id = models.CharField(max_length=64, null=True, blank=True)
+    marketing = models.BooleanField(default=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    outcome = models.TextField(blank=True)
+    detail = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "key"], name="conveyor_touchpoint_once"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(status="SCHEDULED"), name="conveyor_touchpoint_due"),
+            models.Index(fields=["rule", "status"], name="conveyor_touchpoint_rule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.status}]"
+
+
+class NpsResponse(models.Model):
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="nps_responses")
+    order_id = models.CharField(max_length=64, null=True, blank=True)
+    channel = models.CharField(max_length=255, blank=True)
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "order_id"],
+                condition=Q(order_id__isnull=False),
+                name="conveyor_nps_once_per_order",
+            ),
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=10), name="conveyor_nps_score_0_10"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="conveyor_nps_created")]
+
+    def __str__(self) -> str:
+        return f"NPS {self.score} from {self.profile_id}"
+
+    @property
+    def occasion(self) -> str:
+        return self.order_id or f"response-{self.pk}"
+
+
+class FanSurveyResponse(models.Model):
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="fan_surveys")
+    fan_degree = models.CharField(max_length=32, choices=_choices(FanDegree))
+    liking = models.CharField(max_length=32, choices=_choices(Liking))
+    segment = models.CharField(max_length=16)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.segment} from {self.profile_id}"
+
+
+class ReturnRequest(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="return_requests")
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="return_requests")
+    reason = models.CharField(max_length=32, choices=ReturnReason.choices)
+    comment = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=ReturnStatus.choices, default=ReturnStatus.REQUESTED)
+    note = models.TextField(blank=True)
+    decided_by = models.CharField(max_length=254, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    host_reference = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="conveyor_return_status")]
+
+    def __str__(self) -> str:
+        return f"return {self.id} [{self.status}]"
+
+
+class ReturnLine(models.Model):
+    request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="lines")
+    order_line_id = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    product_name = models.CharField(max_length=386, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="conveyor_return_line_qty_gte_1"),
+            models.UniqueConstraint(fields=["request", "order_line_id"], name="conveyor_return_line_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x line {self.order_line_id}"
+
+
+class Inquiry(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    profile = models.ForeignKey(FanProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries")
+    email = models.CharField(max_length=254)
+    name = models.CharField(max_length=256, blank=True)
+    order_id = models.CharField(max_length=64, null=True, blank=True)
+    topic = models.CharField(max_length=16, choices=InquiryTopic.choices)
+    message = models.TextField()
+    status = models.CharField(max_length=16, choices=InquiryStatus.choices, default=InquiryStatus.OPEN)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email", "created_at"], name="conveyor_inquiry_email"),
+            models.Index(fields=["client_address", "created_at"], name="conveyor_inquiry_client"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} inquiry from {self.email}"
+
+
+class BackfillCheckpoint(models.Model):
+    """Where a backfill run got to, so a stopped run resumes without counting twice."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_created_at = models.DateTimeField(null=True, blank=True)
+    last_order_id = models.CharField(max_length=64, blank=True)
+    processed = models.PositiveBigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"backfill {self.name}: {self.processed} orders"

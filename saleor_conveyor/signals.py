@@ -1,0 +1,10 @@
+"""Signals other code connects to in order to extend the conveyor. All are sent after commit."""
+
+from django.dispatch import Signal
+
+# profile, previous (FanStage | None), stage (FanStage | None)
+stage_changed = Signal()
+# touchpoint_ids: list[int], profile_id: int
+touchpoint_scheduled = Signal()
+# response (NpsResponse), profile (FanProfile)
+nps_recorded = Signal()

@@ -1,0 +1,52 @@
+"""Shared fixtures: a fixed clock and builders for the conveyor's plain events."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from saleor_conveyor.events import Customer, OrderPlaced
+
+T0 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+_numbers = itertools.count(1000)
+
+
+@pytest.fixture
+def t0() -> datetime:
+    return T0
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def customer(email: str = "hanako@example.com", user_id: int | None = None, **extra) -> Customer:
+    return Customer(email=email, user_id=user_id, **extra)
+
+
+def placed(
+    order_id: str | None = None,
+    *,
+    at: datetime = T0,
+    total: str | int | Decimal = "5000",
+    currency: str = "JPY",
+    who: Customer | None = None,
+    discounted: bool = False,
+    channel: str = "default-channel",
+    **extra,
+) -> OrderPlaced:
+    number = next(_numbers)
+    return OrderPlaced(
+        order_id=order_id or f"order-{number}",
+        order_number=str(number),
+        customer=who or customer(),
+        channel=channel,
+        currency=currency,
+        total=Decimal(str(total)),
+        placed_at=at,
+        used_voucher=discounted,
+        **extra,
+    )
