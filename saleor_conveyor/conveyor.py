@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -82,17 +82,7 @@ def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | 
     if profile is None:
         if not create:
             return None
-        try:
-            with transaction.atomic():
-                return FanProfile.objects.create(
-                    email=customer.email,
-                    user_id=customer.user_id,
-                    first_name=customer.first_name,
-                    language_code=customer.language_code,
-                )
-        except IntegrityError:
-            # Another worker created it between our read and our insert.
-            return FanProfile.objects.select_for_update().filter(match).first()
+        return _insert_profile(customer)
     changed = []
     if customer.user_id is not None and profile.user_id is None:
         profile.user_id = customer.user_id
@@ -105,6 +95,26 @@ def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | 
     if changed:
         profile.save(update_fields=[*changed, "updated_at"])
     return profile
+
+
+def _insert_profile(customer: Customer) -> FanProfile:
+    """Insert a profile, or lock the one another worker inserted a moment ago: one statement."""
+    fresh = FanProfile(
+        email=customer.email,
+        user_id=customer.user_id,
+        first_name=customer.first_name,
+        language_code=customer.language_code,
+    )
+    fields = [f for f in FanProfile._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(fresh, add=True), connection) for f in fields]
+    table = connection.ops.quote_name(FanProfile._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+        'ON CONFLICT ("email") DO UPDATE SET "email" = EXCLUDED."email" RETURNING *'
+    )
+    return next(iter(FanProfile.objects.raw(sql, values)))
 
 
 def find_profile(*, user_id: int | None = None, email: str | None = None) -> FanProfile | None:
@@ -156,7 +166,7 @@ def link_customer(customer: Customer, *, previous_email: str | None = None) -> F
         account.language_code = customer.language_code or account.language_code
         account.save(update_fields=["user", "email", "first_name", "language_code", "updated_at"])
         if same_email is not None:
-            _reconcile(account, now=timezone.now(), triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+            _rebuild(account, now=timezone.now())
         return account
 
 
@@ -538,13 +548,16 @@ def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> in
 
 def rebuild_profile(profile_id: int, *, now: datetime | None = None) -> RecordResult:
     """Recompute a profile and its outbox from the ledger (after a rule book change)."""
-    now = now or timezone.now()
     with transaction.atomic():
         profile = FanProfile.objects.select_for_update().get(pk=profile_id)
-        facts = [_fact(row) for row in profile.purchases.all()]
-        result = _reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
-        _update_summary(profile, facts, now)
-        return result
+        return _rebuild(profile, now=now or timezone.now())
+
+
+def _rebuild(profile: FanProfile, *, now: datetime) -> RecordResult:
+    facts = [_fact(row) for row in profile.purchases.all()]
+    result = _reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+    _update_summary(profile, facts, now)
+    return result
 
 
 # --- delivery outcomes -------------------------------------------------------------------

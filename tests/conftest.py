@@ -40,12 +40,12 @@ def placed(
 ) -> OrderPlaced:
     number = next(_numbers)
     return OrderPlaced(
-        order_id=order_id or f"order-{number}",
+        order_id=f"order-{number}" if order_id is None else order_id,
         order_number=str(number),
         customer=who or customer(),
         channel=channel,
         currency=currency,
-        total=Decimal(str(total)),
+        total=total,
         placed_at=at,
         used_voucher=discounted,
         **extra,
