@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from . import signals
@@ -52,8 +52,12 @@ from .models import (
     Touchpoint,
     TouchpointStatus,
 )
+from .sql import Batch, Table
 
 logger = logging.getLogger(__name__)
+PROFILES = Table(FanProfile)
+PURCHASES = Table(Purchase)
+TOUCHPOINTS = Table(Touchpoint)
 
 S = TouchpointStatus
 _PROFILE_SUMMARY_FIELDS = (
@@ -71,18 +75,56 @@ _PROFILE_SUMMARY_FIELDS = (
 # --- customers ---------------------------------------------------------------------------
 
 
+def _customer_match(customer: Customer) -> tuple[str, list[Any]]:
+    """WHERE clause finding a customer's profile: by account, or by email."""
+    table = PROFILES.name
+    if customer.user_id is not None:
+        return f"{table}.email = %s OR {table}.user_id = %s", [customer.email, customer.user_id]
+    return f"{table}.email = %s", [customer.email]
+
+
+def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
+    """Insert a profile unless the account or the email has one (then it does nothing)."""
+    fresh = FanProfile(
+        email=customer.email,
+        user_id=customer.user_id,
+        first_name=customer.first_name,
+        language_code=customer.language_code,
+    )
+    PROFILES.insert([fresh], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
+
+
+def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
+    """The account's own profile first, else the one with the email."""
+    found = list(profiles)
+    mine = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
+    return mine or next((p for p in found if p.email == customer.email), None)
+
+
 def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | None:
     """The customer's profile, locked; found by account first, then by email; made if new."""
-    match = Q(email=customer.email)
-    if customer.user_id is not None:
-        match |= Q(user_id=customer.user_id)
-    found = list(FanProfile.objects.select_for_update().filter(match))
-    profile = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
-    profile = profile or next((p for p in found if p.email == customer.email), None)
+    batch = Batch()
+    if create:
+        _add_profile_if_missing(customer, batch)
+    match, params = _customer_match(customer)
+    found: list[FanProfile] = []
+    batch.add(
+        f"SELECT {PROFILES.columns} FROM {PROFILES.name} WHERE {match} FOR UPDATE",
+        params,
+        lambda rows: found.extend(map(PROFILES.from_row, rows)),
+    )
+    batch.flush()
+    profile = _choose(found, customer)
     if profile is None:
-        if not create:
-            return None
-        return _insert_profile(customer)
+        return None
+    changed = _customer_changes(profile, customer)
+    if changed:
+        PROFILES.update(profile, [*changed, "updated_at"])
+    return profile
+
+
+def _customer_changes(profile: FanProfile, customer: Customer) -> list[str]:
+    """Bring the profile's account link, name and language up to date (in memory); list what changed."""
     changed = []
     if customer.user_id is not None and profile.user_id is None:
         profile.user_id = customer.user_id
@@ -92,29 +134,7 @@ def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | 
         if value and getattr(profile, field) != value:
             setattr(profile, field, value)
             changed.append(field)
-    if changed:
-        profile.save(update_fields=[*changed, "updated_at"])
-    return profile
-
-
-def _insert_profile(customer: Customer) -> FanProfile:
-    """Insert a profile, or lock the one another worker inserted a moment ago: one statement."""
-    fresh = FanProfile(
-        email=customer.email,
-        user_id=customer.user_id,
-        first_name=customer.first_name,
-        language_code=customer.language_code,
-    )
-    fields = [f for f in FanProfile._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(fresh, add=True), connection) for f in fields]
-    table = connection.ops.quote_name(FanProfile._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-        'ON CONFLICT ("email") DO UPDATE SET "email" = EXCLUDED."email" RETURNING *'
-    )
-    return next(iter(FanProfile.objects.raw(sql, values)))
+    return changed
 
 
 def find_profile(*, user_id: int | None = None, email: str | None = None) -> FanProfile | None:
@@ -204,34 +224,123 @@ def _progress(tp: Touchpoint) -> int:
 # --- orders ------------------------------------------------------------------------------
 
 
+class _RecordedElsewhere(Exception):
+    """The order is already in another customer's ledger: roll back, change nothing."""
+
+
 def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, backfill: bool = False) -> RecordResult:
-    """An order was placed: add it to the ledger, restage the customer, schedule what is due."""
+    """An order was placed: add it to the ledger, restage the customer, schedule what is due.
+
+    The hot path: one round trip reads the customer (locked), their ledger and outbox; one
+    more writes the order, the touchpoints and the profile.
+    """
     event = event.validate()
     now = now or timezone.now()
-    with transaction.atomic():
-        profile = _locked_profile(event.customer)
-        assert profile is not None
-        rows = list(Purchase.objects.filter(Q(profile=profile) | Q(order_id=event.order_id)))
-        existing = next((row for row in rows if row.order_id == event.order_id), None)
-        if existing is not None:
-            if existing.currency != event.currency:
-                raise ConveyorError(
-                    f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
-                    field="currency",
-                )
-            if existing.profile_id != profile.id:
-                logger.info("order %s is already recorded for another profile", event.order_id)
-                return RecordResult(profile_id=existing.profile_id)
-            values = _placed_values(event)
-            if all(getattr(existing, k) == v for k, v in values.items()):
-                return RecordResult(profile_id=profile.id)
-            for key, value in values.items():
-                setattr(existing, key, value)
-            existing.save(update_fields=list(values))
-        else:
-            rows.append(Purchase.objects.create(order_id=event.order_id, profile=profile, **_placed_values(event)))
-        history = [row for row in rows if row.profile_id == profile.id]
-        return _apply(profile, history, now=now, backfill=backfill)
+    config = get_config()
+    rule_names = [rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)]
+    try:
+        with transaction.atomic():
+            return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+    except _RecordedElsewhere:
+        owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
+        logger.info("order %s is already recorded for another customer", event.order_id)
+        return RecordResult(profile_id=owner)
+
+
+def _record_placed(
+    event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig, rule_names: list[str]
+) -> RecordResult:
+    profile, history, outbox = _read_customer(event.customer, rule_names, create=True)
+    assert profile is not None
+    changed = _customer_changes(profile, event.customer)
+    batch = Batch()
+    existing = next((row for row in history if row.order_id == event.order_id), None)
+    values = _placed_values(event)
+    if existing is not None:
+        if existing.currency != event.currency:
+            raise ConveyorError(
+                f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
+                field="currency",
+            )
+        if all(getattr(existing, k) == v for k, v in values.items()):
+            if changed:
+                PROFILES.update(profile, [*changed, "updated_at"])
+            return RecordResult(profile_id=profile.id)
+        for key, value in values.items():
+            setattr(existing, key, value)
+        PURCHASES.update(existing, list(values), batch=batch)
+    else:
+        purchase = Purchase(order_id=event.order_id, profile=profile, **values)
+        PURCHASES.insert(
+            [purchase],
+            batch=batch,
+            on_conflict='ON CONFLICT ("order_id") DO NOTHING',
+            on_skipped=_raise_recorded_elsewhere,
+        )
+        history.append(purchase)
+    facts = [_fact(row) for row in history]
+    result = _reconcile(
+        profile,
+        now=now,
+        purchases=facts,
+        triggers=PURCHASE_TRIGGERS,
+        backfill=backfill,
+        config=config,
+        existing=outbox,
+        batch=batch,
+    )
+    _update_summary(profile, facts, now, extra=changed, batch=batch)
+    batch.flush()
+    result.changed = True
+    return result
+
+
+def _raise_recorded_elsewhere() -> None:
+    raise _RecordedElsewhere
+
+
+def _read_customer(
+    customer: Customer, rule_names: list[str], *, create: bool = False
+) -> tuple[FanProfile | None, list[Purchase], dict]:
+    """One round trip: the customer's profile (locked; made first if new), its ledger, its outbox for these rules."""
+    profile_table, purchase_table = PROFILES.name, PURCHASES.name
+    match, params = _customer_match(customer)
+    rows: dict[str, list[tuple]] = {}
+    batch = Batch()
+    if create:
+        _add_profile_if_missing(customer, batch)
+    batch.add(
+        f"SELECT {PROFILES.columns}, {PURCHASES.columns} FROM {profile_table} "
+        f"LEFT JOIN {purchase_table} ON {purchase_table}.profile_id = {profile_table}.id "
+        f"WHERE {match} FOR UPDATE OF {profile_table}",
+        params,
+        lambda fetched: rows.__setitem__("customer", fetched),
+    )
+    batch.add(
+        f"SELECT {TOUCHPOINTS.columns} FROM {TOUCHPOINTS.name} WHERE profile_id IN "
+        f"(SELECT id FROM {profile_table} WHERE {match})",
+        params,
+        lambda fetched: rows.__setitem__("outbox", fetched),
+    )
+    batch.flush()
+    width = len(PROFILES.fields)
+    profiles: dict[int, FanProfile] = {}
+    ledgers: dict[int, list[Purchase]] = {}
+    for row in rows["customer"]:
+        found = profiles.setdefault(row[0], PROFILES.from_row(row[:width]))
+        ledger = ledgers.setdefault(found.id, [])
+        if row[width] is not None:
+            ledger.append(PURCHASES.from_row(row[width:]))
+    profile = _choose(profiles.values(), customer)
+    if profile is None:
+        return None, [], {}
+    wanted = set(rule_names)
+    outbox = {
+        tp.key: tp
+        for tp in map(TOUCHPOINTS.from_row, rows["outbox"])
+        if tp.profile_id == profile.id and tp.rule in wanted
+    }
+    return profile, ledgers[profile.id], outbox
 
 
 def _placed_values(event: OrderPlaced) -> dict[str, Any]:
@@ -319,7 +428,14 @@ def _fact(row: Purchase) -> PurchaseFact:
     )
 
 
-def _update_summary(profile: FanProfile, facts: Sequence[PurchaseFact], now: datetime) -> None:
+def _update_summary(
+    profile: FanProfile,
+    facts: Sequence[PurchaseFact],
+    now: datetime,
+    *,
+    extra: Sequence[str] = (),
+    batch: Batch | None = None,
+) -> None:
     summary = summarize(facts)
     previous_stage = profile.stage
     values = {
@@ -334,11 +450,11 @@ def _update_summary(profile: FanProfile, facts: Sequence[PurchaseFact], now: dat
     }
     for key, value in values.items():
         setattr(profile, key, value)
-    update = [*_PROFILE_SUMMARY_FIELDS, "updated_at"]
+    update = [*_PROFILE_SUMMARY_FIELDS, *extra, "updated_at"]
     if previous_stage != profile.stage:
         profile.stage_changed_at = now
         update.append("stage_changed_at")
-    profile.save(update_fields=update)
+    PROFILES.update(profile, update, batch=batch)
     if previous_stage != profile.stage:
         transaction.on_commit(
             lambda: signals.stage_changed.send(
@@ -359,8 +475,14 @@ def _reconcile(
     answers: Sequence[NpsAnswer] | None = None,
     backfill: bool = False,
     config: ConveyorConfig | None = None,
+    existing: dict[str, Touchpoint] | None = None,
+    batch: Batch | None = None,
 ) -> RecordResult:
-    """Make the outbox match the rule book's plan for the given triggers (profile is locked)."""
+    """Make the outbox match the rule book's plan for the given triggers (profile is locked).
+
+    `existing` is the outbox for these triggers when the caller already read it; with a
+    `batch`, the writes join it and happen when the caller flushes.
+    """
     config = config or get_config()
     book = config.rule_book
     rule_names = [rule.name for rule in book.active_rules(triggers)]
@@ -371,7 +493,9 @@ def _reconcile(
         purchases = [_fact(row) for row in profile.purchases.all()]
     if answers is None and triggers & NPS_TRIGGERS:
         answers = [_answer(r) for r in profile.nps_responses.all()]
-    existing = {tp.key: tp for tp in Touchpoint.objects.filter(profile=profile, rule__in=rule_names)}
+    if existing is None:
+        wanted_rules = set(rule_names)  # filtered here: a rule filter in SQL can mislead the planner
+        existing = {tp.key: tp for tp in TOUCHPOINTS.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
     recent_sends: dict[str, list[datetime]] = {}
     for tp in existing.values():
         if tp.sent_at is not None and tp.status == S.SENT:
@@ -396,19 +520,18 @@ def _reconcile(
             tp.status = S.CANCELLED
             tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
             update.append(tp)
-    if create:
-        Touchpoint.objects.bulk_create(create)
-    if update:
-        Touchpoint.objects.bulk_update(update, ["status", "planned_at", "due_at", "outcome", "updated_at"])
+    TOUCHPOINTS.insert(create, batch=batch)
+    for tp in update:
+        TOUCHPOINTS.update(tp, ["status", "planned_at", "due_at", "outcome", "updated_at"], batch=batch)
     for tp in [*create, *update]:
         {S.SCHEDULED: result.scheduled, S.CANCELLED: result.cancelled, S.SKIPPED: result.skipped}[tp.status].append(
             tp.key
         )
-    scheduled_ids = [tp.id for tp in [*create, *update] if tp.status == S.SCHEDULED]
-    if scheduled_ids:
+    scheduled = [tp for tp in [*create, *update] if tp.status == S.SCHEDULED]
+    if scheduled:  # ids of new rows exist only once the batch ran: read them at commit
         transaction.on_commit(
             lambda: signals.touchpoint_scheduled.send(
-                sender=Touchpoint, touchpoint_ids=scheduled_ids, profile_id=profile.id
+                sender=Touchpoint, touchpoint_ids=[tp.id for tp in scheduled], profile_id=profile.id
             )
         )
     return result
@@ -485,9 +608,12 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             created_at=event.answered_at,
         )
         if profile.nps_answered_at is None or event.answered_at >= profile.nps_answered_at:
-            profile.nps = event.score
-            profile.nps_category = nps_category(event.score).value
-            profile.nps_answered_at = event.answered_at
+            # The latest answer sets the profile; answers at the same moment are ordered by order id,
+            # so the result does not depend on which arrived first.
+            latest = profile.nps_responses.order_by("-created_at", F("order_id").desc(nulls_last=True), "-id").first()
+            profile.nps = latest.score
+            profile.nps_category = nps_category(latest.score).value
+            profile.nps_answered_at = latest.created_at
             profile.save(update_fields=["nps", "nps_category", "nps_answered_at", "updated_at"])
         _reconcile(profile, now=now, triggers=NPS_TRIGGERS)
         transaction.on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))

@@ -126,7 +126,8 @@ class Purchase(models.Model):
 
     order_id = models.CharField(max_length=64, unique=True)
     order_number = models.CharField(max_length=64, blank=True)
-    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases")
+    # Looked up through the (profile, placed_at) index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases", db_index=False)
     channel = models.CharField(max_length=255)
     currency = models.CharField(max_length=3)
     total_gross_amount = models.DecimalField(**MONEY)
@@ -164,7 +165,8 @@ class Purchase(models.Model):
 class Touchpoint(models.Model):
     """The outbox: one row per occurrence of a rule for a customer, delivered at most once."""
 
-    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="touchpoints")
+    # Looked up through the (profile, key) unique index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="touchpoints", db_index=False)
     rule = models.CharField(max_length=64)
     key = models.CharField(max_length=160)
     kind = models.CharField(max_length=16, choices=TouchpointKind.choices)
@@ -189,7 +191,6 @@ class Touchpoint(models.Model):
         ]
         indexes = [
             models.Index(fields=["due_at"], condition=Q(status="SCHEDULED"), name="conveyor_touchpoint_due"),
-            models.Index(fields=["rule", "status"], name="conveyor_touchpoint_rule"),
         ]
 
     def __str__(self) -> str:
