@@ -32,7 +32,7 @@ demo: venv
 bench: venv
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) benchmarks/record_order.py
+	$(PY) -m benchmarks.record_order
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

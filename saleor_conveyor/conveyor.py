@@ -55,11 +55,6 @@ from .models import (
 from .sql import Batch, Table
 
 logger = logging.getLogger(__name__)
-PROFILES = Table(FanProfile)
-PURCHASES = Table(Purchase)
-TOUCHPOINTS = Table(Touchpoint)
-
-S = TouchpointStatus
 _PROFILE_SUMMARY_FIELDS = (
     "stage",
     "purchase_count",
@@ -70,6 +65,22 @@ _PROFILE_SUMMARY_FIELDS = (
     "first_purchase_at",
     "last_purchase_at",
 )
+PROFILES = Table(FanProfile)
+PURCHASES = Table(Purchase)
+TOUCHPOINTS = Table(Touchpoint)
+# What recording an order reads and writes, and no more: decoding columns is most of a read's cost.
+NEW_PROFILES = Table(FanProfile, only=("email", "user", "first_name", "language_code"))
+ORDER_PROFILES = Table(
+    FanProfile,
+    only=("id", "user", "email", "first_name", "language_code", "stage", "stage_changed_at", *_PROFILE_SUMMARY_FIELDS),
+)
+LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"])
+OUTBOX = Table(
+    Touchpoint,
+    only=("id", "profile", "rule", "key", "status", "planned_at", "due_at", "order_id", "attempts", "sent_at"),
+)
+
+S = TouchpointStatus
 
 
 # --- customers ---------------------------------------------------------------------------
@@ -91,7 +102,7 @@ def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
         first_name=customer.first_name,
         language_code=customer.language_code,
     )
-    PROFILES.insert([fresh], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
+    NEW_PROFILES.insert([fresh], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
 
 
 def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
@@ -310,35 +321,33 @@ def _read_customer(
     if create:
         _add_profile_if_missing(customer, batch)
     batch.add(
-        f"SELECT {PROFILES.columns}, {PURCHASES.columns} FROM {profile_table} "
+        f"SELECT {ORDER_PROFILES.columns}, {LEDGER.columns} FROM {profile_table} "
         f"LEFT JOIN {purchase_table} ON {purchase_table}.profile_id = {profile_table}.id "
         f"WHERE {match} FOR UPDATE OF {profile_table}",
         params,
         lambda fetched: rows.__setitem__("customer", fetched),
     )
     batch.add(
-        f"SELECT {TOUCHPOINTS.columns} FROM {TOUCHPOINTS.name} WHERE profile_id IN "
+        f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN "
         f"(SELECT id FROM {profile_table} WHERE {match})",
         params,
         lambda fetched: rows.__setitem__("outbox", fetched),
     )
     batch.flush()
-    width = len(PROFILES.fields)
+    width = len(ORDER_PROFILES.fields)
     profiles: dict[int, FanProfile] = {}
     ledgers: dict[int, list[Purchase]] = {}
     for row in rows["customer"]:
-        found = profiles.setdefault(row[0], PROFILES.from_row(row[:width]))
+        found = profiles.setdefault(row[0], ORDER_PROFILES.from_row(row[:width]))
         ledger = ledgers.setdefault(found.id, [])
         if row[width] is not None:
-            ledger.append(PURCHASES.from_row(row[width:]))
+            ledger.append(LEDGER.from_row(row[width:]))
     profile = _choose(profiles.values(), customer)
     if profile is None:
         return None, [], {}
     wanted = set(rule_names)
     outbox = {
-        tp.key: tp
-        for tp in map(TOUCHPOINTS.from_row, rows["outbox"])
-        if tp.profile_id == profile.id and tp.rule in wanted
+        tp.key: tp for tp in map(OUTBOX.from_row, rows["outbox"]) if tp.profile_id == profile.id and tp.rule in wanted
     }
     return profile, ledgers[profile.id], outbox
 
@@ -495,7 +504,7 @@ def _reconcile(
         answers = [_answer(r) for r in profile.nps_responses.all()]
     if existing is None:
         wanted_rules = set(rule_names)  # filtered here: a rule filter in SQL can mislead the planner
-        existing = {tp.key: tp for tp in TOUCHPOINTS.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
+        existing = {tp.key: tp for tp in OUTBOX.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
     recent_sends: dict[str, list[datetime]] = {}
     for tp in existing.values():
         if tp.sent_at is not None and tp.status == S.SENT:

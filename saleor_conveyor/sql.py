@@ -52,8 +52,10 @@ class Batch:
 class Table[M: Model]:
     """One model's table: select rows as model instances, insert and update them."""
 
-    def __init__(self, model: type[M]):
+    def __init__(self, model: type[M], *, only: Sequence[str] = ()):
+        """`only` limits reads and inserts to these fields (others are deferred, or take their db_default)."""
         self.model = model
+        self.only = tuple(only)
 
     @cached_property
     def name(self) -> str:
@@ -61,7 +63,11 @@ class Table[M: Model]:
 
     @cached_property
     def fields(self) -> list[Field]:
-        return list(self.model._meta.concrete_fields)
+        meta = self.model._meta
+        if not self.only:
+            return list(meta.concrete_fields)
+        wanted = {meta.get_field(name).attname for name in self.only}
+        return [f for f in meta.concrete_fields if f.attname in wanted]
 
     @cached_property
     def columns(self) -> str:
