@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django_celery_beat",
     "saleor_conveyor",
+    "sandbox.shop",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,6 +77,10 @@ CONVEYOR = {
         "cocreate": {"JPY": 30000, "USD": 300},
     },
 }
+
+# The sandbox shop answers the host's order questions (returns flow).
+CONVEYOR_ORDER_INFO = "sandbox.shop.orders.order_info"
+CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
 
 LOGGING = {
     "version": 1,
