@@ -44,7 +44,8 @@ def _database(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
-        "CONN_MAX_AGE": 60,
+        # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
+        "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     }
 
 
