@@ -14,10 +14,10 @@ from django.test import Client
 from django.utils import timezone
 from graphql_relay import to_global_id
 
-from sandbox.shop.models import Order, OrderLine, OrderReturn
 from saleor_conveyor import conveyor, models
 from saleor_conveyor.events import OrderFulfilled
 from saleor_conveyor.hosts.django import make_access_token
+from sandbox.shop.models import Order, OrderLine, OrderReturn
 
 from ..conftest import customer, placed
 

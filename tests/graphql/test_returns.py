@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sandbox.shop.models import OrderReturn
 from saleor_conveyor.models import ReturnRequest
+from sandbox.shop.models import OrderReturn
 
 from .conftest import gid, shop_order, snapshot
 
@@ -24,7 +24,10 @@ mutation($orderId: ID!, $lines: [ReturnLineInput!]!, $reason: ReturnReason!, $co
 """
 DECIDE = """
 mutation($id: ID!, $approve: Boolean!, $note: String) {
-  decideReturn(id: $id, approve: $approve, note: $note) { returnRequest { status note decidedAt } errors { field code } }
+  decideReturn(id: $id, approve: $approve, note: $note) {
+    returnRequest { status note decidedAt }
+    errors { field code }
+  }
 }
 """
 LIST = """

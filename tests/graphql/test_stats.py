@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor.engine import Purchase as Fact
-from saleor_conveyor.engine import nps_score, stage_for, summarize
+from saleor_conveyor.engine import nps_score, summarize
 from saleor_conveyor.engine.metrics import (
     CustomerDates,
     f2_conversion,
@@ -76,7 +76,7 @@ def generate(customers: int, seed: int = 7) -> None:
         summary = summarize(facts)
         profile.stage = summary.stage.value if summary.stage else None
         profile.purchase_count = summary.purchase_count
-        for n in range(rng.choice([0, 0, 1, 2])):
+        for _ in range(rng.choice([0, 0, 1, 2])):
             answers.append(
                 NpsResponse(
                     profile=profile,
