@@ -36,3 +36,8 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# GraphQL API under load vs a plain Django JSON view on the same server (its own database: BENCH_DATABASE_URL).
+.PHONY: bench-api
+bench-api: venv
+	$(PY) benchmarks/api_load.py $(BENCH_ARGS)

@@ -709,3 +709,197 @@ def mark_touchpoints(ids: Iterable[int], status: str, *, outcome: str = "", now:
         .exclude(status__in=[S.SENT, S.SKIPPED, S.FAILED, S.CANCELLED])
         .update(**values)
     )
+
+
+# === GraphQL API: returns, inquiries, unsubscribe (issue 4) ================================
+# Appended as one block so merges with other work on this file stay trivial.
+
+from django.core.mail import EmailMessage  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+
+from .events import InquirySubmitted, ReturnRequested  # noqa: E402
+from .models import InquiryTopic, ReturnLine, ReturnStatus  # noqa: E402
+
+# Per key: at most `count` inquiries within `period`; beyond that THROTTLED.
+INQUIRY_THROTTLE: dict[str, tuple[int, timedelta]] = {
+    "email": (5, timedelta(hours=1)),
+    "client_address": (20, timedelta(hours=1)),
+}
+
+
+# --- returns -------------------------------------------------------------------------------
+
+
+def request_return(request: ReturnRequested, *, now: datetime | None = None) -> ReturnRequest:
+    """A customer asks to return lines of their own fulfilled order, inside the return window."""
+    from .hosts import get_host
+
+    request = request.validate()
+    now = now or timezone.now()
+    host = get_host()
+    order = host.order_info(request.order_id)
+    if order is None or order.user_id is None or order.user_id != request.customer.user_id:
+        # Someone else's order looks exactly like a missing one: nothing about it is revealed.
+        raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
+    with transaction.atomic():
+        purchase = Purchase.objects.select_for_update().filter(order_id=request.order_id).first()
+        if purchase is None:
+            raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
+        # The window counts from the first shipment; before one is recorded, from the order itself.
+        window_start = purchase.fulfilled_at or purchase.placed_at
+        window_days = host.config().return_window_days
+        if now > window_start + timedelta(days=window_days):
+            raise ConveyorError(
+                f"Returns are accepted within {window_days} days of delivery.",
+                field="orderId",
+                code=ErrorCode.WINDOW_CLOSED,
+            )
+        order_lines = {line.id: line for line in order.lines}
+        requested = dict(
+            ReturnLine.objects.filter(request__purchase=purchase)
+            .exclude(request__status=ReturnStatus.REJECTED)
+            .values_list("order_line_id")
+            .annotate(total=Sum("quantity"))
+        )
+        for index, line in enumerate(request.lines):
+            order_line = order_lines.get(line.order_line_id)
+            if order_line is None:
+                raise ConveyorError(
+                    "This line is not part of the order.", field=f"lines.{index}.orderLineId", code=ErrorCode.NOT_FOUND
+                )
+            available = order_line.quantity_fulfilled - requested.get(line.order_line_id, 0)
+            if line.quantity > available:
+                raise ConveyorError(
+                    f"At most {max(available, 0)} of {order_line.product_name or 'this line'} can be returned.",
+                    field=f"lines.{index}.quantity",
+                    code=ErrorCode.OUT_OF_RANGE,
+                )
+        return_request = ReturnRequest.objects.create(
+            profile_id=purchase.profile_id, purchase=purchase, reason=request.reason, comment=request.comment
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(
+                request=return_request,
+                order_line_id=line.order_line_id,
+                quantity=line.quantity,
+                product_name=order_lines[line.order_line_id].product_name[:386],
+            )
+            for line in request.lines
+        )
+        return return_request
+
+
+def decide_return(
+    return_id: str, *, approve: bool, note: str = "", decided_by: str = "", now: datetime | None = None
+) -> ReturnRequest:
+    """Staff approve (the host records the return on the order) or reject a requested return."""
+    from .hosts import get_host
+
+    if not isinstance(note, str) or len(note) > 2000:
+        raise ConveyorError("note must be text of at most 2000 characters.", field="note", code=ErrorCode.OUT_OF_RANGE)
+    now = now or timezone.now()
+    with transaction.atomic():
+        found = (
+            ReturnRequest.objects.select_for_update(of=("self",))
+            .select_related("purchase")
+            .filter(pk=return_id)
+            .first()
+        )
+        if found is None:
+            raise ConveyorError("No such return request.", field="id", code=ErrorCode.NOT_FOUND)
+        if found.status != ReturnStatus.REQUESTED:
+            raise ConveyorError(f"This return was already {found.status.lower()}.", field="id")
+        if approve:
+            lines = [(line.order_line_id, line.quantity) for line in found.lines.all()]
+            # Inside the transaction: if the host refuses, the request stays as it was.
+            found.host_reference = get_host().create_return(found.purchase.order_id, lines)[:64]
+        found.status = ReturnStatus.APPROVED if approve else ReturnStatus.REJECTED
+        found.note = note
+        found.decided_by = decided_by[:254]
+        found.decided_at = now
+        found.save(update_fields=["status", "note", "decided_by", "decided_at", "host_reference", "updated_at"])
+        return found
+
+
+# --- inquiries -----------------------------------------------------------------------------
+
+
+def submit_inquiry(inquiry: InquirySubmitted, *, now: datetime | None = None) -> Inquiry:
+    """The contact form: store the message, tell the shop by mail, refuse floods (THROTTLED)."""
+    inquiry = inquiry.validate()
+    now = now or timezone.now()
+    keys = {"email": inquiry.email, "client_address": inquiry.client_address}
+    with transaction.atomic():
+        for name, value in keys.items():
+            if not value:
+                continue
+            # Serialise submissions per key so concurrent requests cannot slip past the count.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"conveyor.inquiry.{name}:{value}"])
+            limit, period = INQUIRY_THROTTLE[name]
+            if Inquiry.objects.filter(**{name: value, "created_at__gte": now - period}).count() >= limit:
+                raise ConveyorError(
+                    "Too many messages in a short time; please try again later.",
+                    field=name if name == "email" else None,
+                    code=ErrorCode.THROTTLED,
+                )
+        profile = find_profile(user_id=inquiry.user_id, email=inquiry.email)
+        stored = Inquiry.objects.create(
+            profile=profile,
+            email=inquiry.email,
+            name=inquiry.name,
+            order_id=inquiry.order_id,
+            topic=inquiry.topic,
+            message=inquiry.message,
+            client_address=inquiry.client_address,
+        )
+        transaction.on_commit(lambda: _notify_shop_of_inquiry(stored))
+        return stored
+
+
+def _notify_shop_of_inquiry(inquiry: Inquiry) -> None:
+    """Mail the shop's sender address; a mail failure never loses the stored inquiry."""
+    from .hosts import get_host
+
+    host = get_host()
+    config = host.config()
+    if not config.sender_email:
+        return
+    topic = InquiryTopic(inquiry.topic).label
+    body = "\n".join(
+        [
+            f"From: {inquiry.name or '-'} <{inquiry.email}>",
+            f"Topic: {topic}",
+            f"Order: {inquiry.order_id or '-'}",
+            f"Received: {inquiry.created_at:%Y-%m-%d %H:%M %Z}",
+            "",
+            inquiry.message,
+        ]
+    )
+    message = EmailMessage(
+        subject=f"[{config.sender_name or 'Shop'}] New inquiry ({topic}) from {inquiry.email}",
+        body=body,
+        from_email=config.sender_email,
+        to=[config.sender_email],
+        reply_to=[inquiry.email],
+    )
+    try:
+        host.send_mail(message)
+    except Exception:
+        logger.exception("could not mail the shop about inquiry %s", inquiry.id)
+
+
+# --- unsubscribe ---------------------------------------------------------------------------
+
+
+def unsubscribe(profile_id: int, *, now: datetime | None = None) -> FanProfile:
+    """The customer opts out of marketing mail; repeating it keeps the first opt-out time."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = FanProfile.objects.select_for_update().filter(pk=profile_id).first()
+        if profile is None:
+            raise ConveyorError("No such customer.", code=ErrorCode.NOT_FOUND)
+        if profile.unsubscribed_at is None:
+            profile.unsubscribed_at = now
+            profile.save(update_fields=["unsubscribed_at", "updated_at"])
+        return profile

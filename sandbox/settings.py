@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django_celery_beat",
     "saleor_conveyor",
+    "sandbox.shop",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -43,7 +44,8 @@ def _database(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
-        "CONN_MAX_AGE": 60,
+        # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
+        "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     }
 
 
@@ -76,6 +78,10 @@ CONVEYOR = {
         "cocreate": {"JPY": 30000, "USD": 300},
     },
 }
+
+# The sandbox shop answers the host's order questions (returns flow).
+CONVEYOR_ORDER_INFO = "sandbox.shop.orders.order_info"
+CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
 
 LOGGING = {
     "version": 1,
