@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from . import signals
@@ -35,20 +36,25 @@ from .errors import ConveyorError, ErrorCode
 from .events import (
     Customer,
     FanSurveyAnswered,
+    InquirySubmitted,
     NpsAnswered,
     OrderCancelled,
     OrderFulfilled,
     OrderPlaced,
     OrderReturned,
     RecordResult,
+    ReturnRequested,
 )
 from .models import (
     FanProfile,
     FanSurveyResponse,
     Inquiry,
+    InquiryTopic,
     NpsResponse,
     Purchase,
+    ReturnLine,
     ReturnRequest,
+    ReturnStatus,
     Touchpoint,
     TouchpointStatus,
 )
@@ -711,14 +717,8 @@ def mark_touchpoints(ids: Iterable[int], status: str, *, outcome: str = "", now:
     )
 
 
-# === GraphQL API: returns, inquiries, unsubscribe (issue 4) ================================
-# Appended as one block so merges with other work on this file stay trivial.
+# --- returns, inquiries, unsubscribe -----------------------------------------------------
 
-from django.core.mail import EmailMessage  # noqa: E402
-from django.db.models import Sum  # noqa: E402
-
-from .events import InquirySubmitted, ReturnRequested  # noqa: E402
-from .models import InquiryTopic, ReturnLine, ReturnStatus  # noqa: E402
 
 # Per key: at most `count` inquiries within `period`; beyond that THROTTLED.
 INQUIRY_THROTTLE: dict[str, tuple[int, timedelta]] = {
