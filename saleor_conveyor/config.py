@@ -237,7 +237,7 @@ def connect_cache_reset() -> None:
     from django.core.signals import setting_changed
 
     def reset(*, setting: str, **kwargs: Any) -> None:
-        if setting in {"CONVEYOR", "CONVEYOR_HOST"}:
+        if setting in {"CONVEYOR", "CONVEYOR_HOST", "CONVEYOR_DELIVERY_HANDLERS"}:
             from . import hosts
 
             hosts.reset_host()
