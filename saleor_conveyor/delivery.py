@@ -356,16 +356,21 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     from .tasks import deliver_touchpoint
 
     horizon = timezone.now() + knobs.eta_horizon
+    due_soon = [tp for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
+    if not due_soon:
+        return 0
     sent = 0
-    for tp in touchpoints:
-        if tp.due_at > horizon or tp.kind == "STAFF_TASK":
-            continue
-        try:
-            deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False)
-            sent += 1
-        except Exception:
-            logger.warning("could not enqueue touchpoint %s; the sweep will deliver it", tp.id, exc_info=True)
-            break
+    try:
+        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
+        fail_fast = {"max_retries": 0, "interval_start": 0}
+        with get_host().celery_app().connection_for_write(transport_options=fail_fast) as connection:
+            for tp in due_soon:
+                deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
+                sent += 1
+    except Exception:
+        logger.warning(
+            "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
+        )
     return sent
 
 

@@ -42,10 +42,13 @@ def smtp(settings):
 
 def use_broker(url: str) -> None:
     """Point this process's Celery app (the one enqueueing) at a broker, dropping pooled connections."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
-    celery_app.conf.broker_url = url
+    from kombu import pools
+
+    pools.reset()  # kombu keeps pools per broker address process-wide
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    # The sandbox app reads Django settings under the CELERY_ namespace, so that is the key to change.
+    celery_app.conf.update(CELERY_BROKER_URL=url)
 
 
 @pytest.fixture

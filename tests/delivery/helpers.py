@@ -35,13 +35,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
+def wait_for(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    what: str = "condition",
+    worker: Worker | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    log = f"\nworker log:\n{worker.output()[-4000:]}" if worker is not None else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
 
 
 # --- SMTP --------------------------------------------------------------------------------
@@ -56,7 +64,7 @@ class Inbox:
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse:
             return self.refuse
         message = email.message_from_bytes(envelope.original_content)

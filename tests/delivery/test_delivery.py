@@ -191,12 +191,12 @@ def test_completing_something_that_is_not_a_staff_task_is_refused(knobs):
     assert reload(tp).status == S.SCHEDULED
 
 
-LINE_MESSAGES: list[tuple[int, str]] = []
+line_messages: list[tuple[int, str]] = []
 
 
 def send_line(touchpoint: Touchpoint, context: delivery.DeliveryContext) -> str:
     """A developer's handler for a new kind (see the README's Delivery section)."""
-    LINE_MESSAGES.append((touchpoint.id, touchpoint.profile.email))
+    line_messages.append((touchpoint.id, touchpoint.profile.email))
     return "pushed to LINE"
 
 
@@ -205,10 +205,10 @@ def test_a_developer_adds_a_delivery_kind_by_dotted_path(settings, knobs):
     book = {"rules": [{"name": "line_hello", "trigger": "first_purchase", "kind": "LINE", "days": 1}]}
     settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": book}
     assert get_config().rule_book.rule("line_hello").kind == "LINE"
-    LINE_MESSAGES.clear()
+    line_messages.clear()
     tp = touchpoint(profile(), "line_hello", kind="LINE")
     delivery.deliver_batch()
-    assert LINE_MESSAGES == [(tp.id, "hanako@example.com")]
+    assert line_messages == [(tp.id, "hanako@example.com")]
     assert reload(tp).status == S.SENT and reload(tp).outcome == "pushed to LINE"
 
 
