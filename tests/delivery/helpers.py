@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,8 +162,9 @@ def worker_env(*, broker: str, smtp_port: int, conveyor: str = "{}", delivery: s
     return env
 
 
-def start_worker(env: dict[str, str], *, beat: bool = False, timeout: float = 30) -> Worker:
-    log = Path(tempfile.mkstemp(prefix="conveyor-worker-", suffix=".log")[1])
+def start_worker(env: dict[str, str], log_dir: Path, *, beat: bool = False, timeout: float = 30) -> Worker:
+    """A `celery worker` (solo pool) in its own process group, logging into `log_dir` (pytest's tmp_path)."""
+    log = log_dir / "worker.log"
     args = [celery_bin(), "-A", "sandbox", "worker", "--pool=solo", "--loglevel=INFO"]
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"conveyor-test-{os.getpid()}@%h"]
     if beat:

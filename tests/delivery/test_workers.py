@@ -36,8 +36,10 @@ def order_with_step_mail_due_in(seconds: float, who) -> int:
     return Touchpoint.objects.get(profile__email=who.email, rule="step_day7").id
 
 
-def test_a_touchpoint_due_in_seconds_arrives_once_in_the_customers_language_with_unsubscribe(smtp, broker, knobs):
-    worker = start_worker(worker_env(broker=broker, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS))
+def test_a_touchpoint_due_in_seconds_arrives_once_in_the_customers_language_with_unsubscribe(
+    smtp, broker, knobs, tmp_path
+):
+    worker = start_worker(worker_env(broker=broker, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS), tmp_path)
     try:
         hanako = customer("hanako@example.com", first_name="花子", language_code="ja")
         tp_id = order_with_step_mail_due_in(4, hanako)
@@ -68,7 +70,7 @@ def test_a_touchpoint_due_in_seconds_arrives_once_in_the_customers_language_with
     assert tp.status == S.SENT and tp.attempts == 1
 
 
-def test_orders_recorded_while_redis_is_down_are_delivered_by_the_sweep_once_it_is_back(smtp, knobs, caplog):
+def test_orders_recorded_while_redis_is_down_are_delivered_by_the_sweep_once_it_is_back(smtp, knobs, caplog, tmp_path):
     redis = RedisServer(free_port())
     redis.start()
     worker = None
@@ -76,7 +78,9 @@ def test_orders_recorded_while_redis_is_down_are_delivered_by_the_sweep_once_it_
         use_broker(redis.url)
         knobs(enqueue=True)
         register_periodic_tasks(sweep_every=timedelta(seconds=1))
-        worker = start_worker(worker_env(broker=redis.url, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS), beat=True)
+        worker = start_worker(
+            worker_env(broker=redis.url, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS), tmp_path, beat=True
+        )
         redis.stop()
         started = time.monotonic()
         with caplog.at_level("WARNING", logger="saleor_conveyor"):
@@ -98,10 +102,10 @@ def test_orders_recorded_while_redis_is_down_are_delivered_by_the_sweep_once_it_
     assert set(Touchpoint.objects.filter(id__in=ids).values_list("status", flat=True)) == {S.SENT}
 
 
-def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(smtp, broker, knobs):
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(smtp, broker, knobs, tmp_path):
     rows = [touchpoint(profile(f"fan{i}@example.com"), "step_day7") for i in range(12)]
     smtp.delay = 0.3
-    worker = start_worker(worker_env(broker=broker, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS))
+    worker = start_worker(worker_env(broker=broker, smtp_port=smtp.port, conveyor=NO_QUIET_HOURS), tmp_path)
     try:
         celery_app.send_task("saleor_conveyor.sweep_due")
         wait_for(lambda: len(smtp) >= 3, timeout=25, what="the batch to be under way", worker=worker)
