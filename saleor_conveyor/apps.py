@@ -8,6 +8,9 @@ class ConveyorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import config
+        from . import config, delivery, signals
 
         config.connect_cache_reset()
+        signals.touchpoint_scheduled.connect(
+            delivery.enqueue_scheduled, weak=False, dispatch_uid="saleor_conveyor.delivery.enqueue"
+        )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import signals
@@ -31,6 +33,8 @@ from .engine import (
     summarize,
 )
 from .engine import Purchase as PurchaseFact
+from .engine.pacing import Action, Pacing
+from .engine.pacing import decide as pacing_decide
 from .engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
 from .errors import ConveyorError, ErrorCode
 from .events import (
@@ -903,3 +907,221 @@ def unsubscribe(profile_id: int, *, now: datetime | None = None) -> FanProfile:
             profile.unsubscribed_at = now
             profile.save(update_fields=["unsubscribed_at", "updated_at"])
         return profile
+
+
+# --- delivery ----------------------------------------------------------------------------
+# State changes of the delivery code (delivery.py). A due touchpoint is first *reserved*
+# (stays SCHEDULED, claimed_at = the reservation, so other sweeps leave it alone for a
+# lease), then *claimed* one at a time right before it is sent (SENDING, committed), then
+# finished (SENT / back to SCHEDULED for a retry / FAILED). A worker that dies leaves its
+# reserved rows SCHEDULED (another sweep takes them when the lease ends) and at most the
+# one row it was sending in SENDING, which the sweep marks FAILED rather than send twice.
+
+NOT_MESSAGES = frozenset({"BADGE", "STAFF_TASK"})
+STALE_OUTCOME = (
+    "the worker stopped while sending it (claimed {minutes:g}+ minutes ago): not sent again so the "
+    "customer never gets two copies; check the mail log, the email may or may not have gone out"
+)
+
+
+@dataclass
+class Reservation:
+    """What one reservation pass decided: rows to send now, and how many were paced."""
+
+    reserved: list[Touchpoint] = dataclass_field(default_factory=list)
+    deferred: list[Touchpoint] = dataclass_field(default_factory=list)
+    skipped: list[Touchpoint] = dataclass_field(default_factory=list)
+
+
+def reserve_due_touchpoints(
+    *,
+    now: datetime,
+    limit: int,
+    pacing: Pacing,
+    lease: timedelta,
+    ids: Sequence[int] | None = None,
+) -> Reservation:
+    """Lock due rows (SKIP LOCKED, so workers share without overlap), pace them, reserve the sendable ones."""
+    result = Reservation()
+    with transaction.atomic():
+        due = (
+            Touchpoint.objects.filter(status=S.SCHEDULED, due_at__lte=now)
+            .exclude(kind="STAFF_TASK")
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
+        )
+        if ids is not None:
+            due = due.filter(id__in=list(ids))
+        candidates = list(due.order_by("due_at", "id").select_for_update(skip_locked=True)[:limit])
+        if not candidates:
+            return result
+        # Profiles are locked too: the frequency cap needs one decision per customer at a time,
+        # and a customer whose order is being recorded right now waits for the next pass.
+        profiles = {
+            profile.id: profile
+            for profile in FanProfile.objects.select_for_update(skip_locked=True)
+            .filter(id__in={tp.profile_id for tp in candidates})
+            .order_by("id")
+        }
+        pending_returns = set(
+            ReturnRequest.objects.filter(profile_id__in=profiles, status=ReturnStatus.REQUESTED).values_list(
+                "profile_id", flat=True
+            )
+        )
+        last_marketing = _last_marketing_sends(profiles, now=now, pacing=pacing, lease=lease)
+        for tp in candidates:
+            profile = profiles.get(tp.profile_id)
+            if profile is None:
+                continue
+            tp.profile = profile
+            message = tp.kind not in NOT_MESSAGES
+            decision = pacing_decide(
+                now,
+                pacing,
+                marketing=tp.marketing,
+                message=message,
+                unsubscribed_at=profile.unsubscribed_at,
+                return_pending=profile.id in pending_returns,
+                last_marketing_at=last_marketing.get(profile.id),
+            )
+            tp.updated_at = now
+            if decision.action == Action.SKIP:
+                tp.status, tp.outcome = S.SKIPPED, decision.reason
+                result.skipped.append(tp)
+            elif decision.action == Action.DEFER:
+                assert decision.at is not None
+                tp.due_at, tp.outcome = decision.at, decision.reason
+                result.deferred.append(tp)
+            else:
+                tp.claimed_at = now
+                result.reserved.append(tp)
+                if message and tp.marketing:
+                    last_marketing[profile.id] = now
+        changed = [*result.skipped, *result.deferred, *result.reserved]
+        if changed:
+            Touchpoint.objects.bulk_update(changed, ["status", "outcome", "due_at", "claimed_at", "updated_at"])
+    return result
+
+
+def _last_marketing_sends(
+    profile_ids: Iterable[int], *, now: datetime, pacing: Pacing, lease: timedelta
+) -> dict[int, datetime]:
+    """When each customer last got (or is about to get) a marketing message, within the cap window."""
+    since = now - max(pacing.frequency_cap, lease)
+    rows = (
+        Touchpoint.objects.filter(profile_id__in=list(profile_ids), marketing=True)
+        .exclude(kind__in=NOT_MESSAGES)
+        .filter(
+            Q(status=S.SENT, sent_at__gt=since)
+            | Q(status=S.SENDING)
+            | Q(status=S.SCHEDULED, claimed_at__gte=now - lease)
+        )
+        .values_list("profile_id", "status", "sent_at", "claimed_at")
+    )
+    last: dict[int, datetime] = {}
+    for profile_id, status, sent_at, claimed_at in rows:
+        when = sent_at if status == S.SENT else claimed_at
+        if when is not None and (profile_id not in last or when > last[profile_id]):
+            last[profile_id] = when
+    return last
+
+
+def claim_touchpoint(touchpoint_id: int, reserved_at: datetime, *, now: datetime) -> bool:
+    """SCHEDULED (reserved by us) -> SENDING, attempts + 1, committed before anything is sent."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, status=S.SCHEDULED, claimed_at=reserved_at).update(
+            status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_delivery_sent(
+    touchpoint_id: int, claimed_at: datetime, *, outcome: str, now: datetime, detail: str | None = None
+) -> bool:
+    """Our claim went out: SENT, even if the row was marked meanwhile (the truth is that it was sent).
+
+    Committed without waiting for the disk flush (one flush per message instead of two): only
+    a PostgreSQL crash can lose it, and then the row stays SENDING and the sweep marks it
+    FAILED ("may or may not have gone out"); it is never sent twice.
+    """
+    values: dict[str, Any] = {"status": S.SENT, "sent_at": now, "outcome": outcome, "updated_at": now}
+    if detail is not None:
+        values["detail"] = detail
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at).update(**values) == 1
+
+
+def record_delivery_retry(
+    touchpoint_id: int, claimed_at: datetime, *, error: str, due_at: datetime, now: datetime
+) -> bool:
+    """A transient failure: back to SCHEDULED, due later (the backoff), the error shown to staff."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at, status=S.SENDING).update(
+            status=S.SCHEDULED, due_at=due_at, claimed_at=None, outcome=error, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_delivery_failed(touchpoint_id: int, claimed_at: datetime, *, error: str, now: datetime) -> bool:
+    """Out of attempts, or a failure retrying cannot fix: FAILED with the error, for staff to see."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at, status=S.SENDING).update(
+            status=S.FAILED, outcome=error, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_coupon_code(touchpoint_id: int, claimed_at: datetime, code: str, *, referral_for: int | None) -> None:
+    """Keep a new code before the email goes out, so a retry sends the same code (referral: on the profile too)."""
+    with transaction.atomic():
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at).update(detail=code)
+        if referral_for is not None:
+            FanProfile.objects.filter(id=referral_for, referral_code="").update(referral_code=code)
+
+
+def add_badge(profile_id: int, badge: str) -> bool:
+    """Give a customer a badge; False when they already had it (so twice changes nothing)."""
+    with transaction.atomic():
+        profile = FanProfile.objects.select_for_update().get(pk=profile_id)
+        if badge in profile.badges:
+            return False
+        profile.badges = [*profile.badges, badge]
+        profile.save(update_fields=["badges", "updated_at"])
+        return True
+
+
+def fail_stale_sending(*, now: datetime, stale_after: timedelta) -> int:
+    """Rows left SENDING by a worker that died: FAILED with a visible reason, never sent again."""
+    outcome = STALE_OUTCOME.format(minutes=stale_after.total_seconds() / 60)
+    return Touchpoint.objects.filter(status=S.SENDING, claimed_at__lt=now - stale_after).update(
+        status=S.FAILED, outcome=outcome, updated_at=now
+    )
+
+
+def open_staff_tasks(*, due_by: datetime | None = None) -> QuerySet[Touchpoint]:
+    """Staff tasks (the paper thank-you card) waiting for someone, oldest first."""
+    tasks = Touchpoint.objects.filter(kind="STAFF_TASK", status=S.SCHEDULED)
+    if due_by is not None:
+        tasks = tasks.filter(due_at__lte=due_by)
+    return tasks.select_related("profile").order_by("due_at", "id")
+
+
+def complete_staff_task(touchpoint_id: int, by: str, *, now: datetime | None = None) -> Touchpoint:
+    """Staff did the task (wrote the card): SENT with done_at and who did it; doing it twice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        tp = Touchpoint.objects.select_for_update().filter(pk=touchpoint_id).first()
+        if tp is None or tp.kind != "STAFF_TASK":
+            raise ConveyorError(f"No staff task {touchpoint_id}.", field="id", code=ErrorCode.NOT_FOUND)
+        if tp.status == S.SENT:
+            return tp
+        if tp.status != S.SCHEDULED:
+            raise ConveyorError(f"This task is {tp.status.lower()}: {tp.outcome or 'nothing to do'}.", field="id")
+        tp.status, tp.sent_at, tp.done_at, tp.updated_at = S.SENT, now, now, now
+        tp.outcome = f"done by {by}" if by else "done"
+        tp.save(update_fields=["status", "sent_at", "done_at", "outcome", "updated_at"])
+        return tp

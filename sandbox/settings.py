@@ -1,5 +1,6 @@
 """Settings of the sandbox host: PostgreSQL (DATABASE_URL), Celery on Redis (CELERY_BROKER_URL)."""
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -82,6 +83,10 @@ CONVEYOR = {
 # The sandbox shop answers the host's order questions (returns flow).
 CONVEYOR_ORDER_INFO = "sandbox.shop.orders.order_info"
 CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
+# Tests and demos adjust the conveyor without editing this file: JSON objects from the environment.
+CONVEYOR.update(json.loads(os.environ.get("CONVEYOR_SETTINGS_JSON") or "{}"))
+# Delivery knobs (batch size, retries, lease...): see saleor_conveyor/delivery.py DeliverySettings.
+CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
 
 LOGGING = {
     "version": 1,

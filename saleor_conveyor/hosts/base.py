@@ -70,6 +70,12 @@ class ConveyorHost(ABC):
         """Send an EmailMessage through the platform's configured mail backend."""
         message.send(fail_silently=False)
 
+    def mail_connection(self) -> Any:
+        """A connection of the configured mail backend, kept open across a batch of messages."""
+        from django.core.mail import get_connection
+
+        return get_connection(fail_silently=False)
+
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
         """Database writes from tasks go to the writer database."""
