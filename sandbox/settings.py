@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "saleor_conveyor",
     "sandbox.shop",
+    "sandbox.demo",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -3,6 +3,7 @@
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from saleor_conveyor.config import get_config
@@ -21,6 +22,8 @@ class Command(BaseCommand):
         if customers < 1 or days < 1:
             self.stderr.write("--customers and --days must be at least 1")
             sys.exit(2)
+        # Simulated time: delivery is simulated too, so nothing is published to the Celery broker.
+        settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
         started = time.monotonic()
         simulation = Simulation(customers=customers, days=days, seed=seed)
         self.stderr.write("Resetting the sandbox shop and seeding customers...")
