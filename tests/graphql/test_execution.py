@@ -174,7 +174,7 @@ SHAPE_QUERIES = [
         "query($skip: Boolean!, $with: Boolean!) { hello @skip(if: $skip) number @include(if: $with) }",
         {"skip": False, "with": False},
     ),
-    ("mutation { first: order(step: 1) { seen } second: order(step: 2) { seen } third: order(step: 3) { seen } }", None),
+    ("mutation { one: order(step: 1) { seen } two: order(step: 2) { seen } three: order(step: 3) { seen } }", None),
     ("subscription { hello }", None),
 ]
 
