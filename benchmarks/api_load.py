@@ -13,7 +13,11 @@ Prints a markdown table with requests/s, p50/p99 latency and ratios to the floor
     python benchmarks/api_load.py --concurrency 16 --seconds 10
 
 The benchmark uses its own database (BENCH_DATABASE_URL, default conveyor_bench_api),
-which it empties first. Only loopback traffic; every run ends by itself.
+which it empties first. submitNps enqueues the delivery of what it schedules, as in
+production, on a broker of its own (BENCH_BROKER_URL, default Redis database 13), which no
+worker consumes and which is emptied before and after each profile: the benchmark's tasks
+name its own database's touchpoints and must never reach a real worker.
+Only loopback traffic; every run ends by itself.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/conveyor_bench_api")
 os.environ["DATABASE_URL"] = DATABASE_URL
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
+os.environ["CELERY_BROKER_URL"] = BROKER_URL
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 os.environ.pop("DEBUG", None)
 
@@ -105,6 +111,17 @@ def seed(customers: int, orders: int) -> list[str]:
 
     connections.close_all()
     return [make_access_token(user) for user in users]
+
+
+def empty_broker() -> None:
+    """Drop whatever the server enqueued: the benchmark's broker database has no consumer."""
+    import redis
+
+    client = redis.Redis.from_url(BROKER_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
 
 
 def free_port() -> int:
@@ -255,6 +272,7 @@ def main() -> None:
         # Fresh history for each profile, so myFanProfile reads the same amount of data every time.
         print(f"[{profile}] seeding {args.customers} customers x {args.orders} orders ...", file=sys.stderr)
         tokens = seed(args.customers, args.orders)
+        empty_broker()
         port = free_port()
         server = start_server(port, args.workers, profile)
         try:
@@ -264,6 +282,7 @@ def main() -> None:
                 outcomes.append(asyncio.run(drive(port, name, make, check, args.concurrency, args.seconds)))
         finally:
             stop_server(server)
+            empty_broker()
         print(table(outcomes, args.concurrency, args.workers, profile) + "\n")
         floor, *api = outcomes
         below += [

@@ -85,6 +85,7 @@ ORDER_PROFILES = Table(
     only=("id", "user", "email", "first_name", "language_code", "stage", "stage_changed_at", *_PROFILE_SUMMARY_FIELDS),
 )
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"])
+NPS_RESPONSES = Table(NpsResponse)
 OUTBOX = Table(
     Touchpoint,
     only=("id", "profile", "rule", "key", "status", "planned_at", "order_id", "attempts", "sent_at"),
@@ -561,7 +562,10 @@ def _reconcile(
     if scheduled:  # ids of new rows exist only once the batch ran: read them at commit
         transaction.on_commit(
             lambda: signals.touchpoint_scheduled.send(
-                sender=Touchpoint, touchpoint_ids=[tp.id for tp in scheduled], profile_id=profile.id
+                sender=Touchpoint,
+                touchpoint_ids=[tp.id for tp in scheduled],
+                profile_id=profile.id,
+                touchpoints=scheduled,
             )
         )
     return result
@@ -607,29 +611,21 @@ def _answer(response: NpsResponse) -> NpsAnswer:
 
 
 def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
-    """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS."""
+    """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS.
+
+    Round trips, the customer's row locked from the first: the lock; the order's checks (when
+    an order is named); the answer's insert with the reads it needs (every answer, the outbox);
+    the writes (the profile's NPS, the outbox's changes).
+    """
     event = event.validate()
     now = now or timezone.now()
+    config = get_config()
+    rule_names = {rule.name for rule in config.rule_book.active_rules(NPS_TRIGGERS)}
     with transaction.atomic():
         profile = _locked_profile(event.customer)
         assert profile is not None
-        channel = ""
-        if event.order_id is not None:
-            purchase = Purchase.objects.filter(order_id=event.order_id, profile=profile).first()
-            if purchase is None:
-                raise ConveyorError(
-                    f"No order {event.order_id!r} of this customer is recorded.",
-                    field="orderId",
-                    code=ErrorCode.NOT_FOUND,
-                )
-            channel = purchase.channel
-            if NpsResponse.objects.filter(profile=profile, order_id=event.order_id).exists():
-                raise ConveyorError(
-                    "This order already has an NPS answer from this customer.",
-                    field="orderId",
-                    code=ErrorCode.ALREADY_EXISTS,
-                )
-        response = NpsResponse.objects.create(
+        channel = _nps_order_channel(profile, event.order_id) if event.order_id is not None else ""
+        response = NpsResponse(
             profile=profile,
             order_id=event.order_id,
             channel=channel,
@@ -637,17 +633,76 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             comment=event.comment,
             created_at=event.answered_at,
         )
+        reads = Batch()
+        NPS_RESPONSES.insert([response], batch=reads)
+        rows: list[tuple] = []
+        # Newest first: the first row is the latest answer. Answers at the same moment are ordered
+        # by order id, so the result does not depend on which arrived first.
+        reads.add(
+            f"SELECT {NPS_RESPONSES.columns} FROM {NPS_RESPONSES.name} WHERE profile_id = %s"
+            " ORDER BY created_at DESC, order_id DESC NULLS LAST, id DESC",
+            [profile.id],
+            rows.extend,
+        )
+        outbox: dict[str, Touchpoint] = {}
+        if rule_names:
+            reads.add(
+                f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id = %s",
+                [profile.id],
+                lambda found: outbox.update(
+                    (tp.key, tp) for tp in map(OUTBOX.from_row, found) if tp.rule in rule_names
+                ),
+            )
+        reads.flush()
+        answers = [NPS_RESPONSES.from_row(row) for row in rows]
+        writes = Batch()
         if profile.nps_answered_at is None or event.answered_at >= profile.nps_answered_at:
-            # The latest answer sets the profile; answers at the same moment are ordered by order id,
-            # so the result does not depend on which arrived first.
-            latest = profile.nps_responses.order_by("-created_at", F("order_id").desc(nulls_last=True), "-id").first()
+            latest = answers[0]
             profile.nps = latest.score
             profile.nps_category = nps_category(latest.score).value
             profile.nps_answered_at = latest.created_at
-            profile.save(update_fields=["nps", "nps_category", "nps_answered_at", "updated_at"])
-        _reconcile(profile, now=now, triggers=NPS_TRIGGERS)
+            PROFILES.update(profile, ["nps", "nps_category", "nps_answered_at", "updated_at"], batch=writes)
+        _reconcile(
+            profile,
+            now=now,
+            triggers=NPS_TRIGGERS,
+            answers=[_answer(answer) for answer in answers],
+            config=config,
+            existing=outbox,
+            batch=writes,
+        )
+        writes.flush()
         transaction.on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
         return response
+
+
+def _nps_order_channel(profile: FanProfile, order_id: str) -> str:
+    """The channel of the customer's order, which must have no answer yet (one round trip)."""
+    purchases: list[tuple] = []
+    answered: list[tuple] = []
+    checks = Batch()
+    checks.add(
+        f"SELECT channel FROM {PURCHASES.name} WHERE order_id = %s AND profile_id = %s",
+        [order_id, profile.id],
+        purchases.extend,
+    )
+    checks.add(
+        f"SELECT 1 FROM {NPS_RESPONSES.name} WHERE profile_id = %s AND order_id = %s LIMIT 1",
+        [profile.id, order_id],
+        answered.extend,
+    )
+    checks.flush()
+    if not purchases:
+        raise ConveyorError(
+            f"No order {order_id!r} of this customer is recorded.", field="orderId", code=ErrorCode.NOT_FOUND
+        )
+    if answered:
+        raise ConveyorError(
+            "This order already has an NPS answer from this customer.",
+            field="orderId",
+            code=ErrorCode.ALREADY_EXISTS,
+        )
+    return purchases[0][0]
 
 
 def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) -> FanSurveyResponse:

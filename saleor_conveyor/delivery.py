@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from kombu import pools
 
 from . import conveyor, mail
 from .config import ConveyorConfig, get_config
@@ -363,10 +364,17 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     try:
         # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
         fail_fast = {"max_retries": 0, "interval_start": 0}
-        with get_host().celery_app().connection_for_write(transport_options=fail_fast) as connection:
-            for tp in due_soon:
-                deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
-                sent += 1
+        address = get_host().celery_app().connection_for_write(transport_options=fail_fast)
+        # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
+        # declaring the queue anew for every order or answer cost more than the publishing itself.
+        with pools.connections[address].acquire(block=True, timeout=5) as connection:
+            try:
+                for tp in due_soon:
+                    deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
+                    sent += 1
+            except Exception:
+                connection.collect()  # a broken connection goes back to the pool closed: the next use reconnects
+                raise
     except Exception:
         logger.warning(
             "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
@@ -374,17 +382,29 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     return sent
 
 
-def enqueue_scheduled(sender: Any = None, *, touchpoint_ids: Sequence[int], **kwargs: Any) -> None:
-    """Receiver of `touchpoint_scheduled` (sent after commit): enqueue what falls due soon."""
+def enqueue_scheduled(
+    sender: Any = None,
+    *,
+    touchpoint_ids: Sequence[int],
+    touchpoints: Sequence[Touchpoint] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Receiver of `touchpoint_scheduled` (sent after commit): enqueue what falls due soon.
+
+    The service sends the committed rows along (`touchpoints`); a sender with ids only has them read.
+    """
     knobs = delivery_settings()
     if not knobs.enqueue:
         return
-    try:
-        horizon = timezone.now() + knobs.eta_horizon
-        due_soon = list(
-            Touchpoint.objects.filter(id__in=list(touchpoint_ids), due_at__lte=horizon).only("id", "due_at", "kind")
-        )
-    except Exception:
-        logger.warning("could not read scheduled touchpoints; the sweep will deliver them", exc_info=True)
-        return
+    horizon = timezone.now() + knobs.eta_horizon
+    if touchpoints is not None:
+        due_soon = [tp for tp in touchpoints if tp.id is not None and tp.due_at <= horizon]
+    else:
+        try:
+            due_soon = list(
+                Touchpoint.objects.filter(id__in=list(touchpoint_ids), due_at__lte=horizon).only("id", "due_at", "kind")
+            )
+        except Exception:
+            logger.warning("could not read scheduled touchpoints; the sweep will deliver them", exc_info=True)
+            return
     enqueue(due_soon, knobs=knobs)

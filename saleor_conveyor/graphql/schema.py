@@ -11,10 +11,10 @@ from django.utils import timezone
 from ..conveyor import find_profile
 from ..errors import ConveyorError
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
-from ..models import FanProfile as FanProfileModel
 from ..models import Inquiry as InquiryModel
 from ..models import ReturnRequest as ReturnRequestModel
 from ..stats import StatsReport, StatsWindow
+from . import loaders
 from .core import decode_id, paginate, require_permission, require_user
 from .mutations import DecideReturn, RequestReturn, SubmitFanSurvey, SubmitInquiry, SubmitNps, Unsubscribe
 from .types import (
@@ -68,7 +68,7 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_my_fan_profile(root: Any, info: Any) -> Any:
         user = require_user(info)
-        return FanProfileModel.objects.filter(user_id=user.pk).first()
+        return loaders.profile_of_user(user.pk, with_touchpoints=loaders.selects(info, "touchpoints"))
 
     @staticmethod
     def resolve_fan_profile(root: Any, info: Any, customer_id: str | None = None, email: str | None = None) -> Any:

@@ -15,6 +15,7 @@ from ..engine import Liking as LikingValues
 from ..engine import NpsCategory as NpsCategoryValues
 from ..engine import engagement_class, is_lapsed
 from ..stats import StatsReport
+from . import loaders
 from .core import Money, global_id, money
 
 
@@ -134,13 +135,8 @@ class FanProfile(graphene.ObjectType):
 
     @staticmethod
     def resolve_touchpoints(root: models.FanProfile, info: Any, status: str | None = None) -> Any:
-        # One query, whatever the history: the profile's touchpoints in due order.
-        rows = models.Touchpoint.objects.filter(profile_id=root.pk).order_by("due_at", "id")
-        if status == models.TouchpointStatus.SCHEDULED:
-            rows = rows.filter(status__in=[models.TouchpointStatus.SCHEDULED, models.TouchpointStatus.SENDING])
-        elif status is not None:
-            rows = rows.filter(status=status)
-        return rows
+        # At most one query, whatever the history (none when read with the profile): in due order.
+        return loaders.touchpoints(root, status)
 
 
 class NpsResponse(graphene.ObjectType):

@@ -24,7 +24,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from graphql import GraphQLError, parse, validate
-from graphql.execution import execute
 from graphql.language import ast
 from graphql.type import (
     GraphQLBoolean,
@@ -38,6 +37,7 @@ from graphql.type import (
 from graphql.utils.type_from_ast import type_from_ast
 
 from ..errors import ConveyorError, ErrorCode
+from .execution import execute
 from .schema import schema
 
 logger = logging.getLogger(__name__)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from ..config import ConveyorConfig
+from ..sql import Table
 from .base import ConveyorHost, OrderInfo
 
 _PERMISSION_CODENAMES = {"MANAGE_USERS": "manage_users", "MANAGE_ORDERS": "manage_orders"}
@@ -26,6 +28,15 @@ def make_access_token(user: Any) -> str:
     return signing.dumps({"u": user.pk}, salt=_ACCESS_SALT)
 
 
+@lru_cache(maxsize=1)
+def _active_user_by_id() -> tuple[Table, str]:
+    """The user table and the WHERE clause of `User.objects.filter(pk=..., is_active=True)`."""
+    users = Table(get_user_model())
+    meta, quote = users.model._meta, connection.ops.quote_name
+    pk, active = quote(meta.pk.column), quote(meta.get_field("is_active").column)
+    return users, f"{users.name}.{pk} = %s AND {users.name}.{active}"
+
+
 def _user_from_access_token(token: str) -> Any | None:
     try:
         data = signing.loads(token, salt=_ACCESS_SALT, max_age=ACCESS_TOKEN_MAX_AGE)
@@ -34,7 +45,11 @@ def _user_from_access_token(token: str) -> Any | None:
     user_id = data.get("u") if isinstance(data, dict) else None
     if not isinstance(user_id, int):
         return None
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    # Every API request asks this: one precompiled statement, not an ORM query built each time
+    # (the same row as `User.objects.filter(pk=user_id, is_active=True).first()`).
+    users, where = _active_user_by_id()
+    found = users.select(where, [user_id], suffix=" LIMIT 1")
+    return found[0] if found else None
 
 
 class DjangoHost(ConveyorHost):

@@ -105,14 +105,39 @@ def test_my_fan_profile_never_shows_another_customers_data(api, hanako, taro):
 
 
 @pytest.mark.parametrize("orders", [1, 200])
-def test_my_fan_profile_with_touchpoints_costs_three_queries_whatever_the_history(api, hanako, orders):
+def test_my_fan_profile_with_touchpoints_costs_two_round_trips_whatever_the_history(api, hanako, orders):
     buy(hanako, orders)
     with CaptureQueriesContext(connection) as queries:
         answer = api(MY_PROFILE, user=hanako)
     assert answer.data["myFanProfile"]["purchaseCount"] == orders
     assert len(answer.data["myFanProfile"]["touchpoints"]) >= 4
-    # the user behind the token, the profile, its touchpoints
-    assert len(queries) == 3, [q["sql"][:80] for q in queries]
+    # the user behind the token; then the profile and its touchpoints, two statements in one round trip
+    assert len(queries) == 2, [q["sql"][:80] for q in queries]
+    assert queries[1]["sql"].count("SELECT ") == 3  # the profile; the touchpoints, by a sub-select of the profile
+
+
+def test_my_fan_profile_without_touchpoints_reads_no_touchpoints(api, hanako):
+    buy(hanako, 2)
+    with CaptureQueriesContext(connection) as queries:
+        answer = api("{ myFanProfile { purchaseCount } }", user=hanako)
+    assert answer.data["myFanProfile"] == {"purchaseCount": 2}
+    assert len(queries) == 2 and "touchpoint" not in queries[1]["sql"]
+
+
+def test_touchpoints_asked_through_fragments_and_aliases_are_read_with_the_profile(api, hanako):
+    buy(hanako, 1)
+    Touchpoint.objects.filter(rule="step_day3").update(status="SENDING")
+    query = """
+    query { myFanProfile { ...Steps all: touchpoints { rule } } }
+    fragment Steps on FanProfile { ... on FanProfile { scheduled: touchpoints(status: SCHEDULED) { rule status } } }
+    """
+    with CaptureQueriesContext(connection) as queries:
+        profile = api(query, user=hanako).data["myFanProfile"]
+    assert len(queries) == 2
+    assert {"rule": "step_day3", "status": "SCHEDULED"} in profile["scheduled"]
+    assert [tp["rule"] for tp in profile["all"]] == list(
+        Touchpoint.objects.order_by("due_at", "id").values_list("rule", flat=True)
+    )
 
 
 # --- staff ---------------------------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""A lean synchronous executor for graphql-core 2: the same results and errors, a fraction of the cost.
+
+graphql-core 2's `execute` runs every field through promises, a middleware hook, an executor
+object and half a dozen type checks; for a profile with its touchpoints (about 120 fields)
+that was most of the request's CPU time. Every resolver in this schema is synchronous, so
+this module walks the same algorithm (graphql-core 2.3.2's `executor.py`, which it follows
+step by step) without that machinery:
+
+- the same ExecutionContext (operation choice, variable coercion, fragments, @skip/@include,
+  argument and sub-field caches, error reporting), the same ResolveInfo for resolvers;
+- graphene's default resolver (an attribute or dict key) is read in place, without building
+  a ResolveInfo nobody looks at;
+- the same completion rules: non-null errors propagate to the nearest nullable field, a
+  resolver's exception becomes a located error at its path and is logged the same way,
+  leaves are serialized by their type, abstract types are resolved as graphql-core does.
+
+A resolver returning a promise is still supported: it is waited for, as graphql-core's
+synchronous executor would. `tests/graphql/test_execution.py` checks results and errors
+against graphql-core's own executor for the contract's operations and the edge cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from graphene.types.resolver import attr_resolver, dict_or_attr_resolver, dict_resolver
+from graphql.error import GraphQLError, GraphQLLocatedError
+from graphql.execution.base import ExecutionResult, ResolveInfo
+from graphql.execution.executor import get_default_resolve_type_fn
+from graphql.execution.utils import (
+    ExecutionContext,
+    collect_fields,
+    default_resolve_fn,
+    get_field_def,
+    get_operation_root_type,
+)
+from graphql.language.ast import Document
+from graphql.pyutils.default_ordered_dict import DefaultOrderedDict
+from graphql.type import (
+    GraphQLEnumType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLUnionType,
+)
+from graphql.utils.undefined import Undefined
+from promise import Promise, is_thenable
+
+# graphql-core's own logger for resolver errors, so its filters and handlers still apply.
+logger = logging.getLogger("graphql.execution.executor")
+
+# Values that are never promises: skip the duck-typing check for them.
+_PLAIN = frozenset({str, int, float, bool, list, tuple, dict, Decimal, datetime, date, type(None)})
+_ATTR_RESOLVERS = (dict_or_attr_resolver, attr_resolver, dict_resolver)
+_LEAF = (GraphQLScalarType, GraphQLEnumType)
+_ABSTRACT = (GraphQLInterfaceType, GraphQLUnionType)
+
+
+class _Context(ExecutionContext):
+    """graphql-core's context, with sub-field and argument caches keyed by identity, not by AST hashing."""
+
+    __slots__ = ("_fast_subfields",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._fast_subfields: dict[tuple[int, int], DefaultOrderedDict] = {}
+
+    def sub_fields(self, return_type: GraphQLObjectType, field_asts: list) -> DefaultOrderedDict:
+        # field_asts is the list kept in the parent's (cached) field map: its identity is stable
+        # for the whole request, and both objects outlive the cache.
+        key = (id(return_type), id(field_asts))
+        found = self._fast_subfields.get(key)
+        if found is None:
+            found = self._fast_subfields[key] = self.get_sub_fields(return_type, field_asts)
+        return found
+
+
+def execute(
+    schema: GraphQLSchema,
+    document: Document,
+    root_value: Any = None,
+    context_value: Any = None,
+    variable_values: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> ExecutionResult:
+    """Like `graphql.execution.execute` with the synchronous executor and no middleware.
+
+    Raises GraphQLError, as graphql-core does, for an unknown operation or invalid variables.
+    """
+    context = _Context(
+        schema, document, root_value, context_value, variable_values or {}, operation_name, None, None, False
+    )
+    try:
+        data = _execute_operation(context, root_value)
+    except Exception as error:  # a null that reached the root, or an operation that cannot run
+        context.errors.append(error)
+        data = None
+    if not context.errors:
+        return ExecutionResult(data=data)
+    return ExecutionResult(data=data, errors=context.errors)
+
+
+def _execute_operation(context: _Context, root_value: Any) -> dict[str, Any] | None:
+    operation = context.operation
+    root_type = get_operation_root_type(context.schema, operation)
+    fields = collect_fields(context, root_type, operation.selection_set, DefaultOrderedDict(list), set())
+    if operation.operation == "subscription":
+        raise Exception(
+            "Subscriptions are not allowed. You will need to either use the subscribe function "
+            "or pass allow_subscriptions=True"
+        )
+    # Mutations run one after the other; so does everything here (all resolvers are synchronous).
+    return _execute_fields(context, root_type, root_value, fields, [])
+
+
+def _execute_fields(
+    context: _Context,
+    parent_type: GraphQLObjectType,
+    source: Any,
+    fields: DefaultOrderedDict,
+    path: list,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for response_name, field_asts in fields.items():
+        result = _resolve_field(context, parent_type, source, field_asts, [*path, response_name])
+        if result is not Undefined:
+            results[response_name] = result
+    return results
+
+
+def _resolve_field(context: _Context, parent_type: GraphQLObjectType, source: Any, field_asts: list, path: list) -> Any:
+    field_ast = field_asts[0]
+    field_name = field_ast.name.value
+    field_def = get_field_def(context.schema, parent_type, field_name)
+    if not field_def:
+        return Undefined
+    return_type = field_def.type
+    resolve_fn = field_def.resolver or default_resolve_fn
+    args = context.get_argument_values(field_def, field_ast) if field_def.args else {}
+    info = None
+    leaf = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    try:
+        if (
+            type(resolve_fn) is partial
+            and resolve_fn.func in _ATTR_RESOLVERS
+            and not resolve_fn.keywords
+            and len(resolve_fn.args) == 2
+            and isinstance(leaf, _LEAF)
+        ):
+            # graphene's default resolver, for a leaf: the attribute (or key) itself; no info needed.
+            attname, default_value = resolve_fn.args
+            func = resolve_fn.func
+            if func is attr_resolver or (func is dict_or_attr_resolver and not isinstance(source, dict)):
+                result = getattr(source, attname, default_value)
+            else:
+                result = source.get(attname, default_value)
+        else:
+            info = _info(context, field_name, field_asts, return_type, parent_type, path)
+            result = resolve_fn(source, info, **args)
+    except Exception as error:
+        logger.exception(f"An error occurred while resolving field {parent_type.name}.{field_name}")
+        error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
+        result = error
+    if info is None and (result is None or type(result) not in _PLAIN):
+        # a null (its message names the field) or anything but a plain value: as graphql-core, with info
+        info = _info(context, field_name, field_asts, return_type, parent_type, path)
+    return _complete_catching(context, return_type, field_asts, info, path, result)
+
+
+def _info(
+    context: _Context, field_name: str, field_asts: list, return_type: Any, parent_type: Any, path: list
+) -> ResolveInfo:
+    return ResolveInfo(
+        field_name,
+        field_asts,
+        return_type,
+        parent_type,
+        schema=context.schema,
+        fragments=context.fragments,
+        root_value=context.root_value,
+        operation=context.operation,
+        variable_values=context.variable_values,
+        context=context.context_value,
+        path=path,
+    )
+
+
+def _complete_catching(
+    context: _Context, return_type: Any, field_asts: list, info: ResolveInfo | None, path: list, result: Any
+) -> Any:
+    if isinstance(return_type, GraphQLNonNull):
+        return _complete(context, return_type, field_asts, info, path, result)
+    try:
+        return _complete(context, return_type, field_asts, info, path, result)
+    except Exception as error:
+        context.report_error(error, sys.exc_info()[2])
+        return None
+
+
+def _complete(
+    context: _Context, return_type: Any, field_asts: list, info: ResolveInfo | None, path: list, result: Any
+) -> Any:
+    result_type = type(result)
+    if result_type not in _PLAIN:
+        if is_thenable(result):
+            try:
+                result = Promise.resolve(result).get()
+            except Exception as error:
+                raise GraphQLLocatedError(field_asts, original_error=error, path=path) from None
+            return _complete(context, return_type, field_asts, info, path, result)
+        if isinstance(result, Exception):
+            raise GraphQLLocatedError(field_asts, original_error=result, path=path)
+
+    if isinstance(return_type, GraphQLNonNull):
+        completed = _complete(context, return_type.of_type, field_asts, info, path, result)
+        if completed is None:
+            assert info is not None
+            raise GraphQLError(
+                f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}.",
+                field_asts,
+                path=path,
+            )
+        return completed
+
+    if result is None:
+        return None
+
+    if isinstance(return_type, _LEAF):
+        serialized = return_type.serialize(result)
+        if serialized is None:
+            raise GraphQLError(f'Expected a value of type "{return_type}" but received: {result}', path=path)
+        return serialized
+
+    assert info is not None
+    if isinstance(return_type, GraphQLList):
+        assert isinstance(result, Iterable), (
+            f"User Error: expected iterable, but did not find one for field {info.parent_type}.{info.field_name}."
+        )
+        item_type = return_type.of_type
+        return [
+            _complete_catching(context, item_type, field_asts, info, [*path, index], item)
+            for index, item in enumerate(result)
+        ]
+
+    if isinstance(return_type, _ABSTRACT):
+        return_type = _runtime_type(context, return_type, field_asts, info, result)
+
+    if isinstance(return_type, GraphQLObjectType):
+        if return_type.is_type_of and not return_type.is_type_of(result, info):
+            raise GraphQLError(f'Expected value of type "{return_type}" but got: {type(result).__name__}.', field_asts)
+        return _execute_fields(context, return_type, result, context.sub_fields(return_type, field_asts), path)
+
+    raise AssertionError(f'Cannot complete value of unexpected type "{return_type}".')
+
+
+def _runtime_type(
+    context: _Context, return_type: Any, field_asts: list, info: ResolveInfo, result: Any
+) -> GraphQLObjectType:
+    """graphql-core's complete_abstract_value, up to the object type it completes with."""
+    if return_type.resolve_type:
+        runtime_type = return_type.resolve_type(result, info)
+    else:
+        runtime_type = get_default_resolve_type_fn(result, info, return_type)
+    if isinstance(runtime_type, str):
+        runtime_type = info.schema.get_type(runtime_type)
+    if not isinstance(runtime_type, GraphQLObjectType):
+        raise GraphQLError(
+            f"Abstract type {return_type} must resolve to an Object type at runtime for field "
+            f'{info.parent_type}.{info.field_name} with value "{result}", received "{runtime_type}".',
+            field_asts,
+        )
+    if not context.schema.is_possible_type(return_type, runtime_type):
+        raise GraphQLError(
+            f'Runtime Object type "{runtime_type}" is not a possible type for "{return_type}".', field_asts
+        )
+    return runtime_type
