@@ -11,7 +11,7 @@ from django.conf import settings
 from ..config import ConveyorConfig
 from .base import ConveyorHost, OrderInfo
 
-_PERMISSION_CODENAMES = {"MANAGE_USERS": "manage_users", "MANAGE_ORDERS": "manage_orders"}
+_PERMISSION_CODENAMES = {"MANAGE_USERS": "conveyor_manage_users", "MANAGE_ORDERS": "conveyor_manage_orders"}
 
 
 class DjangoHost(ConveyorHost):
