@@ -1,0 +1,108 @@
+"""The conveyor's API route inside Saleor: /plugins/global/conveyor.crm/graphql/."""
+
+from __future__ import annotations
+
+import sys
+import types
+from datetime import timedelta
+
+import pytest
+from django.http import JsonResponse
+from django.test import Client
+from saleor.core.jwt import create_access_token
+
+from saleor_conveyor.hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
+
+URL = "/plugins/global/conveyor.crm/graphql/"
+LEGACY_URL = "/plugins/conveyor.crm/graphql/"
+
+
+@pytest.fixture
+def echo_api(monkeypatch):
+    """Stands in for the GraphQL view: answers who the host says is calling."""
+
+    def handle_graphql_request(request):
+        host = get_host()
+        user = host.user_from_request(request)
+        return JsonResponse(
+            {
+                "path": request.path,
+                "body": request.body.decode(),
+                "user": user.email if user else None,
+                "manageUsers": host.has_permission(user, MANAGE_USERS),
+                "manageOrders": host.has_permission(user, MANAGE_ORDERS),
+            }
+        )
+
+    views = types.ModuleType("saleor_conveyor.graphql.views")
+    views.handle_graphql_request = handle_graphql_request
+    monkeypatch.setitem(sys.modules, "saleor_conveyor.graphql.views", views)
+
+
+def post(token=None, url=URL):
+    headers = {"HTTP_AUTHORIZATION": f"JWT {token}"} if token else {}
+    return Client().post(url, data='{"query": "{ me { email } }"}', content_type="application/json", **headers)
+
+
+def test_without_a_token_the_caller_is_anonymous(conveyor_enabled, echo_api):
+    response = post()
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"] is None and not body["manageUsers"] and not body["manageOrders"]
+    assert body["path"] == URL and "me" in body["body"]
+
+
+def test_a_customer_token_is_the_customer_without_staff_rights(conveyor_enabled, echo_api, customer_user):
+    body = post(create_access_token(customer_user)).json()
+
+    assert body["user"] == customer_user.email
+    assert not body["manageUsers"] and not body["manageOrders"]
+
+
+def test_a_staff_token_carries_saleors_permissions(
+    conveyor_enabled, echo_api, staff_user, permission_manage_users, permission_group_manage_orders
+):
+    staff_user.user_permissions.add(permission_manage_users)
+
+    body = post(create_access_token(staff_user)).json()
+    assert body["user"] == staff_user.email and body["manageUsers"] and not body["manageOrders"]
+
+    permission_group_manage_orders.user_set.add(staff_user)
+    body = post(create_access_token(staff_user)).json()
+    assert body["manageUsers"] and body["manageOrders"]
+
+
+def test_a_bad_or_expired_token_is_anonymous_not_an_error(conveyor_enabled, echo_api, customer_user, settings):
+    assert post("not-a-jwt").json()["user"] is None
+    forged = create_access_token(customer_user)[:-4] + "AAAA"
+    assert post(forged).json()["user"] is None
+    settings.JWT_TTL_ACCESS = timedelta(seconds=-60)
+    assert post(create_access_token(customer_user)).json()["user"] is None
+
+
+def test_until_the_graphql_api_is_installed_the_route_says_so(conveyor_enabled, monkeypatch):
+    monkeypatch.setitem(sys.modules, "saleor_conveyor.graphql.views", None)  # as if absent
+
+    response = post()
+
+    assert response.status_code == 501
+    assert response.json()["errors"][0]["message"] == "GraphQL API not installed yet."
+
+
+def test_other_paths_are_not_found(conveyor_enabled, echo_api):
+    assert Client().get("/plugins/global/conveyor.crm/admin/").status_code == 404
+    assert Client().get("/plugins/global/conveyor.crm/").status_code == 404
+
+
+@pytest.mark.parametrize("url", [URL, LEGACY_URL], ids=["global", "legacy"])
+def test_an_inactive_plugin_answers_not_found_on_every_route(conveyor_enabled, echo_api, url):
+    conveyor_enabled.active = False
+    conveyor_enabled.save(update_fields=["active"])
+
+    assert post(url=url).status_code == 404
+
+
+def test_a_plugin_never_configured_is_inactive_and_not_found(conveyor_installed, echo_api):
+    assert post().status_code == 404
+    assert post(url=LEGACY_URL).status_code == 404
