@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, time
 from typing import Any
 
@@ -51,8 +50,8 @@ class Command(BaseCommand):
         dry_run = options["dry_run"]
 
         def report(progress: Any) -> None:
-            sys.stderr.write(f"\rbackfill: {progress.line()}  ")
-            sys.stderr.flush()
+            self.stderr.write(f"\rbackfill: {progress.line()}  ", ending="")
+            self.stderr.flush()
 
         with allow_writer():
             result = run_backfill(
@@ -62,7 +61,7 @@ class Command(BaseCommand):
                 restart=options["restart"],
                 report=report,
             )
-        sys.stderr.write("\n")
+        self.stderr.write("")
         verb = "would record" if dry_run else "recorded"
         self.stdout.write(
             f"{'DRY RUN, nothing written: ' if dry_run else ''}{result.orders:,} orders read, {verb} "
