@@ -6,7 +6,7 @@ PYTHON312 ?= $(shell ./scripts/find-python312)
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conveyor_sandbox
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench test-saleor clean
+.PHONY: venv test lint demo bench bench-delivery test-saleor clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 was not found: install it (pyenv install 3.12) or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -32,7 +32,17 @@ demo: venv
 bench: venv
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) benchmarks/record_order.py
+	$(PY) -m benchmarks.record_order
+
+bench-delivery: venv
+	$(PY) scripts/ensure_database.py
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) benchmarks/delivery.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# GraphQL API under load vs a plain Django JSON view on the same server (its own database: BENCH_DATABASE_URL).
+.PHONY: bench-api
+bench-api: venv
+	$(PY) benchmarks/api_load.py $(BENCH_ARGS)

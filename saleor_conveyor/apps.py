@@ -12,22 +12,23 @@ class ConveyorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import config
+        from . import config, delivery, signals
 
         config.connect_cache_reset()
+        signals.touchpoint_scheduled.connect(
+            delivery.enqueue_scheduled, weak=False, dispatch_uid="saleor_conveyor.delivery.enqueue"
+        )
         if "saleor.plugins" in settings.INSTALLED_APPS:
             from .hosts import saleor
 
             saleor.connect_signals()
-        post_migrate.connect(register_periodic_tasks, sender=self, dispatch_uid="saleor_conveyor.periodic_tasks")
+            # Saleor runs beat with its database scheduler, and a shop does not edit Saleor's
+            # settings: `migrate` registers the periodic tasks (the sandbox has `conveyor_schedule`).
+            post_migrate.connect(_register_with_saleor_beat, sender=self, dispatch_uid="saleor_conveyor.beat")
 
 
-def register_periodic_tasks(**kwargs: Any) -> None:
-    """After `migrate`, the sweep becomes a django-celery-beat row: no edit of the host's settings."""
-    try:
-        from .tasks import register_periodic_tasks as register
-    except ImportError as error:
-        if getattr(error, "name", None) in {"saleor_conveyor.tasks"} or "register_periodic_tasks" in str(error):
-            return  # the delivery tasks are not installed in this build
-        raise
-    register()
+def _register_with_saleor_beat(**kwargs: Any) -> None:
+    """After `migrate`, the sweep and lapse scan are rows Saleor's beat scheduler reads."""
+    from .hosts.saleor import register_periodic_tasks
+
+    register_periodic_tasks()

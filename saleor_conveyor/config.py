@@ -53,6 +53,8 @@ class ConveyorConfig:
     time_zone: str = "Asia/Tokyo"
     frequency_cap: timedelta = timedelta(hours=24)
     templates: Mapping[str, Any] = field(default_factory=dict)
+    # Language of emails to customers whose own language has no templates (a Japanese shop: ja).
+    default_language: str = "ja"
 
     @property
     def lapse_days(self) -> int:
@@ -79,7 +81,7 @@ class ConveyorConfig:
         if data.get("lapse_days") not in (None, ""):
             book_data["lapse_days"] = _int(data["lapse_days"], "lapse_days", 1)
         try:
-            book = RuleBook.from_data(book_data)
+            book = RuleBook.from_data(book_data, extra_kinds=_handler_kinds())
         except RuleBookError as error:
             raise ConfigError("rule_book", str(error)) from None
         config = cls(rule_book=book)
@@ -106,6 +108,8 @@ class ConveyorConfig:
             if not isinstance(templates, Mapping):
                 raise ConfigError("templates", "must be a JSON object of template overrides")
             updates["templates"] = templates
+        if data.get("default_language"):
+            updates["default_language"] = _language(data["default_language"])
         return replace(config, **updates)
 
 
@@ -124,6 +128,7 @@ KNOWN_KEYS = {
     "time_zone",
     "frequency_cap_hours",
     "templates",
+    "default_language",
 }
 
 
@@ -138,6 +143,20 @@ def _json(value: Any, name: str, default: Any) -> Any:
                 name, f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
             ) from None
     return value
+
+
+def _handler_kinds() -> tuple[str, ...]:
+    """Delivery kinds a developer registered in settings.CONVEYOR_DELIVERY_HANDLERS (e.g. LINE)."""
+    from django.conf import settings
+
+    return tuple(getattr(settings, "CONVEYOR_DELIVERY_HANDLERS", None) or ())
+
+
+def _language(value: Any) -> str:
+    text = _text(value, "default_language").lower().replace("_", "-")
+    if not re.match(r"^[a-z]{2,3}(-[a-z0-9]{1,8})*$", text):
+        raise ConfigError("default_language", f"{value!r} is not a language code like ja or en")
+    return text
 
 
 def _int(value: Any, name: str, minimum: int) -> int:
@@ -218,7 +237,7 @@ def connect_cache_reset() -> None:
     from django.core.signals import setting_changed
 
     def reset(*, setting: str, **kwargs: Any) -> None:
-        if setting in {"CONVEYOR", "CONVEYOR_HOST"}:
+        if setting in {"CONVEYOR", "CONVEYOR_HOST", "CONVEYOR_DELIVERY_HANDLERS"}:
             from . import hosts
 
             hosts.reset_host()

@@ -14,11 +14,14 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import signals
@@ -32,32 +35,38 @@ from .engine import (
     summarize,
 )
 from .engine import Purchase as PurchaseFact
+from .engine.pacing import Action, Pacing
+from .engine.pacing import decide as pacing_decide
 from .engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
 from .errors import ConveyorError, ErrorCode
 from .events import (
     Customer,
     FanSurveyAnswered,
+    InquirySubmitted,
     NpsAnswered,
     OrderCancelled,
     OrderFulfilled,
     OrderPlaced,
     OrderReturned,
     RecordResult,
+    ReturnRequested,
 )
 from .models import (
     FanProfile,
     FanSurveyResponse,
     Inquiry,
+    InquiryTopic,
     NpsResponse,
     Purchase,
+    ReturnLine,
     ReturnRequest,
+    ReturnStatus,
     Touchpoint,
     TouchpointStatus,
 )
+from .sql import Batch, Table
 
 logger = logging.getLogger(__name__)
-
-S = TouchpointStatus
 _PROFILE_SUMMARY_FIELDS = (
     "stage",
     "purchase_count",
@@ -68,23 +77,77 @@ _PROFILE_SUMMARY_FIELDS = (
     "first_purchase_at",
     "last_purchase_at",
 )
+PROFILES = Table(FanProfile)
+PURCHASES = Table(Purchase)
+TOUCHPOINTS = Table(Touchpoint)
+# What recording an order reads and writes, and no more: decoding columns is most of a read's cost.
+NEW_PROFILES = Table(FanProfile, only=("email", "user", "first_name", "language_code"))
+ORDER_PROFILES = Table(
+    FanProfile,
+    only=("id", "user", "email", "first_name", "language_code", "stage", "stage_changed_at", *_PROFILE_SUMMARY_FIELDS),
+)
+LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"])
+OUTBOX = Table(
+    Touchpoint,
+    only=("id", "profile", "rule", "key", "status", "planned_at", "due_at", "order_id", "attempts", "sent_at"),
+)
+
+S = TouchpointStatus
 
 
 # --- customers ---------------------------------------------------------------------------
 
 
+def _customer_match(customer: Customer) -> tuple[str, list[Any]]:
+    """WHERE clause finding a customer's profile: by account, or by email."""
+    table = PROFILES.name
+    if customer.user_id is not None:
+        return f"{table}.email = %s OR {table}.user_id = %s", [customer.email, customer.user_id]
+    return f"{table}.email = %s", [customer.email]
+
+
+def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
+    """Insert a profile unless the account or the email has one (then it does nothing)."""
+    fresh = FanProfile(
+        email=customer.email,
+        user_id=customer.user_id,
+        first_name=customer.first_name,
+        language_code=customer.language_code,
+    )
+    NEW_PROFILES.insert([fresh], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
+
+
+def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
+    """The account's own profile first, else the one with the email."""
+    found = list(profiles)
+    mine = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
+    return mine or next((p for p in found if p.email == customer.email), None)
+
+
 def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | None:
     """The customer's profile, locked; found by account first, then by email; made if new."""
-    match = Q(email=customer.email)
-    if customer.user_id is not None:
-        match |= Q(user_id=customer.user_id)
-    found = list(FanProfile.objects.select_for_update().filter(match))
-    profile = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
-    profile = profile or next((p for p in found if p.email == customer.email), None)
+    batch = Batch()
+    if create:
+        _add_profile_if_missing(customer, batch)
+    match, params = _customer_match(customer)
+    found: list[FanProfile] = []
+    batch.add(
+        f"SELECT {PROFILES.columns} FROM {PROFILES.name} WHERE {match} FOR UPDATE",
+        params,
+        lambda rows: found.extend(map(PROFILES.from_row, rows)),
+    )
+    batch.flush()
+    profile = _choose(found, customer)
     if profile is None:
-        if not create:
-            return None
-        return _insert_profile(customer)
+        return None
+    changed = _customer_changes(profile, customer)
+    if changed:
+        PROFILES.update(profile, [*changed, "updated_at"])
+    return profile
+
+
+def _customer_changes(profile: FanProfile, customer: Customer) -> list[str]:
+    """Bring the profile's account link, name and language up to date (in memory); list what changed."""
     changed = []
     if customer.user_id is not None and profile.user_id is None:
         profile.user_id = customer.user_id
@@ -94,29 +157,7 @@ def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | 
         if value and getattr(profile, field) != value:
             setattr(profile, field, value)
             changed.append(field)
-    if changed:
-        profile.save(update_fields=[*changed, "updated_at"])
-    return profile
-
-
-def _insert_profile(customer: Customer) -> FanProfile:
-    """Insert a profile, or lock the one another worker inserted a moment ago: one statement."""
-    fresh = FanProfile(
-        email=customer.email,
-        user_id=customer.user_id,
-        first_name=customer.first_name,
-        language_code=customer.language_code,
-    )
-    fields = [f for f in FanProfile._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(fresh, add=True), connection) for f in fields]
-    table = connection.ops.quote_name(FanProfile._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-        'ON CONFLICT ("email") DO UPDATE SET "email" = EXCLUDED."email" RETURNING *'
-    )
-    return next(iter(FanProfile.objects.raw(sql, values)))
+    return changed
 
 
 def find_profile(*, user_id: int | None = None, email: str | None = None) -> FanProfile | None:
@@ -206,34 +247,121 @@ def _progress(tp: Touchpoint) -> int:
 # --- orders ------------------------------------------------------------------------------
 
 
+class _RecordedElsewhere(Exception):
+    """The order is already in another customer's ledger: roll back, change nothing."""
+
+
 def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, backfill: bool = False) -> RecordResult:
-    """An order was placed: add it to the ledger, restage the customer, schedule what is due."""
+    """An order was placed: add it to the ledger, restage the customer, schedule what is due.
+
+    The hot path: one round trip reads the customer (locked), their ledger and outbox; one
+    more writes the order, the touchpoints and the profile.
+    """
     event = event.validate()
     now = now or timezone.now()
-    with transaction.atomic():
-        profile = _locked_profile(event.customer)
-        assert profile is not None
-        rows = list(Purchase.objects.filter(Q(profile=profile) | Q(order_id=event.order_id)))
-        existing = next((row for row in rows if row.order_id == event.order_id), None)
-        if existing is not None:
-            if existing.currency != event.currency:
-                raise ConveyorError(
-                    f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
-                    field="currency",
-                )
-            if existing.profile_id != profile.id:
-                logger.info("order %s is already recorded for another profile", event.order_id)
-                return RecordResult(profile_id=existing.profile_id)
-            values = _placed_values(event)
-            if all(getattr(existing, k) == v for k, v in values.items()):
-                return RecordResult(profile_id=profile.id)
-            for key, value in values.items():
-                setattr(existing, key, value)
-            existing.save(update_fields=list(values))
-        else:
-            rows.append(Purchase.objects.create(order_id=event.order_id, profile=profile, **_placed_values(event)))
-        history = [row for row in rows if row.profile_id == profile.id]
-        return _apply(profile, history, now=now, backfill=backfill)
+    config = get_config()
+    rule_names = [rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)]
+    try:
+        with transaction.atomic():
+            return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+    except _RecordedElsewhere:
+        owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
+        logger.info("order %s is already recorded for another customer", event.order_id)
+        return RecordResult(profile_id=owner)
+
+
+def _record_placed(
+    event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig, rule_names: list[str]
+) -> RecordResult:
+    profile, history, outbox = _read_customer(event.customer, rule_names, create=True)
+    assert profile is not None
+    changed = _customer_changes(profile, event.customer)
+    batch = Batch()
+    existing = next((row for row in history if row.order_id == event.order_id), None)
+    values = _placed_values(event)
+    if existing is not None:
+        if existing.currency != event.currency:
+            raise ConveyorError(
+                f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
+                field="currency",
+            )
+        if all(getattr(existing, k) == v for k, v in values.items()):
+            if changed:
+                PROFILES.update(profile, [*changed, "updated_at"])
+            return RecordResult(profile_id=profile.id)
+        for key, value in values.items():
+            setattr(existing, key, value)
+        PURCHASES.update(existing, list(values), batch=batch)
+    else:
+        purchase = Purchase(order_id=event.order_id, profile=profile, **values)
+        PURCHASES.insert(
+            [purchase],
+            batch=batch,
+            on_conflict='ON CONFLICT ("order_id") DO NOTHING',
+            on_skipped=_raise_recorded_elsewhere,
+        )
+        history.append(purchase)
+    facts = [_fact(row) for row in history]
+    result = _reconcile(
+        profile,
+        now=now,
+        purchases=facts,
+        triggers=PURCHASE_TRIGGERS,
+        backfill=backfill,
+        config=config,
+        existing=outbox,
+        batch=batch,
+    )
+    _update_summary(profile, facts, now, extra=changed, batch=batch)
+    batch.flush()
+    result.changed = True
+    return result
+
+
+def _raise_recorded_elsewhere() -> None:
+    raise _RecordedElsewhere
+
+
+def _read_customer(
+    customer: Customer, rule_names: list[str], *, create: bool = False
+) -> tuple[FanProfile | None, list[Purchase], dict]:
+    """One round trip: the customer's profile (locked; made first if new), its ledger, its outbox for these rules."""
+    profile_table, purchase_table = PROFILES.name, PURCHASES.name
+    match, params = _customer_match(customer)
+    rows: dict[str, list[tuple]] = {}
+    batch = Batch()
+    if create:
+        _add_profile_if_missing(customer, batch)
+    batch.add(
+        f"SELECT {ORDER_PROFILES.columns}, {LEDGER.columns} FROM {profile_table} "
+        f"LEFT JOIN {purchase_table} ON {purchase_table}.profile_id = {profile_table}.id "
+        f"WHERE {match} FOR UPDATE OF {profile_table}",
+        params,
+        lambda fetched: rows.__setitem__("customer", fetched),
+    )
+    batch.add(
+        f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN "
+        f"(SELECT id FROM {profile_table} WHERE {match})",
+        params,
+        lambda fetched: rows.__setitem__("outbox", fetched),
+    )
+    batch.flush()
+    width = len(ORDER_PROFILES.fields)
+    profiles: dict[int, FanProfile] = {}
+    ledgers: dict[int, list[Purchase]] = {}
+    for row in rows["customer"]:
+        found = profiles.setdefault(row[0], ORDER_PROFILES.from_row(row[:width]))
+        ledger = ledgers.setdefault(found.id, [])
+        if row[width] is not None:
+            ledger.append(LEDGER.from_row(row[width:]))
+    profile = _choose(profiles.values(), customer)
+    if profile is None:
+        return None, [], {}
+    wanted = set(rule_names)
+    outbox = {
+        tp.key: tp for tp in map(OUTBOX.from_row, rows["outbox"]) if tp.profile_id == profile.id and tp.rule in wanted
+    }
+    return profile, ledgers[profile.id], outbox
 
 
 def _placed_values(event: OrderPlaced) -> dict[str, Any]:
@@ -321,7 +449,14 @@ def _fact(row: Purchase) -> PurchaseFact:
     )
 
 
-def _update_summary(profile: FanProfile, facts: Sequence[PurchaseFact], now: datetime) -> None:
+def _update_summary(
+    profile: FanProfile,
+    facts: Sequence[PurchaseFact],
+    now: datetime,
+    *,
+    extra: Sequence[str] = (),
+    batch: Batch | None = None,
+) -> None:
     summary = summarize(facts)
     previous_stage = profile.stage
     values = {
@@ -336,11 +471,11 @@ def _update_summary(profile: FanProfile, facts: Sequence[PurchaseFact], now: dat
     }
     for key, value in values.items():
         setattr(profile, key, value)
-    update = [*_PROFILE_SUMMARY_FIELDS, "updated_at"]
+    update = [*_PROFILE_SUMMARY_FIELDS, *extra, "updated_at"]
     if previous_stage != profile.stage:
         profile.stage_changed_at = now
         update.append("stage_changed_at")
-    profile.save(update_fields=update)
+    PROFILES.update(profile, update, batch=batch)
     if previous_stage != profile.stage:
         transaction.on_commit(
             lambda: signals.stage_changed.send(
@@ -361,8 +496,14 @@ def _reconcile(
     answers: Sequence[NpsAnswer] | None = None,
     backfill: bool = False,
     config: ConveyorConfig | None = None,
+    existing: dict[str, Touchpoint] | None = None,
+    batch: Batch | None = None,
 ) -> RecordResult:
-    """Make the outbox match the rule book's plan for the given triggers (profile is locked)."""
+    """Make the outbox match the rule book's plan for the given triggers (profile is locked).
+
+    `existing` is the outbox for these triggers when the caller already read it; with a
+    `batch`, the writes join it and happen when the caller flushes.
+    """
     config = config or get_config()
     book = config.rule_book
     rule_names = [rule.name for rule in book.active_rules(triggers)]
@@ -373,7 +514,9 @@ def _reconcile(
         purchases = [_fact(row) for row in profile.purchases.all()]
     if answers is None and triggers & NPS_TRIGGERS:
         answers = [_answer(r) for r in profile.nps_responses.all()]
-    existing = {tp.key: tp for tp in Touchpoint.objects.filter(profile=profile, rule__in=rule_names)}
+    if existing is None:
+        wanted_rules = set(rule_names)  # filtered here: a rule filter in SQL can mislead the planner
+        existing = {tp.key: tp for tp in OUTBOX.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
     recent_sends: dict[str, list[datetime]] = {}
     for tp in existing.values():
         if tp.sent_at is not None and tp.status == S.SENT:
@@ -398,19 +541,18 @@ def _reconcile(
             tp.status = S.CANCELLED
             tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
             update.append(tp)
-    if create:
-        Touchpoint.objects.bulk_create(create)
-    if update:
-        Touchpoint.objects.bulk_update(update, ["status", "planned_at", "due_at", "outcome", "updated_at"])
+    TOUCHPOINTS.insert(create, batch=batch)
+    for tp in update:
+        TOUCHPOINTS.update(tp, ["status", "planned_at", "due_at", "outcome", "updated_at"], batch=batch)
     for tp in [*create, *update]:
         {S.SCHEDULED: result.scheduled, S.CANCELLED: result.cancelled, S.SKIPPED: result.skipped}[tp.status].append(
             tp.key
         )
-    scheduled_ids = [tp.id for tp in [*create, *update] if tp.status == S.SCHEDULED]
-    if scheduled_ids:
+    scheduled = [tp for tp in [*create, *update] if tp.status == S.SCHEDULED]
+    if scheduled:  # ids of new rows exist only once the batch ran: read them at commit
         transaction.on_commit(
             lambda: signals.touchpoint_scheduled.send(
-                sender=Touchpoint, touchpoint_ids=scheduled_ids, profile_id=profile.id
+                sender=Touchpoint, touchpoint_ids=[tp.id for tp in scheduled], profile_id=profile.id
             )
         )
     return result
@@ -487,9 +629,12 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             created_at=event.answered_at,
         )
         if profile.nps_answered_at is None or event.answered_at >= profile.nps_answered_at:
-            profile.nps = event.score
-            profile.nps_category = nps_category(event.score).value
-            profile.nps_answered_at = event.answered_at
+            # The latest answer sets the profile; answers at the same moment are ordered by order id,
+            # so the result does not depend on which arrived first.
+            latest = profile.nps_responses.order_by("-created_at", F("order_id").desc(nulls_last=True), "-id").first()
+            profile.nps = latest.score
+            profile.nps_category = nps_category(latest.score).value
+            profile.nps_answered_at = latest.created_at
             profile.save(update_fields=["nps", "nps_category", "nps_answered_at", "updated_at"])
         _reconcile(profile, now=now, triggers=NPS_TRIGGERS)
         transaction.on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
@@ -576,6 +721,412 @@ def mark_touchpoints(ids: Iterable[int], status: str, *, outcome: str = "", now:
         .exclude(status__in=[S.SENT, S.SKIPPED, S.FAILED, S.CANCELLED])
         .update(**values)
     )
+
+
+# --- returns, inquiries, unsubscribe -----------------------------------------------------
+
+
+# Per key: at most `count` inquiries within `period`; beyond that THROTTLED.
+INQUIRY_THROTTLE: dict[str, tuple[int, timedelta]] = {
+    "email": (5, timedelta(hours=1)),
+    "client_address": (20, timedelta(hours=1)),
+}
+
+
+# --- returns -------------------------------------------------------------------------------
+
+
+def request_return(request: ReturnRequested, *, now: datetime | None = None) -> ReturnRequest:
+    """A customer asks to return lines of their own fulfilled order, inside the return window."""
+    from .hosts import get_host
+
+    request = request.validate()
+    now = now or timezone.now()
+    host = get_host()
+    order = host.order_info(request.order_id)
+    if order is None or order.user_id is None or order.user_id != request.customer.user_id:
+        # Someone else's order looks exactly like a missing one: nothing about it is revealed.
+        raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
+    with transaction.atomic():
+        purchase = Purchase.objects.select_for_update().filter(order_id=request.order_id).first()
+        if purchase is None:
+            raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
+        # The window counts from the first shipment; before one is recorded, from the order itself.
+        window_start = purchase.fulfilled_at or purchase.placed_at
+        window_days = host.config().return_window_days
+        if now > window_start + timedelta(days=window_days):
+            raise ConveyorError(
+                f"Returns are accepted within {window_days} days of delivery.",
+                field="orderId",
+                code=ErrorCode.WINDOW_CLOSED,
+            )
+        order_lines = {line.id: line for line in order.lines}
+        requested = dict(
+            ReturnLine.objects.filter(request__purchase=purchase)
+            .exclude(request__status=ReturnStatus.REJECTED)
+            .values_list("order_line_id")
+            .annotate(total=Sum("quantity"))
+        )
+        for index, line in enumerate(request.lines):
+            order_line = order_lines.get(line.order_line_id)
+            if order_line is None:
+                raise ConveyorError(
+                    "This line is not part of the order.", field=f"lines.{index}.orderLineId", code=ErrorCode.NOT_FOUND
+                )
+            available = order_line.quantity_fulfilled - requested.get(line.order_line_id, 0)
+            if line.quantity > available:
+                raise ConveyorError(
+                    f"At most {max(available, 0)} of {order_line.product_name or 'this line'} can be returned.",
+                    field=f"lines.{index}.quantity",
+                    code=ErrorCode.OUT_OF_RANGE,
+                )
+        return_request = ReturnRequest.objects.create(
+            profile_id=purchase.profile_id, purchase=purchase, reason=request.reason, comment=request.comment
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(
+                request=return_request,
+                order_line_id=line.order_line_id,
+                quantity=line.quantity,
+                product_name=order_lines[line.order_line_id].product_name[:386],
+            )
+            for line in request.lines
+        )
+        return return_request
+
+
+def decide_return(
+    return_id: str, *, approve: bool, note: str = "", decided_by: str = "", now: datetime | None = None
+) -> ReturnRequest:
+    """Staff approve (the host records the return on the order) or reject a requested return."""
+    from .hosts import get_host
+
+    if not isinstance(note, str) or len(note) > 2000:
+        raise ConveyorError("note must be text of at most 2000 characters.", field="note", code=ErrorCode.OUT_OF_RANGE)
+    now = now or timezone.now()
+    with transaction.atomic():
+        found = (
+            ReturnRequest.objects.select_for_update(of=("self",))
+            .select_related("purchase")
+            .filter(pk=return_id)
+            .first()
+        )
+        if found is None:
+            raise ConveyorError("No such return request.", field="id", code=ErrorCode.NOT_FOUND)
+        if found.status != ReturnStatus.REQUESTED:
+            raise ConveyorError(f"This return was already {found.status.lower()}.", field="id")
+        if approve:
+            lines = [(line.order_line_id, line.quantity) for line in found.lines.all()]
+            # Inside the transaction: if the host refuses, the request stays as it was.
+            found.host_reference = get_host().create_return(found.purchase.order_id, lines)[:64]
+        found.status = ReturnStatus.APPROVED if approve else ReturnStatus.REJECTED
+        found.note = note
+        found.decided_by = decided_by[:254]
+        found.decided_at = now
+        found.save(update_fields=["status", "note", "decided_by", "decided_at", "host_reference", "updated_at"])
+        return found
+
+
+# --- inquiries -----------------------------------------------------------------------------
+
+
+def submit_inquiry(inquiry: InquirySubmitted, *, now: datetime | None = None) -> Inquiry:
+    """The contact form: store the message, tell the shop by mail, refuse floods (THROTTLED)."""
+    inquiry = inquiry.validate()
+    now = now or timezone.now()
+    keys = {"email": inquiry.email, "client_address": inquiry.client_address}
+    with transaction.atomic():
+        for name, value in keys.items():
+            if not value:
+                continue
+            # Serialise submissions per key so concurrent requests cannot slip past the count.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"conveyor.inquiry.{name}:{value}"])
+            limit, period = INQUIRY_THROTTLE[name]
+            if Inquiry.objects.filter(**{name: value, "created_at__gte": now - period}).count() >= limit:
+                raise ConveyorError(
+                    "Too many messages in a short time; please try again later.",
+                    field=name if name == "email" else None,
+                    code=ErrorCode.THROTTLED,
+                )
+        profile = find_profile(user_id=inquiry.user_id, email=inquiry.email)
+        stored = Inquiry.objects.create(
+            profile=profile,
+            email=inquiry.email,
+            name=inquiry.name,
+            order_id=inquiry.order_id,
+            topic=inquiry.topic,
+            message=inquiry.message,
+            client_address=inquiry.client_address,
+        )
+        transaction.on_commit(lambda: _notify_shop_of_inquiry(stored))
+        return stored
+
+
+def _notify_shop_of_inquiry(inquiry: Inquiry) -> None:
+    """Mail the shop's sender address; a mail failure never loses the stored inquiry."""
+    from .hosts import get_host
+
+    host = get_host()
+    config = host.config()
+    if not config.sender_email:
+        return
+    topic = InquiryTopic(inquiry.topic).label
+    body = "\n".join(
+        [
+            f"From: {inquiry.name or '-'} <{inquiry.email}>",
+            f"Topic: {topic}",
+            f"Order: {inquiry.order_id or '-'}",
+            f"Received: {inquiry.created_at:%Y-%m-%d %H:%M %Z}",
+            "",
+            inquiry.message,
+        ]
+    )
+    message = EmailMessage(
+        subject=f"[{config.sender_name or 'Shop'}] New inquiry ({topic}) from {inquiry.email}",
+        body=body,
+        from_email=config.sender_email,
+        to=[config.sender_email],
+        reply_to=[inquiry.email],
+    )
+    try:
+        host.send_mail(message)
+    except Exception:
+        logger.exception("could not mail the shop about inquiry %s", inquiry.id)
+
+
+# --- unsubscribe ---------------------------------------------------------------------------
+
+
+def unsubscribe(profile_id: int, *, now: datetime | None = None) -> FanProfile:
+    """The customer opts out of marketing mail; repeating it keeps the first opt-out time."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = FanProfile.objects.select_for_update().filter(pk=profile_id).first()
+        if profile is None:
+            raise ConveyorError("No such customer.", code=ErrorCode.NOT_FOUND)
+        if profile.unsubscribed_at is None:
+            profile.unsubscribed_at = now
+            profile.save(update_fields=["unsubscribed_at", "updated_at"])
+        return profile
+
+
+# --- delivery ----------------------------------------------------------------------------
+# State changes of the delivery code (delivery.py). A due touchpoint is first *reserved*
+# (stays SCHEDULED, claimed_at = the reservation, so other sweeps leave it alone for a
+# lease), then *claimed* one at a time right before it is sent (SENDING, committed), then
+# finished (SENT / back to SCHEDULED for a retry / FAILED). A worker that dies leaves its
+# reserved rows SCHEDULED (another sweep takes them when the lease ends) and at most the
+# one row it was sending in SENDING, which the sweep marks FAILED rather than send twice.
+
+NOT_MESSAGES = frozenset({"BADGE", "STAFF_TASK"})
+STALE_OUTCOME = (
+    "the worker stopped while sending it (claimed {minutes:g}+ minutes ago): not sent again so the "
+    "customer never gets two copies; check the mail log, the email may or may not have gone out"
+)
+
+
+@dataclass
+class Reservation:
+    """What one reservation pass decided: rows to send now, and how many were paced."""
+
+    reserved: list[Touchpoint] = dataclass_field(default_factory=list)
+    deferred: list[Touchpoint] = dataclass_field(default_factory=list)
+    skipped: list[Touchpoint] = dataclass_field(default_factory=list)
+
+
+def reserve_due_touchpoints(
+    *,
+    now: datetime,
+    limit: int,
+    pacing: Pacing,
+    lease: timedelta,
+    ids: Sequence[int] | None = None,
+) -> Reservation:
+    """Lock due rows (SKIP LOCKED, so workers share without overlap), pace them, reserve the sendable ones."""
+    result = Reservation()
+    with transaction.atomic():
+        due = (
+            Touchpoint.objects.filter(status=S.SCHEDULED, due_at__lte=now)
+            .exclude(kind="STAFF_TASK")
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
+        )
+        if ids is not None:
+            due = due.filter(id__in=list(ids))
+        candidates = list(due.order_by("due_at", "id").select_for_update(skip_locked=True)[:limit])
+        if not candidates:
+            return result
+        # Profiles are locked too: the frequency cap needs one decision per customer at a time,
+        # and a customer whose order is being recorded right now waits for the next pass.
+        profiles = {
+            profile.id: profile
+            for profile in FanProfile.objects.select_for_update(skip_locked=True)
+            .filter(id__in={tp.profile_id for tp in candidates})
+            .order_by("id")
+        }
+        pending_returns = set(
+            ReturnRequest.objects.filter(profile_id__in=profiles, status=ReturnStatus.REQUESTED).values_list(
+                "profile_id", flat=True
+            )
+        )
+        last_marketing = _last_marketing_sends(profiles, now=now, pacing=pacing, lease=lease)
+        for tp in candidates:
+            profile = profiles.get(tp.profile_id)
+            if profile is None:
+                continue
+            tp.profile = profile
+            message = tp.kind not in NOT_MESSAGES
+            decision = pacing_decide(
+                now,
+                pacing,
+                marketing=tp.marketing,
+                message=message,
+                unsubscribed_at=profile.unsubscribed_at,
+                return_pending=profile.id in pending_returns,
+                last_marketing_at=last_marketing.get(profile.id),
+            )
+            tp.updated_at = now
+            if decision.action == Action.SKIP:
+                tp.status, tp.outcome = S.SKIPPED, decision.reason
+                result.skipped.append(tp)
+            elif decision.action == Action.DEFER:
+                assert decision.at is not None
+                tp.due_at, tp.outcome = decision.at, decision.reason
+                result.deferred.append(tp)
+            else:
+                tp.claimed_at = now
+                result.reserved.append(tp)
+                if message and tp.marketing:
+                    last_marketing[profile.id] = now
+        changed = [*result.skipped, *result.deferred, *result.reserved]
+        if changed:
+            Touchpoint.objects.bulk_update(changed, ["status", "outcome", "due_at", "claimed_at", "updated_at"])
+    return result
+
+
+def _last_marketing_sends(
+    profile_ids: Iterable[int], *, now: datetime, pacing: Pacing, lease: timedelta
+) -> dict[int, datetime]:
+    """When each customer last got (or is about to get) a marketing message, within the cap window."""
+    since = now - max(pacing.frequency_cap, lease)
+    rows = (
+        Touchpoint.objects.filter(profile_id__in=list(profile_ids), marketing=True)
+        .exclude(kind__in=NOT_MESSAGES)
+        .filter(
+            Q(status=S.SENT, sent_at__gt=since)
+            | Q(status=S.SENDING)
+            | Q(status=S.SCHEDULED, claimed_at__gte=now - lease)
+        )
+        .values_list("profile_id", "status", "sent_at", "claimed_at")
+    )
+    last: dict[int, datetime] = {}
+    for profile_id, status, sent_at, claimed_at in rows:
+        when = sent_at if status == S.SENT else claimed_at
+        if when is not None and (profile_id not in last or when > last[profile_id]):
+            last[profile_id] = when
+    return last
+
+
+def claim_touchpoint(touchpoint_id: int, reserved_at: datetime, *, now: datetime) -> bool:
+    """SCHEDULED (reserved by us) -> SENDING, attempts + 1, committed before anything is sent."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, status=S.SCHEDULED, claimed_at=reserved_at).update(
+            status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_delivery_sent(
+    touchpoint_id: int, claimed_at: datetime, *, outcome: str, now: datetime, detail: str | None = None
+) -> bool:
+    """Our claim went out: SENT, even if the row was marked meanwhile (the truth is that it was sent).
+
+    Committed without waiting for the disk flush (one flush per message instead of two): only
+    a PostgreSQL crash can lose it, and then the row stays SENDING and the sweep marks it
+    FAILED ("may or may not have gone out"); it is never sent twice.
+    """
+    values: dict[str, Any] = {"status": S.SENT, "sent_at": now, "outcome": outcome, "updated_at": now}
+    if detail is not None:
+        values["detail"] = detail
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at).update(**values) == 1
+
+
+def record_delivery_retry(
+    touchpoint_id: int, claimed_at: datetime, *, error: str, due_at: datetime, now: datetime
+) -> bool:
+    """A transient failure: back to SCHEDULED, due later (the backoff), the error shown to staff."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at, status=S.SENDING).update(
+            status=S.SCHEDULED, due_at=due_at, claimed_at=None, outcome=error, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_delivery_failed(touchpoint_id: int, claimed_at: datetime, *, error: str, now: datetime) -> bool:
+    """Out of attempts, or a failure retrying cannot fix: FAILED with the error, for staff to see."""
+    return (
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at, status=S.SENDING).update(
+            status=S.FAILED, outcome=error, updated_at=now
+        )
+        == 1
+    )
+
+
+def record_coupon_code(touchpoint_id: int, claimed_at: datetime, code: str, *, referral_for: int | None) -> None:
+    """Keep a new code before the email goes out, so a retry sends the same code (referral: on the profile too)."""
+    with transaction.atomic():
+        Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at).update(detail=code)
+        if referral_for is not None:
+            FanProfile.objects.filter(id=referral_for, referral_code="").update(referral_code=code)
+
+
+def add_badge(profile_id: int, badge: str) -> bool:
+    """Give a customer a badge; False when they already had it (so twice changes nothing)."""
+    with transaction.atomic():
+        profile = FanProfile.objects.select_for_update().get(pk=profile_id)
+        if badge in profile.badges:
+            return False
+        profile.badges = [*profile.badges, badge]
+        profile.save(update_fields=["badges", "updated_at"])
+        return True
+
+
+def fail_stale_sending(*, now: datetime, stale_after: timedelta) -> int:
+    """Rows left SENDING by a worker that died: FAILED with a visible reason, never sent again."""
+    outcome = STALE_OUTCOME.format(minutes=stale_after.total_seconds() / 60)
+    return Touchpoint.objects.filter(status=S.SENDING, claimed_at__lt=now - stale_after).update(
+        status=S.FAILED, outcome=outcome, updated_at=now
+    )
+
+
+def open_staff_tasks(*, due_by: datetime | None = None) -> QuerySet[Touchpoint]:
+    """Staff tasks (the paper thank-you card) waiting for someone, oldest first."""
+    tasks = Touchpoint.objects.filter(kind="STAFF_TASK", status=S.SCHEDULED)
+    if due_by is not None:
+        tasks = tasks.filter(due_at__lte=due_by)
+    return tasks.select_related("profile").order_by("due_at", "id")
+
+
+def complete_staff_task(touchpoint_id: int, by: str, *, now: datetime | None = None) -> Touchpoint:
+    """Staff did the task (wrote the card): SENT with done_at and who did it; doing it twice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        tp = Touchpoint.objects.select_for_update().filter(pk=touchpoint_id).first()
+        if tp is None or tp.kind != "STAFF_TASK":
+            raise ConveyorError(f"No staff task {touchpoint_id}.", field="id", code=ErrorCode.NOT_FOUND)
+        if tp.status == S.SENT:
+            return tp
+        if tp.status != S.SCHEDULED:
+            raise ConveyorError(f"This task is {tp.status.lower()}: {tp.outcome or 'nothing to do'}.", field="id")
+        tp.status, tp.sent_at, tp.done_at, tp.updated_at = S.SENT, now, now, now
+        tp.outcome = f"done by {by}" if by else "done"
+        tp.save(update_fields=["status", "sent_at", "done_at", "outcome", "updated_at"])
+        return tp
 
 
 # --- backfill ----------------------------------------------------------------------------
@@ -725,11 +1276,14 @@ class _Replay:
             except ConveyorError as error:
                 self.result.rejected.append(f"{order.placed.order_id}: {error.message}")
 
+    def _find(self, customer: Customer) -> FanProfile | None:
+        """As `_choose`: the account's own profile first, else the one with the email."""
+        mine = self.by_user.get(customer.user_id) if customer.user_id is not None else None
+        return mine or self.by_email.get(customer.email)
+
     def _profile(self, customer: Customer) -> FanProfile:
         """As `_locked_profile`: by account first, then by email; made if new."""
-        profile = (self.by_user.get(customer.user_id) if customer.user_id is not None else None) or self.by_email.get(
-            customer.email
-        )
+        profile = self._find(customer)
         if profile is None:
             profile = FanProfile(
                 email=customer.email,
@@ -758,8 +1312,11 @@ class _Replay:
         return profile
 
     def _placed(self, event: OrderPlaced) -> None:
-        profile = self._profile(event.customer)
         existing = self.by_order.get(event.order_id)
+        if existing is not None and existing.profile is not self._find(event.customer):
+            self.result.unchanged += 1  # in another customer's ledger: the service changes nothing at all
+            return
+        profile = self._profile(event.customer)
         values = _placed_values(event)
         if existing is not None:
             if existing.currency != event.currency:
@@ -767,7 +1324,7 @@ class _Replay:
                     f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
                     field="currency",
                 )
-            if existing.profile is not profile or all(getattr(existing, k) == v for k, v in values.items()):
+            if all(getattr(existing, k) == v for k, v in values.items()):
                 self.result.unchanged += 1
                 return
             for key, value in values.items():

@@ -219,3 +219,88 @@ class RecordResult:
     scheduled: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+# --- returns and inquiries (the GraphQL API's inputs) --------------------------------------
+
+INQUIRY_MESSAGE_MAX = 5000
+NAME_MAX = 256
+
+
+@dataclass(frozen=True)
+class ReturnLineRequested:
+    order_line_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReturnRequested:
+    """A customer asks to send goods back; the service checks the order with the host."""
+
+    customer: Customer
+    order_id: str
+    lines: tuple[ReturnLineRequested, ...]
+    reason: str
+    comment: str = ""
+
+    def validate(self) -> ReturnRequested:
+        from .models import ReturnReason
+
+        _order_id(self.order_id)
+        if self.reason not in ReturnReason.values:
+            raise ConveyorError(f"Unknown return reason {self.reason!r}.", field="reason")
+        if not self.lines:
+            raise ConveyorError("Choose at least one line to return.", field="lines")
+        seen: set[str] = set()
+        for line in self.lines:
+            if not isinstance(line.order_line_id, str) or not line.order_line_id or len(line.order_line_id) > 64:
+                raise ConveyorError(f"Bad order line id {line.order_line_id!r}.", field="lines")
+            if line.order_line_id in seen:
+                raise ConveyorError("Each order line may appear once.", field="lines")
+            seen.add(line.order_line_id)
+            if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity < 1:
+                raise ConveyorError(
+                    f"Quantity must be a whole number of at least 1, got {line.quantity!r}.",
+                    field="lines",
+                    code=ErrorCode.OUT_OF_RANGE,
+                )
+        customer = self.customer.validate()
+        if customer.user_id is None:
+            raise ConveyorError("Only a signed-in customer can request a return.", code=ErrorCode.PERMISSION_DENIED)
+        return ReturnRequested(customer, self.order_id, tuple(self.lines), self.reason, _comment(self.comment))
+
+
+@dataclass(frozen=True)
+class InquirySubmitted:
+    """The shop's contact form; anyone may send it, throttled per email and per client address."""
+
+    email: str
+    topic: str
+    message: str
+    name: str = ""
+    order_id: str | None = None
+    client_address: str | None = None
+    user_id: int | None = None
+
+    def validate(self) -> InquirySubmitted:
+        from .models import InquiryTopic
+
+        email = normalize_email(self.email)
+        if self.topic not in InquiryTopic.values:
+            raise ConveyorError(f"Unknown topic {self.topic!r}.", field="topic")
+        if not isinstance(self.message, str) or not self.message.strip():
+            raise ConveyorError("Write a message.", field="message")
+        if len(self.message) > INQUIRY_MESSAGE_MAX:
+            raise ConveyorError(
+                f"message is {len(self.message)} characters; at most {INQUIRY_MESSAGE_MAX} are accepted.",
+                field="message",
+                code=ErrorCode.OUT_OF_RANGE,
+            )
+        name = self.name or ""
+        if not isinstance(name, str) or len(name) > NAME_MAX:
+            raise ConveyorError(f"name must be text of at most {NAME_MAX} characters.", field="name")
+        if self.order_id is not None:
+            _order_id(self.order_id)
+        return InquirySubmitted(
+            email, self.topic, self.message, name.strip(), self.order_id, self.client_address, self.user_id
+        )

@@ -6,7 +6,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Now
 from django_prices.models import MoneyField
 
 from .engine import FanDegree, FanStage, Liking, NpsCategory
@@ -76,14 +77,14 @@ class FanProfile(models.Model):
         related_name="fan_profile",
     )
     email = models.CharField(max_length=254, unique=True)
-    first_name = models.CharField(max_length=256, blank=True)
-    language_code = models.CharField(max_length=35, blank=True)
+    first_name = models.CharField(max_length=256, blank=True, db_default="")
+    language_code = models.CharField(max_length=35, blank=True, db_default="")
 
     stage = models.CharField(max_length=16, choices=_choices(FanStage), null=True, blank=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
-    purchase_count = models.PositiveIntegerField(default=0)
-    currency = models.CharField(max_length=3, blank=True)
-    total_spent_amount = models.DecimalField(default=0, **MONEY)
+    purchase_count = models.PositiveIntegerField(default=0, db_default=0)
+    currency = models.CharField(max_length=3, blank=True, db_default="")
+    total_spent_amount = models.DecimalField(default=0, db_default=0, **MONEY)
     total_spent = MoneyField(amount_field="total_spent_amount", currency_field="currency")
     average_order_value_amount = models.DecimalField(null=True, blank=True, **MONEY)
     average_order_value = MoneyField(amount_field="average_order_value_amount", currency_field="currency")
@@ -97,14 +98,14 @@ class FanProfile(models.Model):
     nps_answered_at = models.DateTimeField(null=True, blank=True)
     fan_degree = models.CharField(max_length=32, choices=_choices(FanDegree), null=True, blank=True)
     liking = models.CharField(max_length=32, choices=_choices(Liking), null=True, blank=True)
-    segment = models.CharField(max_length=16, blank=True)
+    segment = models.CharField(max_length=16, blank=True, db_default="")
 
-    badges = models.JSONField(default=list, blank=True)
-    referral_code = models.CharField(max_length=255, blank=True)
+    badges = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    referral_code = models.CharField(max_length=255, blank=True, db_default="")
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         # Prefixed: Saleor looks permissions up by bare codename, so "manage_users" here would
@@ -128,7 +129,8 @@ class Purchase(models.Model):
 
     order_id = models.CharField(max_length=64, unique=True)
     order_number = models.CharField(max_length=64, blank=True)
-    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases")
+    # Looked up through the (profile, placed_at) index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases", db_index=False)
     channel = models.CharField(max_length=255)
     currency = models.CharField(max_length=3)
     total_gross_amount = models.DecimalField(**MONEY)
@@ -166,7 +168,8 @@ class Purchase(models.Model):
 class Touchpoint(models.Model):
     """The outbox: one row per occurrence of a rule for a customer, delivered at most once."""
 
-    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="touchpoints")
+    # Looked up through the (profile, key) unique index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="touchpoints", db_index=False)
     rule = models.CharField(max_length=64)
     key = models.CharField(max_length=160)
     kind = models.CharField(max_length=16, choices=TouchpointKind.choices)
@@ -191,7 +194,6 @@ class Touchpoint(models.Model):
         ]
         indexes = [
             models.Index(fields=["due_at"], condition=Q(status="SCHEDULED"), name="conveyor_touchpoint_due"),
-            models.Index(fields=["rule", "status"], name="conveyor_touchpoint_rule"),
         ]
 
     def __str__(self) -> str:

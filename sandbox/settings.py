@@ -1,5 +1,6 @@
 """Settings of the sandbox host: PostgreSQL (DATABASE_URL), Celery on Redis (CELERY_BROKER_URL)."""
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -15,6 +16,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django_celery_beat",
     "saleor_conveyor",
+    "sandbox.shop",
+    "sandbox.demo",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -43,7 +46,8 @@ def _database(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
-        "CONN_MAX_AGE": 60,
+        # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
+        "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     }
 
 
@@ -76,6 +80,14 @@ CONVEYOR = {
         "cocreate": {"JPY": 30000, "USD": 300},
     },
 }
+
+# The sandbox shop answers the host's order questions (returns flow).
+CONVEYOR_ORDER_INFO = "sandbox.shop.orders.order_info"
+CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
+# Tests and demos adjust the conveyor without editing this file: JSON objects from the environment.
+CONVEYOR.update(json.loads(os.environ.get("CONVEYOR_SETTINGS_JSON") or "{}"))
+# Delivery knobs (batch size, retries, lease...): see saleor_conveyor/delivery.py DeliverySettings.
+CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
 
 LOGGING = {
     "version": 1,

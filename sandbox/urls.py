@@ -1,9 +1,14 @@
 from django.http import JsonResponse
 from django.urls import path
 
+from saleor_conveyor.graphql.views import handle_graphql_request
+
 
 def health(request):
     return JsonResponse({"ok": True})
 
 
-urlpatterns = [path("health/", health)]
+urlpatterns = [
+    path("health/", health),
+    path("graphql/", handle_graphql_request, name="conveyor-graphql"),
+]

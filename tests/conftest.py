@@ -14,6 +14,12 @@ T0 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
 _numbers = itertools.count(1000)
 
 
+@pytest.fixture(autouse=True)
+def _no_broker_unless_asked(settings):
+    """Recording an order enqueues delivery on Celery's broker; tests that want a broker turn it back on."""
+    settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
+
+
 @pytest.fixture
 def t0() -> datetime:
     return T0

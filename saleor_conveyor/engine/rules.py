@@ -123,8 +123,11 @@ class RuleBook:
         return cls.from_data(DEFAULT_RULES)
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> RuleBook:
-        """Validate a rule book given as plain data (parsed JSON); raise RuleBookError."""
+    def from_data(cls, data: Mapping[str, Any], *, extra_kinds: Iterable[str] = ()) -> RuleBook:
+        """Validate a rule book given as plain data (parsed JSON); raise RuleBookError.
+
+        `extra_kinds` are delivery kinds a developer registered (a LINE message, an SMS).
+        """
         if not isinstance(data, Mapping):
             raise RuleBookError("the rule book must be an object with 'rules', 'amount_tiers', 'lapse_days'")
         unknown = set(data) - _BOOK_FIELDS
@@ -138,7 +141,7 @@ class RuleBook:
         rules: list[Rule] = []
         seen: set[str] = set()
         for index, raw in enumerate(raw_rules):
-            rule = _parse_rule(raw, index, tiers)
+            rule = _parse_rule(raw, index, tiers, (*KINDS, *extra_kinds))
             if rule.name in seen:
                 raise RuleBookError(f"rules[{index}] ({rule.name}): the name is used by another rule")
             seen.add(rule.name)
@@ -199,7 +202,7 @@ def _parse_tiers(raw: Any) -> dict[str, dict[str, Decimal]]:
     return tiers
 
 
-def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any]) -> Rule:
+def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[str] = KINDS) -> Rule:
     if not isinstance(raw, Mapping):
         raise RuleBookError(f"rules[{index}] must be an object, got {raw!r}")
     name = raw.get("name")
@@ -213,8 +216,8 @@ def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any]) -> Rule:
     if trigger not in TRIGGERS:
         raise RuleBookError(f"{where}: unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
     kind = raw.get("kind")
-    if kind not in KINDS:
-        raise RuleBookError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in kinds:
+        raise RuleBookError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(kinds)}")
     days = _whole(raw.get("days", 0), f"{where}: days", minimum=0)
     cooldown_days = _whole(raw.get("cooldown_days", 0), f"{where}: cooldown_days", minimum=0)
     count = raw.get("count")

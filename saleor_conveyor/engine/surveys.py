@@ -83,6 +83,11 @@ def nps_score(scores: Iterable[int]) -> int | None:
         total += 1
         promoters += category is NpsCategory.PROMOTER
         detractors += category is NpsCategory.DETRACTOR
+    return nps_from_counts(promoters, detractors, total)
+
+
+def nps_from_counts(promoters: int, detractors: int, total: int) -> int | None:
+    """The NPS formula on counts (the database counts; this rounds the same way everywhere)."""
     if not total:
         return None
     return round(100 * (promoters - detractors) / total)

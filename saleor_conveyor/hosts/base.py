@@ -62,9 +62,19 @@ class ConveyorHost(ABC):
         """Record an approved return in the platform; returns its reference (may be empty)."""
         return ""
 
+    def client_address(self, request: Any) -> str | None:
+        """The caller's IP address for throttling; hosts behind a proxy override this."""
+        return request.META.get("REMOTE_ADDR") or None
+
     def send_mail(self, message: Any) -> None:
         """Send an EmailMessage through the platform's configured mail backend."""
         message.send(fail_silently=False)
+
+    def mail_connection(self) -> Any:
+        """A connection of the configured mail backend, kept open across a batch of messages."""
+        from django.core.mail import get_connection
+
+        return get_connection(fail_silently=False)
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:

@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.utils.module_loading import import_string
 
 from ..config import ConveyorConfig
 from .base import ConveyorHost, OrderInfo
 
 _PERMISSION_CODENAMES = {"MANAGE_USERS": "conveyor_manage_users", "MANAGE_ORDERS": "conveyor_manage_orders"}
+_ACCESS_SALT = "saleor_conveyor.sandbox.access"
+ACCESS_TOKEN_MAX_AGE = timedelta(days=1)
+
+
+def make_access_token(user: Any) -> str:
+    """A sandbox stand-in for Saleor's JWT access token: the signed user id (tests, benchmarks)."""
+    return signing.dumps({"u": user.pk}, salt=_ACCESS_SALT)
+
+
+def _user_from_access_token(token: str) -> Any | None:
+    try:
+        data = signing.loads(token, salt=_ACCESS_SALT, max_age=ACCESS_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    user_id = data.get("u") if isinstance(data, dict) else None
+    if not isinstance(user_id, int):
+        return None
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
 
 
 class DjangoHost(ConveyorHost):
-    """Users are Django's auth users; configuration is `settings.CONVEYOR`."""
+    """Users are Django's auth users; configuration is `settings.CONVEYOR`.
+
+    Orders come from the callables named by `settings.CONVEYOR_ORDER_INFO` and
+    `settings.CONVEYOR_CREATE_RETURN` (the sandbox's small shop app); without them
+    no order is known and returns cannot be requested.
+    """
 
     name = "django"
 
@@ -27,6 +55,13 @@ class DjangoHost(ConveyorHost):
         return self._config
 
     def user_from_request(self, request: Any) -> Any | None:
+        """`Authorization: Bearer <make_access_token(user)>`, else the session's user."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            return _user_from_access_token(token.strip())
         user = getattr(request, "user", None)
         return user if user is not None and user.is_authenticated else None
 
@@ -40,5 +75,14 @@ class DjangoHost(ConveyorHost):
         prefix = (voucher or purpose).upper()[:12]
         return f"{prefix}-{secrets.token_hex(4).upper()}"
 
+    def _callable(self, setting: str) -> Callable[..., Any] | None:
+        path = getattr(settings, setting, None)
+        return import_string(path) if path else None
+
     def order_info(self, order_id: str) -> OrderInfo | None:
-        return None
+        source = self._callable("CONVEYOR_ORDER_INFO")
+        return source(order_id) if source is not None else None
+
+    def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
+        create = self._callable("CONVEYOR_CREATE_RETURN")
+        return create(order_id, lines) if create is not None else ""

@@ -312,3 +312,36 @@ def _publish_change() -> None:
         cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, None)
     except Exception:  # a cache outage must not fail the Dashboard save
         logger.exception("conveyor: could not publish the configuration change")
+
+
+def register_periodic_tasks() -> list[str]:
+    """The conveyor's beat rows, in the form Saleor's beat scheduler reads.
+
+    Saleor runs beat with `saleor.schedulers.schedulers.DatabaseScheduler`, which only sees
+    `CustomPeriodicTask` rows (a multi-table child of django-celery-beat's PeriodicTask), so
+    each of our rows gets its child row too. Never raises: a failure must not stop `migrate`.
+    """
+    try:
+        from django.db import connection
+        from django_celery_beat.models import PeriodicTask, PeriodicTasks
+        from saleor.schedulers.models import CustomPeriodicTask
+
+        from ..beat import LAPSE_SCAN, SWEEP
+        from ..beat import register_periodic_tasks as register
+
+        with transaction.atomic():
+            changed = register()
+            ids = list(PeriodicTask.objects.filter(name__in=[SWEEP, LAPSE_SCAN]).values_list("id", flat=True))
+            table = connection.ops.quote_name(CustomPeriodicTask._meta.db_table)
+            pointer = connection.ops.quote_name(CustomPeriodicTask._meta.pk.column)
+            with connection.cursor() as cursor:
+                for task_id in ids:
+                    cursor.execute(
+                        f"INSERT INTO {table} ({pointer}, custom_id) VALUES (%s, NULL) ON CONFLICT DO NOTHING",
+                        [task_id],
+                    )
+            PeriodicTasks.update_changed()
+        return changed
+    except Exception:
+        logger.exception("conveyor: could not register the periodic tasks; run `manage.py conveyor_schedule`")
+        return []

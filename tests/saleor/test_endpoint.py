@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from datetime import timedelta
 
+import graphene
 import pytest
 from django.http import JsonResponse
 from django.test import Client
@@ -106,3 +108,55 @@ def test_an_inactive_plugin_answers_not_found_on_every_route(conveyor_enabled, e
 def test_a_plugin_never_configured_is_inactive_and_not_found(conveyor_installed, echo_api):
     assert post().status_code == 404
     assert post(url=LEGACY_URL).status_code == 404
+
+
+# --- the real GraphQL API behind the route ---------------------------------------------------
+
+MY_PROFILE = "{ myFanProfile { email purchaseCount stage } }"
+A_PROFILE = 'query { fanProfile(email: "test@example.com") { email purchaseCount customerId } }'
+
+
+def graphql(query, token=None):
+    headers = {"HTTP_AUTHORIZATION": f"JWT {token}"} if token else {}
+    body = json.dumps({"query": query})
+    return Client().post(URL, data=body, content_type="application/json", **headers)
+
+
+def error_codes(response) -> list[str]:
+    return [error["extensions"]["code"] for error in response.json().get("errors", [])]
+
+
+def test_the_api_without_a_token_refuses_customer_data(conveyor_enabled, order_with_lines, place_order):
+    place_order(order_with_lines)
+
+    response = graphql(MY_PROFILE)
+
+    assert response.status_code == 200
+    assert response.json()["data"]["myFanProfile"] is None
+    assert error_codes(response) == ["PERMISSION_DENIED"]
+
+
+def test_the_api_with_a_customer_token_shows_only_their_own_profile(
+    conveyor_enabled, order_with_lines, place_order, customer_user
+):
+    place_order(order_with_lines)
+    token = create_access_token(customer_user)
+
+    mine = graphql(MY_PROFILE, token).json()
+    assert mine["data"]["myFanProfile"] == {"email": "test@example.com", "purchaseCount": 1, "stage": "FIRST_TIME"}
+
+    someone = graphql(A_PROFILE, token)
+    assert someone.json()["data"]["fanProfile"] is None and error_codes(someone) == ["PERMISSION_DENIED"]
+
+
+def test_the_api_with_a_staff_token_uses_saleors_manage_users(
+    conveyor_enabled, order_with_lines, place_order, staff_user, permission_manage_users
+):
+    place_order(order_with_lines)
+    assert error_codes(graphql(A_PROFILE, create_access_token(staff_user))) == ["PERMISSION_DENIED"]
+    staff_user.user_permissions.add(permission_manage_users)
+
+    data = graphql(A_PROFILE, create_access_token(staff_user)).json()["data"]["fanProfile"]
+
+    assert data["email"] == "test@example.com" and data["purchaseCount"] == 1
+    assert data["customerId"] == graphene.Node.to_global_id("User", order_with_lines.user_id)

@@ -1,0 +1,45 @@
+"""The conveyor's periodic tasks as django-celery-beat rows (Saleor has no plugin API for beat)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from .config import get_config
+from .delivery import delivery_settings
+
+SWEEP = "saleor_conveyor: deliver due touchpoints"
+LAPSE_SCAN = "saleor_conveyor: daily lapse scan"
+
+
+def register_periodic_tasks(*, sweep_every: timedelta | None = None, lapse_scan_hour: int | None = None) -> list[str]:
+    """Create or update the sweep and the daily lapse scan; a task staff disabled stays disabled."""
+    knobs = delivery_settings()
+    every = max(1, int((sweep_every or knobs.sweep_every).total_seconds()))
+    hour = knobs.lapse_scan_hour if lapse_scan_hour is None else lapse_scan_hour
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="0", hour=str(hour), day_of_week="*", day_of_month="*", month_of_year="*", timezone=get_config().zone
+    )
+    rows = [
+        (SWEEP, "saleor_conveyor.sweep_due", {"interval": interval, "crontab": None}, "Every minute by default"),
+        (LAPSE_SCAN, "saleor_conveyor.scan_lapsed", {"interval": None, "crontab": crontab}, "Daily, shop time"),
+    ]
+    changed = []
+    for name, task, schedule, description in rows:
+        # A sweep that could not run within one interval is pointless once the next is due.
+        values = {"task": task, "description": description, "expires": None, "one_off": False, **schedule}
+        if name == SWEEP:
+            values["expire_seconds"] = every
+        periodic, created = PeriodicTask.objects.get_or_create(name=name, defaults={**values, "enabled": True})
+        if created:
+            changed.append(name)
+            continue
+        stale = {key: value for key, value in values.items() if getattr(periodic, key) != value}
+        if stale:
+            for key, value in stale.items():
+                setattr(periodic, key, value)
+            periodic.save()
+            changed.append(name)
+    return changed

@@ -1,0 +1,390 @@
+"""Delivery: due touchpoints become emails, coupons, badges; at most once, always ending visible.
+
+The flow for every due touchpoint (see the delivery section of conveyor.py for the states):
+reserve a batch (paced: unsubscribed -> SKIPPED, quiet hours / cap / pending return ->
+deferred), then for each row: claim (SENDING, committed), run its kind's handler, record
+SENT, or a retry with backoff, or FAILED. Built-in handlers cover EMAIL, COUPON and BADGE;
+STAFF_TASK stays open for staff. A developer adds a kind with
+`settings.CONVEYOR_DELIVERY_HANDLERS = {"LINE": "myapp.delivery.send_line"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import BadHeaderError
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import conveyor, mail
+from .config import ConveyorConfig, get_config
+from .engine.pacing import Pacing
+from .hosts import ConveyorHost, get_host
+from .models import Touchpoint
+
+logger = logging.getLogger(__name__)
+
+
+class PermanentDeliveryError(Exception):
+    """A failure retrying cannot fix (no template, address refused): FAILED at once."""
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Operator knobs, from `settings.CONVEYOR_DELIVERY` (a dict of these names, seconds as numbers)."""
+
+    batch_size: int = 200
+    max_attempts: int = 5
+    retry_delay: timedelta = timedelta(minutes=1)
+    max_retry_delay: timedelta = timedelta(hours=1)
+    # A claim older than this is a dead worker's; its row is FAILED, never resent.
+    stale_after: timedelta = timedelta(minutes=10)
+    # How long a reservation keeps other sweeps away from a row.
+    lease: timedelta = timedelta(minutes=5)
+    # Touchpoints due within this are enqueued with an ETA; later ones wait for the sweep
+    # (an ETA beyond Redis's visibility timeout, 1 hour, would be delivered to workers again).
+    eta_horizon: timedelta = timedelta(minutes=30)
+    return_recheck: timedelta = timedelta(hours=1)
+    sweep_every: timedelta = timedelta(minutes=1)
+    # One sweep stops taking new batches after this, so sweeps do not pile up.
+    sweep_time_limit: timedelta = timedelta(seconds=50)
+    lapse_scan_hour: int = 3
+    enqueue: bool = True
+
+    @classmethod
+    def from_settings(cls) -> DeliverySettings:
+        data: Mapping[str, Any] = getattr(settings, "CONVEYOR_DELIVERY", None) or {}
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known:
+                raise ValueError(f"CONVEYOR_DELIVERY: unknown setting {name!r} (known: {', '.join(sorted(known))})")
+            default = getattr(cls, name)
+            if isinstance(default, timedelta):
+                values[name] = timedelta(seconds=float(value))
+            elif isinstance(default, bool):
+                values[name] = bool(value)
+            else:
+                values[name] = int(value)
+        return replace(cls(), **values)
+
+
+def delivery_settings() -> DeliverySettings:
+    return DeliverySettings.from_settings()
+
+
+def shop_pacing(config: ConveyorConfig, knobs: DeliverySettings) -> Pacing:
+    quiet = config.quiet_hours
+    return Pacing(
+        zone=config.zone,
+        quiet_start=quiet.start if quiet else None,
+        quiet_end=quiet.end if quiet else None,
+        frequency_cap=config.frequency_cap,
+        return_recheck=knobs.return_recheck,
+    )
+
+
+def backoff(attempts: int, knobs: DeliverySettings) -> timedelta:
+    """Wait before the next try: doubling from `retry_delay`, at most `max_retry_delay`."""
+    return min(knobs.retry_delay * (2 ** max(attempts - 1, 0)), knobs.max_retry_delay)
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryContext:
+    """What a handler gets besides the touchpoint: the configuration, the host, a shared mail connection."""
+
+    config: ConveyorConfig
+    host: ConveyorHost
+    claimed_at: datetime
+    _connection: Any = None
+
+    def send_mail(self, message: Any) -> None:
+        """Send through the host, reusing one open connection for the whole batch."""
+        if self._connection is None:
+            self._connection = self.host.mail_connection()
+            self._connection.open()
+        message.connection = self._connection
+        try:
+            self.host.send_mail(message)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # a broken connection cannot be closed politely
+                logger.debug("closing the mail connection failed", exc_info=True)
+            self._connection = None
+
+
+Handler = Callable[[Touchpoint, DeliveryContext], "str | None"]
+
+
+def _rule(touchpoint: Touchpoint, config: ConveyorConfig):
+    return config.rule_book.rule(touchpoint.rule)
+
+
+def send_email(touchpoint: Touchpoint, context: DeliveryContext) -> str:
+    """EMAIL: render the rule's template in the customer's language and send it."""
+    rule = _rule(touchpoint, context.config)
+    template = rule.template if rule else touchpoint.rule
+    return _send(touchpoint, context, template)
+
+
+def _send(touchpoint: Touchpoint, context: DeliveryContext, template: str, **extra: Any) -> str:
+    try:
+        message = mail.build_message(touchpoint, touchpoint.profile, context.config, template, **extra)
+    except mail.TemplateError as error:
+        raise PermanentDeliveryError(str(error)) from None
+    context.send_mail(message)
+    return f"emailed to {touchpoint.profile.email} ({message.extra_headers['Content-Language']})"
+
+
+def send_coupon(touchpoint: Touchpoint, context: DeliveryContext) -> str:
+    """COUPON: make a code through the host (kept before mailing, so a retry sends the same one), email it."""
+    rule = _rule(touchpoint, context.config)
+    if rule is None or rule.voucher is None:
+        raise PermanentDeliveryError(f"rule {touchpoint.rule!r} is no longer a coupon rule in the rule book")
+    profile = touchpoint.profile
+    referral = rule.voucher == "referral"
+    code = touchpoint.detail or (profile.referral_code if referral else "")
+    if not code:
+        voucher = context.config.referral_voucher if referral else context.config.vip_voucher
+        code = context.host.create_voucher_code(voucher, profile_id=profile.id, purpose=rule.voucher)
+    if touchpoint.detail != code:
+        conveyor.record_coupon_code(
+            touchpoint.id, context.claimed_at, code, referral_for=profile.id if referral else None
+        )
+        touchpoint.detail = code
+    sent = _send(touchpoint, context, rule.template, coupon_code=code)
+    return f"code {code} {sent}"
+
+
+def give_badge(touchpoint: Touchpoint, context: DeliveryContext) -> str:
+    """BADGE: set it on the profile (a second time changes nothing)."""
+    rule = _rule(touchpoint, context.config)
+    if rule is None or not rule.badge:
+        raise PermanentDeliveryError(f"rule {touchpoint.rule!r} is no longer a badge rule in the rule book")
+    added = conveyor.add_badge(touchpoint.profile_id, rule.badge)
+    touchpoint.detail = rule.badge
+    return f"badge {rule.badge} given" if added else f"already had badge {rule.badge}"
+
+
+BUILT_IN_HANDLERS: dict[str, Handler] = {"EMAIL": send_email, "COUPON": send_coupon, "BADGE": give_badge}
+
+
+def handlers() -> dict[str, Handler]:
+    """Built-in handlers plus the developer's `CONVEYOR_DELIVERY_HANDLERS` (which may replace one)."""
+    found = dict(BUILT_IN_HANDLERS)
+    for kind, path in (getattr(settings, "CONVEYOR_DELIVERY_HANDLERS", None) or {}).items():
+        found[kind] = import_string(path) if isinstance(path, str) else path
+    return found
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether retrying is pointless: our own verdict, bad headers, or an SMTP 5xx answer."""
+    if isinstance(error, PermanentDeliveryError | BadHeaderError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code >= 500
+    return False
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        answers = "; ".join(f"{who}: {code} {_text(msg)}" for who, (code, msg) in error.recipients.items())
+        return f"the mail server refused the recipient ({answers})"
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"the mail server answered {error.smtp_code} {_text(error.smtp_error)}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# --- the flow ----------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    stale: int = 0
+
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("sent", "retrying", "failed", "skipped", "deferred"):
+            getattr(self, name).extend(getattr(other, name))
+        self.stale += other.stale
+
+    @property
+    def handled(self) -> int:
+        return len(self.sent) + len(self.retrying) + len(self.failed) + len(self.skipped) + len(self.deferred)
+
+    def as_dict(self) -> dict[str, int]:
+        counts = {name: len(getattr(self, name)) for name in ("sent", "retrying", "failed", "skipped", "deferred")}
+        return {**counts, "stale": self.stale}
+
+
+def deliver_batch(*, ids: Sequence[int] | None = None, limit: int | None = None) -> DeliveryReport:
+    """Reserve up to `limit` due touchpoints (or just `ids`) and deliver them one by one."""
+    config, host, knobs = get_config(), get_host(), delivery_settings()
+    report = DeliveryReport()
+    now = timezone.now()
+    with host.writer():
+        reservation = conveyor.reserve_due_touchpoints(
+            now=now, limit=limit or knobs.batch_size, pacing=shop_pacing(config, knobs), lease=knobs.lease, ids=ids
+        )
+    report.skipped = [tp.id for tp in reservation.skipped]
+    report.deferred = [tp.id for tp in reservation.deferred]
+    for tp in reservation.skipped + reservation.deferred:
+        logger.info("touchpoint %s %s: %s", tp.id, tp.status if tp in reservation.skipped else "deferred", tp.outcome)
+    enqueue(reservation.deferred, knobs=knobs)
+    if not reservation.reserved:
+        return report
+    kinds = handlers()
+    context = DeliveryContext(config=config, host=host, claimed_at=now)
+    try:
+        for tp in sorted(reservation.reserved, key=lambda row: row.id):
+            _deliver_one(tp, context, kinds, knobs, report)
+    finally:
+        context.close()
+    return report
+
+
+def _deliver_one(
+    tp: Touchpoint,
+    context: DeliveryContext,
+    kinds: Mapping[str, Handler],
+    knobs: DeliverySettings,
+    report: DeliveryReport,
+) -> None:
+    claimed_at = timezone.now()
+    with context.host.writer():
+        if not conveyor.claim_touchpoint(tp.id, tp.claimed_at, now=claimed_at):
+            return  # cancelled or taken by someone else since the reservation
+    tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+    context.claimed_at = claimed_at
+    try:
+        handler = kinds.get(tp.kind)
+        if handler is None:
+            raise PermanentDeliveryError(
+                f"no delivery handler for kind {tp.kind}; register one in settings.CONVEYOR_DELIVERY_HANDLERS"
+            )
+        outcome = handler(tp, context) or "delivered"
+    except Exception as error:
+        _record_failure(tp, error, knobs, report, context)
+        return
+    with context.host.writer():
+        conveyor.record_delivery_sent(tp.id, claimed_at, outcome=outcome, now=timezone.now(), detail=tp.detail)
+    report.sent.append(tp.id)
+
+
+def _record_failure(
+    tp: Touchpoint, error: Exception, knobs: DeliverySettings, report: DeliveryReport, context: DeliveryContext
+) -> None:
+    now = timezone.now()
+    reason = describe(error)
+    with context.host.writer():
+        if is_permanent(error) or tp.attempts >= knobs.max_attempts:
+            logger.warning("touchpoint %s failed after %s attempt(s): %s", tp.id, tp.attempts, reason)
+            conveyor.record_delivery_failed(
+                tp.id, tp.claimed_at, error=f"failed after {tp.attempts} attempt(s): {reason}", now=now
+            )
+            report.failed.append(tp.id)
+            return
+        due_at = now + backoff(tp.attempts, knobs)
+        logger.info("touchpoint %s attempt %s failed, retrying at %s: %s", tp.id, tp.attempts, due_at, reason)
+        conveyor.record_delivery_retry(
+            tp.id,
+            tp.claimed_at,
+            error=f"attempt {tp.attempts}/{knobs.max_attempts} failed: {reason}; next try {due_at:%Y-%m-%d %H:%M:%S}",
+            due_at=due_at,
+            now=now,
+        )
+    tp.due_at = due_at
+    report.retrying.append(tp.id)
+    enqueue([tp], knobs=knobs)
+
+
+def sweep(*, time_limit: timedelta | None = None, batch_size: int | None = None) -> DeliveryReport:
+    """Resolve dead workers' claims, then deliver everything due, batch after batch, within the time limit."""
+    knobs = delivery_settings()
+    host = get_host()
+    report = DeliveryReport()
+    with host.writer():
+        report.stale = conveyor.fail_stale_sending(now=timezone.now(), stale_after=knobs.stale_after)
+    if report.stale:
+        logger.warning("%s touchpoint(s) were left sending by a stopped worker: marked FAILED", report.stale)
+    deadline = time.monotonic() + (time_limit or knobs.sweep_time_limit).total_seconds()
+    while time.monotonic() < deadline:
+        batch = deliver_batch(limit=batch_size)
+        report.add(batch)
+        if batch.handled == 0:
+            break
+    return report
+
+
+# --- enqueueing --------------------------------------------------------------------------
+
+
+def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None = None) -> int:
+    """Ask a worker to deliver each touchpoint at its due time (within the horizon); the sweep covers the rest.
+
+    Never raises: with the broker down the order is still recorded, and the sweep delivers later.
+    """
+    knobs = knobs or delivery_settings()
+    if not knobs.enqueue:
+        return 0
+    from .tasks import deliver_touchpoint
+
+    horizon = timezone.now() + knobs.eta_horizon
+    due_soon = [tp for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
+    if not due_soon:
+        return 0
+    sent = 0
+    try:
+        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
+        fail_fast = {"max_retries": 0, "interval_start": 0}
+        with get_host().celery_app().connection_for_write(transport_options=fail_fast) as connection:
+            for tp in due_soon:
+                deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
+                sent += 1
+    except Exception:
+        logger.warning(
+            "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
+        )
+    return sent
+
+
+def enqueue_scheduled(sender: Any = None, *, touchpoint_ids: Sequence[int], **kwargs: Any) -> None:
+    """Receiver of `touchpoint_scheduled` (sent after commit): enqueue what falls due soon."""
+    knobs = delivery_settings()
+    if not knobs.enqueue:
+        return
+    try:
+        horizon = timezone.now() + knobs.eta_horizon
+        due_soon = list(
+            Touchpoint.objects.filter(id__in=list(touchpoint_ids), due_at__lte=horizon).only("id", "due_at", "kind")
+        )
+    except Exception:
+        logger.warning("could not read scheduled touchpoints; the sweep will deliver them", exc_info=True)
+        return
+    enqueue(due_soon, knobs=knobs)

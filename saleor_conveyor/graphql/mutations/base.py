@@ -1,0 +1,30 @@
+"""The mutation shape of the contract: a payload plus typed errors, never an exception."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene
+
+from ...errors import ConveyorError
+from ..core import ConveyorErrorType
+
+
+class ConveyorMutation(graphene.Mutation):
+    """Subclasses implement `perform`; a ConveyorError becomes the payload's `errors`."""
+
+    class Meta:
+        abstract = True
+
+    errors = graphene.List(graphene.NonNull(ConveyorErrorType), required=True)
+
+    @classmethod
+    def mutate(cls, root: Any, info: Any, **data: Any) -> ConveyorMutation:
+        try:
+            return cls.perform(info, **data)
+        except ConveyorError as error:
+            return cls(errors=[ConveyorErrorType(field=error.field, code=error.code.value, message=error.message)])
+
+    @classmethod
+    def perform(cls, info: Any, **data: Any) -> ConveyorMutation:
+        raise NotImplementedError

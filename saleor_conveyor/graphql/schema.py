@@ -1,0 +1,131 @@
+"""The conveyor's schema: the contract's queries and mutations (contract/graphql.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import graphene
+from django.utils import timezone
+
+from ..conveyor import find_profile
+from ..errors import ConveyorError
+from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
+from ..models import FanProfile as FanProfileModel
+from ..models import Inquiry as InquiryModel
+from ..models import ReturnRequest as ReturnRequestModel
+from ..stats import StatsReport, StatsWindow
+from .core import decode_id, paginate, require_permission, require_user
+from .mutations import DecideReturn, RequestReturn, SubmitFanSurvey, SubmitInquiry, SubmitNps, Unsubscribe
+from .types import (
+    ConveyorStats,
+    FanProfile,
+    InquiryConnection,
+    InquiryStatus,
+    ReturnRequest,
+    ReturnRequestConnection,
+    ReturnStatus,
+)
+
+
+def _return_requests() -> Any:
+    return ReturnRequestModel.objects.select_related("purchase", "profile").prefetch_related("lines")
+
+
+class Query(graphene.ObjectType):
+    my_fan_profile = graphene.Field(FanProfile, description="The signed-in customer's own profile.")
+    fan_profile = graphene.Field(
+        FanProfile,
+        customer_id=graphene.ID(description="A User ID."),
+        email=graphene.String(),
+        description="Staff (MANAGE_USERS): a customer's profile by account or email.",
+    )
+    conveyor_stats = graphene.Field(
+        ConveyorStats,
+        since=graphene.Date(description="First day counted (shop time)."),
+        until=graphene.Date(description="Last day counted, inclusive (shop time); default: up to now."),
+        channel=graphene.String(description="A channel slug; default: every channel."),
+        description="Staff (MANAGE_ORDERS): the shop's measures.",
+    )
+    my_return_requests = graphene.List(
+        graphene.NonNull(ReturnRequest), required=True, description="The signed-in customer's return requests."
+    )
+    return_requests = graphene.Field(
+        ReturnRequestConnection,
+        status=graphene.Argument(ReturnStatus),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_ORDERS): return requests, newest first.",
+    )
+    inquiries = graphene.Field(
+        InquiryConnection,
+        first=graphene.Int(),
+        after=graphene.String(),
+        status=graphene.Argument(InquiryStatus),
+        description="Staff (MANAGE_USERS): contact-form messages, newest first.",
+    )
+
+    @staticmethod
+    def resolve_my_fan_profile(root: Any, info: Any) -> Any:
+        user = require_user(info)
+        return FanProfileModel.objects.filter(user_id=user.pk).first()
+
+    @staticmethod
+    def resolve_fan_profile(root: Any, info: Any, customer_id: str | None = None, email: str | None = None) -> Any:
+        require_permission(info, MANAGE_USERS)
+        if customer_id is None and not email:
+            raise ConveyorError("Give customerId or email.", field="customerId")
+        user_id = None
+        if customer_id is not None:
+            raw = decode_id(customer_id, "User", "customerId")
+            if not raw.isdigit():
+                raise ConveyorError("Expected a User ID.", field="customerId")
+            user_id = int(raw)
+        return find_profile(user_id=user_id, email=email)
+
+    @staticmethod
+    def resolve_conveyor_stats(
+        root: Any, info: Any, since: date | None = None, until: date | None = None, channel: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        if since and until and since > until:
+            raise ConveyorError("since is after until.", field="since")
+        zone = get_host().config().time_zone
+        return StatsReport(StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now()))
+
+    @staticmethod
+    def resolve_my_return_requests(root: Any, info: Any) -> Any:
+        user = require_user(info)
+        return _return_requests().filter(profile__user_id=user.pk).order_by("-created_at")
+
+    @staticmethod
+    def resolve_return_requests(
+        root: Any, info: Any, status: str | None = None, first: int | None = None, after: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        rows = _return_requests().order_by("-created_at", "id")
+        if status is not None:
+            rows = rows.filter(status=status)
+        return paginate(rows, ReturnRequestConnection, first, after)
+
+    @staticmethod
+    def resolve_inquiries(
+        root: Any, info: Any, first: int | None = None, after: str | None = None, status: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_USERS)
+        rows = InquiryModel.objects.order_by("-created_at", "id")
+        if status is not None:
+            rows = rows.filter(status=status)
+        return paginate(rows, InquiryConnection, first, after)
+
+
+class Mutation(graphene.ObjectType):
+    submit_nps = SubmitNps.Field()
+    submit_fan_survey = SubmitFanSurvey.Field()
+    request_return = RequestReturn.Field()
+    decide_return = DecideReturn.Field(description="Staff (MANAGE_ORDERS).")
+    submit_inquiry = SubmitInquiry.Field()
+    unsubscribe = Unsubscribe.Field()
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,358 @@
+"""The contract's types: enums, FanProfile, Touchpoint, returns, inquiries, stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene
+from django.utils import timezone
+
+from .. import models
+from ..config import get_config
+from ..engine import FanDegree as FanDegreeValues
+from ..engine import FanStage as FanStageValues
+from ..engine import Liking as LikingValues
+from ..engine import NpsCategory as NpsCategoryValues
+from ..engine import engagement_class, is_lapsed
+from ..stats import StatsReport
+from .core import Money, global_id, money
+
+
+def _enum(name: str, values: Any, description: str) -> type[graphene.Enum]:
+    return graphene.Enum(name, [(str(v), str(v)) for v in values], description=description)
+
+
+FanStage = _enum("FanStage", FanStageValues, "Where a customer is on the stage ladder.")
+NpsCategory = _enum("NpsCategory", NpsCategoryValues, "9-10 promoter, 7-8 passive, 0-6 detractor.")
+FanDegree = _enum("FanDegree", FanDegreeValues, "The fan-degree survey's six levels, weakest first.")
+Liking = _enum("Liking", LikingValues, "The survey's seven levels of liking, weakest first.")
+TouchpointKind = _enum("TouchpointKind", models.TouchpointKind.values, "What a touchpoint is.")
+# SENDING is internal (claimed by a worker); callers see it as SCHEDULED.
+TouchpointStatus = _enum(
+    "TouchpointStatus",
+    [s for s in models.TouchpointStatus.values if s != models.TouchpointStatus.SENDING],
+    "Where a touchpoint is in delivery.",
+)
+ReturnReason = _enum("ReturnReason", models.ReturnReason.values, "Why goods go back.")
+ReturnStatus = _enum("ReturnStatus", models.ReturnStatus.values, "Where a return request is.")
+InquiryTopic = _enum("InquiryTopic", models.InquiryTopic.values, "What an inquiry is about.")
+InquiryStatus = _enum("InquiryStatus", models.InquiryStatus.values, "Where an inquiry is.")
+
+
+def shown_status(status: str) -> str:
+    return models.TouchpointStatus.SCHEDULED if status == models.TouchpointStatus.SENDING else status
+
+
+class Touchpoint(graphene.ObjectType):
+    """One step of the conveyor for this customer: a mail, a coupon, a badge, a staff task."""
+
+    id = graphene.ID(required=True)
+    rule = graphene.String(required=True)
+    kind = graphene.Field(graphene.NonNull(TouchpointKind))
+    status = graphene.Field(graphene.NonNull(TouchpointStatus))
+    due_at = graphene.DateTime(required=True)
+    sent_at = graphene.DateTime()
+    detail = graphene.String()
+
+    @staticmethod
+    def resolve_id(root: models.Touchpoint, info: Any) -> str:
+        return global_id("Touchpoint", root.pk)
+
+    @staticmethod
+    def resolve_status(root: models.Touchpoint, info: Any) -> str:
+        return shown_status(root.status)
+
+    @staticmethod
+    def resolve_detail(root: models.Touchpoint, info: Any) -> str | None:
+        return root.detail or None
+
+
+class FanProfile(graphene.ObjectType):
+    """A customer on the conveyor: stage, money, survey answers, badges, touchpoints."""
+
+    id = graphene.ID(required=True)
+    email = graphene.String(required=True)
+    customer_id = graphene.ID(description="The customer's User ID; null for a guest.")
+    stage = graphene.Field(FanStage, description="Null before the first purchase.")
+    purchase_count = graphene.Int(required=True)
+    total_spent = graphene.Field(Money)
+    average_order_value = graphene.Field(Money)
+    lifetime_value = graphene.Field(Money, description="Average order value x purchase count.")
+    first_purchase_at = graphene.DateTime()
+    last_purchase_at = graphene.DateTime()
+    lapsed = graphene.Boolean(required=True, description="No purchase for the lapse window (default 90 days).")
+    nps = graphene.Int(description="Latest NPS score, 0-10.")
+    nps_category = graphene.Field(NpsCategory)
+    fan_degree = graphene.Field(FanDegree)
+    liking = graphene.Field(Liking)
+    segment = graphene.String(description='Cell of the 3x3 engagement grid, e.g. "HIGH/MID".')
+    engagement_class = graphene.String(description="Coarse class of the cell: CORE, GROWING or COOL.")
+    badges = graphene.List(graphene.NonNull(graphene.String), required=True)
+    referral_code = graphene.String()
+    unsubscribed = graphene.Boolean(required=True, description="Opted out of marketing mail.")
+    touchpoints = graphene.List(graphene.NonNull(Touchpoint), required=True, status=graphene.Argument(TouchpointStatus))
+
+    @staticmethod
+    def resolve_id(root: models.FanProfile, info: Any) -> str:
+        return global_id("FanProfile", root.pk)
+
+    @staticmethod
+    def resolve_customer_id(root: models.FanProfile, info: Any) -> str | None:
+        return global_id("User", root.user_id) if root.user_id is not None else None
+
+    @staticmethod
+    def resolve_total_spent(root: models.FanProfile, info: Any) -> Any:
+        return money(root.total_spent_amount if root.purchase_count else None, root.currency)
+
+    @staticmethod
+    def resolve_average_order_value(root: models.FanProfile, info: Any) -> Any:
+        return money(root.average_order_value_amount, root.currency)
+
+    @staticmethod
+    def resolve_lifetime_value(root: models.FanProfile, info: Any) -> Any:
+        return money(root.lifetime_value_amount, root.currency)
+
+    @staticmethod
+    def resolve_lapsed(root: models.FanProfile, info: Any) -> bool:
+        return is_lapsed(root.last_purchase_at, timezone.now(), get_config().lapse_days)
+
+    @staticmethod
+    def resolve_segment(root: models.FanProfile, info: Any) -> str | None:
+        return root.segment or None
+
+    @staticmethod
+    def resolve_engagement_class(root: models.FanProfile, info: Any) -> str | None:
+        return engagement_class(root.segment) if root.segment else None
+
+    @staticmethod
+    def resolve_referral_code(root: models.FanProfile, info: Any) -> str | None:
+        return root.referral_code or None
+
+    @staticmethod
+    def resolve_unsubscribed(root: models.FanProfile, info: Any) -> bool:
+        return root.unsubscribed_at is not None
+
+    @staticmethod
+    def resolve_touchpoints(root: models.FanProfile, info: Any, status: str | None = None) -> Any:
+        # One query, whatever the history: the profile's touchpoints in due order.
+        rows = models.Touchpoint.objects.filter(profile_id=root.pk).order_by("due_at", "id")
+        if status == models.TouchpointStatus.SCHEDULED:
+            rows = rows.filter(status__in=[models.TouchpointStatus.SCHEDULED, models.TouchpointStatus.SENDING])
+        elif status is not None:
+            rows = rows.filter(status=status)
+        return rows
+
+
+class NpsResponse(graphene.ObjectType):
+    """A stored NPS answer."""
+
+    score = graphene.Int(required=True)
+    category = graphene.Field(graphene.NonNull(NpsCategory))
+    comment = graphene.String()
+    order_id = graphene.ID()
+    created_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_category(root: models.NpsResponse, info: Any) -> str:
+        from ..engine import nps_category
+
+        return nps_category(root.score).value
+
+    @staticmethod
+    def resolve_order_id(root: models.NpsResponse, info: Any) -> str | None:
+        return global_id("Order", root.order_id) if root.order_id else None
+
+
+class ReturnLine(graphene.ObjectType):
+    order_line_id = graphene.ID(required=True)
+    product_name = graphene.String(required=True)
+    quantity = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_order_line_id(root: models.ReturnLine, info: Any) -> str:
+        return global_id("OrderLine", root.order_line_id)
+
+
+class ReturnRequest(graphene.ObjectType):
+    """A customer's request to send goods back, and staff's decision."""
+
+    id = graphene.ID(required=True)
+    order_id = graphene.ID(required=True)
+    order_number = graphene.String(required=True)
+    customer_email = graphene.String(required=True)
+    status = graphene.Field(graphene.NonNull(ReturnStatus))
+    reason = graphene.Field(graphene.NonNull(ReturnReason))
+    comment = graphene.String(required=True)
+    note = graphene.String(required=True, description="Staff's note with the decision.")
+    lines = graphene.List(graphene.NonNull(ReturnLine), required=True)
+    created_at = graphene.DateTime(required=True)
+    decided_at = graphene.DateTime()
+
+    @staticmethod
+    def resolve_id(root: models.ReturnRequest, info: Any) -> str:
+        return global_id("ReturnRequest", root.pk)
+
+    @staticmethod
+    def resolve_order_id(root: models.ReturnRequest, info: Any) -> str:
+        return global_id("Order", root.purchase.order_id)
+
+    @staticmethod
+    def resolve_order_number(root: models.ReturnRequest, info: Any) -> str:
+        return root.purchase.order_number
+
+    @staticmethod
+    def resolve_customer_email(root: models.ReturnRequest, info: Any) -> str:
+        return root.profile.email
+
+    @staticmethod
+    def resolve_lines(root: models.ReturnRequest, info: Any) -> Any:
+        return root.lines.all()
+
+
+class ReturnRequestConnection(graphene.relay.Connection):
+    class Meta:
+        node = ReturnRequest
+
+    total_count = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_total_count(root: Any, info: Any) -> int:
+        return root.queryset.count()
+
+
+class Inquiry(graphene.ObjectType):
+    """A message from the shop's contact form."""
+
+    id = graphene.ID(required=True)
+    status = graphene.Field(graphene.NonNull(InquiryStatus))
+    email = graphene.String(required=True)
+    name = graphene.String(required=True)
+    order_id = graphene.ID()
+    topic = graphene.Field(graphene.NonNull(InquiryTopic))
+    message = graphene.String(required=True)
+    created_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_id(root: models.Inquiry, info: Any) -> str:
+        return global_id("Inquiry", root.pk)
+
+    @staticmethod
+    def resolve_order_id(root: models.Inquiry, info: Any) -> str | None:
+        return global_id("Order", root.order_id) if root.order_id else None
+
+
+class InquiryConnection(graphene.relay.Connection):
+    class Meta:
+        node = Inquiry
+
+    total_count = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_total_count(root: Any, info: Any) -> int:
+        return root.queryset.count()
+
+
+# --- stats ---------------------------------------------------------------------------------
+
+
+class NpsStats(graphene.ObjectType):
+    score = graphene.Int(description="% promoters - % detractors; null without answers.")
+    promoters = graphene.Int(required=True)
+    passives = graphene.Int(required=True)
+    detractors = graphene.Int(required=True)
+    responses = graphene.Int(required=True)
+
+
+class StageCount(graphene.ObjectType):
+    stage = graphene.Field(graphene.NonNull(FanStage))
+    count = graphene.Int(required=True)
+
+
+class ShippingLeadTime(graphene.ObjectType):
+    median_hours = graphene.Float()
+    p90_hours = graphene.Float()
+    same_day_rate = graphene.Float(description="Share of orders shipped on the day they were placed (shop time).")
+    shipped = graphene.Int(required=True)
+
+
+class TouchpointCount(graphene.ObjectType):
+    rule = graphene.String(required=True)
+    kind = graphene.Field(graphene.NonNull(TouchpointKind))
+    status = graphene.Field(graphene.NonNull(TouchpointStatus))
+    count = graphene.Int(required=True)
+
+
+class MonthlyFigures(graphene.ObjectType):
+    month = graphene.Date(required=True, description="First day of the month (shop time).")
+    nps = graphene.Int()
+    repeat_rate = graphene.Float()
+    average_order_value = graphene.Field(Money)
+    orders = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_average_order_value(root: Any, info: Any) -> Any:
+        return money(root.average_order_value, root.currency)
+
+
+class ImprovingStreaks(graphene.ObjectType):
+    nps = graphene.Int(required=True)
+    repeat_rate = graphene.Int(required=True)
+    average_order_value = graphene.Int(required=True)
+
+
+class ConveyorStats(graphene.ObjectType):
+    """The shop's measures for a window, computed in the database."""
+
+    nps = graphene.Field(graphene.NonNull(NpsStats))
+    stages = graphene.List(graphene.NonNull(StageCount), required=True)
+    f2_conversion_rate = graphene.Float(description="First-time buyers of the window who bought again.")
+    repeat_rate = graphene.Float(description="Buyers of the window for whom it was not the first purchase.")
+    average_lifetime_value = graphene.Field(Money, description="In the currency with the most customers.")
+    average_lifetime_values = graphene.List(graphene.NonNull(Money), required=True, description="Per currency.")
+    shipping_lead_time = graphene.Field(graphene.NonNull(ShippingLeadTime))
+    touchpoints = graphene.List(graphene.NonNull(TouchpointCount), required=True)
+    monthly = graphene.List(graphene.NonNull(MonthlyFigures), required=True)
+    improving_streak = graphene.Int(required=True, description="Months in a row whose NPS beat the month before.")
+    improving_streaks = graphene.Field(graphene.NonNull(ImprovingStreaks))
+
+    @staticmethod
+    def resolve_nps(root: StatsReport, info: Any) -> Any:
+        return root.nps
+
+    @staticmethod
+    def resolve_stages(root: StatsReport, info: Any) -> Any:
+        return [StageCount(stage=stage, count=count) for stage, count in root.stages]
+
+    @staticmethod
+    def resolve_average_lifetime_value(root: StatsReport, info: Any) -> Any:
+        first = next(iter(root.average_lifetime_values), None)
+        return money(first[1], first[0]) if first else None
+
+    @staticmethod
+    def resolve_average_lifetime_values(root: StatsReport, info: Any) -> Any:
+        return [money(amount, currency) for currency, amount, _ in root.average_lifetime_values]
+
+    @staticmethod
+    def resolve_shipping_lead_time(root: StatsReport, info: Any) -> Any:
+        return root.shipping_lead_time
+
+    @staticmethod
+    def resolve_touchpoints(root: StatsReport, info: Any) -> Any:
+        return [TouchpointCount(rule=r, kind=k, status=s, count=c) for r, k, s, c in root.touchpoints]
+
+    @staticmethod
+    def resolve_monthly(root: StatsReport, info: Any) -> Any:
+        return root.monthly.months
+
+    @staticmethod
+    def resolve_improving_streak(root: StatsReport, info: Any) -> int:
+        return root.monthly.streak("nps")
+
+    @staticmethod
+    def resolve_improving_streaks(root: StatsReport, info: Any) -> Any:
+        monthly = root.monthly
+        return ImprovingStreaks(
+            nps=monthly.streak("nps"),
+            repeat_rate=monthly.streak("repeat_rate"),
+            average_order_value=monthly.streak("average_order_value"),
+        )

@@ -1,0 +1,302 @@
+"""The shop's measures computed in PostgreSQL: a fixed handful of aggregate queries.
+
+Each function here is the database twin of a pure function in `engine/metrics.py` or
+`engine/surveys.py` (tests check they agree on generated data). Only counted
+purchases (not cancelled, not fully returned) are purchases; shipping lead time uses
+every shipped order. Windows are half-open, [since, until), in the shop's time zone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+from .engine import FanStage
+from .engine.metrics import improving_streak, share
+from .engine.surveys import nps_from_counts
+from .models import FanProfile, NpsResponse, Purchase, Touchpoint
+
+P = Purchase._meta.db_table
+N = NpsResponse._meta.db_table
+F = FanProfile._meta.db_table
+T = Touchpoint._meta.db_table
+COUNTED = "cancelled_at IS NULL AND returned_at IS NULL"
+# Before any shop existed: stands in for "no lower bound" so every query has the same shape.
+BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
+MONTHS_DEFAULT = 12
+MONTHS_MAX = 36
+
+
+@dataclass(frozen=True)
+class StatsWindow:
+    """Which orders and answers count: [since, until) and optionally one channel."""
+
+    since: datetime | None
+    until: datetime
+    channel: str | None
+    zone: str = "UTC"
+
+    @classmethod
+    def from_dates(
+        cls, since: date | None, until: date | None, channel: str | None, *, zone: str, now: datetime
+    ) -> StatsWindow:
+        """Dates are the shop's local days; `until` is inclusive (the whole day counts)."""
+        tz = ZoneInfo(zone)
+        start = datetime.combine(since, time(), tzinfo=tz) if since else None
+        end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz) if until else now
+        return cls(since=start, until=end, channel=channel or None, zone=zone)
+
+    @property
+    def start(self) -> datetime:
+        return self.since or BEGINNING
+
+
+@dataclass(frozen=True)
+class NpsFigures:
+    score: int | None
+    promoters: int
+    passives: int
+    detractors: int
+    responses: int
+
+
+@dataclass(frozen=True)
+class LeadTime:
+    median_hours: float | None
+    p90_hours: float | None
+    same_day_rate: float | None
+    shipped: int
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: date
+    nps: int | None
+    repeat_rate: float | None
+    average_order_value: Decimal | None
+    currency: str | None
+    orders: int = 0
+
+
+@dataclass
+class Monthly:
+    months: list[MonthFigures] = field(default_factory=list)
+
+    def streak(self, name: str) -> int:
+        return improving_streak([getattr(m, name) for m in self.months])
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _channel(window: StatsWindow, column: str = "channel") -> tuple[str, list]:
+    return (f" AND {column} = %s", [window.channel]) if window.channel else ("", [])
+
+
+def _profile_in_channel(window: StatsWindow, profile_column: str) -> tuple[str, list]:
+    if not window.channel:
+        return "", []
+    return (
+        f" AND EXISTS (SELECT 1 FROM {P} cp WHERE cp.profile_id = {profile_column} AND cp.channel = %s)",
+        [window.channel],
+    )
+
+
+def nps(window: StatsWindow) -> NpsFigures:
+    """Answers given in the window: counts by category and the score (engine.nps_score)."""
+    where, params = _channel(window)
+    (promoters, passives, detractors, total), *_ = _rows(
+        f"SELECT COUNT(*) FILTER (WHERE score >= 9), COUNT(*) FILTER (WHERE score BETWEEN 7 AND 8),"
+        f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*)"
+        f" FROM {N} WHERE created_at >= %s AND created_at < %s{where}",
+        [window.start, window.until, *params],
+    )
+    return NpsFigures(nps_from_counts(promoters, detractors, total), promoters, passives, detractors, total)
+
+
+def stages(window: StatsWindow) -> list[tuple[str, int]]:
+    """Customers per stage now (a channel narrows to customers who bought there); every stage listed."""
+    where, params = _profile_in_channel(window, f"{F}.id")
+    counts = dict(_rows(f"SELECT stage, COUNT(*) FROM {F} WHERE stage IS NOT NULL{where} GROUP BY stage", params))
+    return [(stage.value, counts.get(stage.value, 0)) for stage in FanStage]
+
+
+def f2_conversion(window: StatsWindow) -> float | None:
+    """Of customers whose first purchase fell in the window, the share who bought a second time."""
+    where, params = _channel(window)
+    (cohort, converted), *_ = _rows(
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE n >= 2) FROM ("
+        f" SELECT MIN(placed_at) AS first_at, COUNT(*) AS n FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id"
+        f") c WHERE first_at >= %s AND first_at < %s",
+        [*params, window.start, window.until],
+    )
+    return share(converted, cohort)
+
+
+def repeat_rate(window: StatsWindow) -> float | None:
+    """Of customers who bought in the window, the share for whom it was not their first purchase."""
+    where, params = _channel(window)
+    (buyers, repeaters), *_ = _rows(
+        f"SELECT COUNT(*) FILTER (WHERE n_in > 0), COUNT(*) FILTER (WHERE n_in > 1 OR (n_in > 0 AND first_at < %s))"
+        f" FROM (SELECT COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS n_in, MIN(placed_at) AS first_at"
+        f" FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id) c",
+        [window.start, window.start, window.until, *params],
+    )
+    return share(repeaters, buyers)
+
+
+def average_lifetime_values(window: StatsWindow) -> list[tuple[str, Decimal, int]]:
+    """Per currency, most customers first: mean LTV (AOV x count, i.e. what they spent up to `until`)
+    of customers who bought in the window."""
+    where, params = _channel(window)
+    rows = _rows(
+        f"SELECT currency, AVG(spent), COUNT(*) FROM ("
+        f" SELECT profile_id, currency, SUM(total_gross_amount) AS spent FROM {P}"
+        f" WHERE {COUNTED} AND placed_at < %s{where} GROUP BY profile_id, currency"
+        f" HAVING COUNT(*) FILTER (WHERE placed_at >= %s) > 0"
+        f") c GROUP BY currency ORDER BY COUNT(*) DESC, currency",
+        [window.until, *params, window.start],
+    )
+    return [(currency, Decimal(average).quantize(Decimal("0.001")), count) for currency, average, count in rows]
+
+
+def shipping_lead_time(window: StatsWindow) -> LeadTime:
+    """Hours from order to first shipment (percentile_cont) and the share shipped the same local day."""
+    where, params = _channel(window)
+    (median, p90, same_day, shipped), *_ = _rows(
+        f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
+        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY hours),"
+        f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
+        f" SELECT EXTRACT(EPOCH FROM fulfilled_at - placed_at)::float8 / 3600 AS hours,"
+        f" (fulfilled_at AT TIME ZONE %s)::date = (placed_at AT TIME ZONE %s)::date AS same_day"
+        f" FROM {P} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) s",
+        [window.zone, window.zone, window.start, window.until, *params],
+    )
+    return LeadTime(median, p90, share(same_day, shipped), shipped)
+
+
+def touchpoints(window: StatsWindow) -> list[tuple[str, str, str, int]]:
+    """Touchpoints due in the window per rule, kind and status (a claimed one still counts as SCHEDULED)."""
+    where, params = _profile_in_channel(window, f"{T}.profile_id")
+    return [
+        (rule, kind, status, count)
+        for rule, kind, status, count in _rows(
+            f"SELECT rule, kind, CASE WHEN status = 'SENDING' THEN 'SCHEDULED' ELSE status END AS shown, COUNT(*)"
+            f" FROM {T} WHERE due_at >= %s AND due_at < %s{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            [window.start, window.until, *params],
+        )
+    ]
+
+
+def month_starts(window: StatsWindow) -> list[date]:
+    """The months shown: those of the window (at most MONTHS_MAX), or the last twelve without `since`."""
+    tz = ZoneInfo(window.zone)
+    last = (window.until - timedelta(microseconds=1)).astimezone(tz).date().replace(day=1)
+    if window.since is not None:
+        first = window.since.astimezone(tz).date().replace(day=1)
+        count = min((last.year - first.year) * 12 + last.month - first.month + 1, MONTHS_MAX)
+    else:
+        count = MONTHS_DEFAULT
+    months = []
+    year, month = last.year, last.month
+    for _ in range(max(count, 1)):
+        months.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months[::-1]
+
+
+def monthly(window: StatsWindow) -> Monthly:
+    """NPS, repeat rate and average order value per local month: three grouped queries."""
+    months = month_starts(window)
+    tz = ZoneInfo(window.zone)
+    start = max(datetime.combine(months[0], time(), tzinfo=tz), window.start)
+    where, params = _channel(window)
+    month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
+    nps_rows = _rows(
+        f"SELECT {month_of.format('created_at')} AS m, COUNT(*) FILTER (WHERE score >= 9),"
+        f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*) FROM {N}"
+        f" WHERE created_at >= %s AND created_at < %s{where} GROUP BY m",
+        [window.zone, start, window.until, *params],
+    )
+    # A repeater in a month: two orders in it, or an earlier first order (engine.metrics.repeat_rate).
+    repeat_rows = _rows(
+        f"SELECT m, COUNT(*), COUNT(*) FILTER (WHERE n > 1 OR first_at < GREATEST(m::timestamp AT TIME ZONE %s, %s))"
+        f" FROM (SELECT {month_of.format('placed_at')} AS m, profile_id, COUNT(*) AS n FROM {P}"
+        f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, profile_id) c"
+        f" JOIN (SELECT profile_id, MIN(placed_at) AS first_at FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id) f"
+        f" USING (profile_id) GROUP BY m",
+        [window.zone, start, window.zone, start, window.until, *params, *params],
+    )
+    money_rows = _rows(
+        f"SELECT {month_of.format('placed_at')} AS m, currency, AVG(total_gross_amount), COUNT(*) FROM {P}"
+        f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, currency",
+        [window.zone, start, window.until, *params],
+    )
+    nps_by_month = {m: nps_from_counts(promoters, detractors, total) for m, promoters, detractors, total in nps_rows}
+    repeat_by_month = {m: share(repeaters, buyers) for m, buyers, repeaters in repeat_rows}
+    orders_per_currency: dict[str, int] = defaultdict(int)
+    for _, currency, _, count in money_rows:
+        orders_per_currency[currency] += count
+    main = max(sorted(orders_per_currency), key=orders_per_currency.__getitem__) if orders_per_currency else None
+    money = {m: (Decimal(avg).quantize(Decimal("0.001")), n) for m, currency, avg, n in money_rows if currency == main}
+    return Monthly(
+        [
+            MonthFigures(
+                month=m,
+                nps=nps_by_month.get(m),
+                repeat_rate=repeat_by_month.get(m),
+                average_order_value=money[m][0] if m in money else None,
+                currency=main,
+                orders=money[m][1] if m in money else 0,
+            )
+            for m in months
+        ]
+    )
+
+
+class StatsReport:
+    """The figures of one window, each computed on first use (a query only for what is asked)."""
+
+    def __init__(self, window: StatsWindow):
+        self.window = window
+
+    @cached_property
+    def nps(self) -> NpsFigures:
+        return nps(self.window)
+
+    @cached_property
+    def stages(self) -> list[tuple[str, int]]:
+        return stages(self.window)
+
+    @cached_property
+    def f2_conversion_rate(self) -> float | None:
+        return f2_conversion(self.window)
+
+    @cached_property
+    def repeat_rate(self) -> float | None:
+        return repeat_rate(self.window)
+
+    @cached_property
+    def average_lifetime_values(self) -> list[tuple[str, Decimal, int]]:
+        return average_lifetime_values(self.window)
+
+    @cached_property
+    def shipping_lead_time(self) -> LeadTime:
+        return shipping_lead_time(self.window)
+
+    @cached_property
+    def touchpoints(self) -> list[tuple[str, str, str, int]]:
+        return touchpoints(self.window)
+
+    @cached_property
+    def monthly(self) -> Monthly:
+        return monthly(self.window)

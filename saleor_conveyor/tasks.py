@@ -1,0 +1,34 @@
+"""Celery tasks of the conveyor (autodiscovered by the host's Celery app). Ids in, rows re-read, safe twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import conveyor, delivery
+from .hosts import get_host
+
+
+@shared_task(name="saleor_conveyor.deliver_touchpoint", ignore_result=True)
+def deliver_touchpoint(touchpoint_id: int) -> dict[str, int]:
+    """Deliver one touchpoint if it is still due and nobody else has it (a second run finds nothing to do)."""
+    return delivery.deliver_batch(ids=[touchpoint_id], limit=1).as_dict()
+
+
+@shared_task(name="saleor_conveyor.sweep_due", ignore_result=True)
+def sweep_due() -> dict[str, int]:
+    """Every minute: deliver whatever is due and was not (lost message, dead worker, broker down)."""
+    return delivery.sweep().as_dict()
+
+
+@shared_task(name="saleor_conveyor.scan_lapsed", ignore_result=True)
+def scan_lapsed(max_batches: int = 200) -> int:
+    """Daily: schedule the win-back survey of customers who went quiet for the lapse window."""
+    total = 0
+    with get_host().writer():
+        for _ in range(max_batches):
+            scheduled = conveyor.schedule_lapsed(now=timezone.now())
+            total += scheduled
+            if not scheduled:
+                break
+    return total

@@ -1,0 +1,53 @@
+"""`manage.py conveyor_demo`: seed a synthetic shop, run the conveyor over simulated time, summarize."""
+
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from saleor_conveyor.config import get_config
+from sandbox.demo.simulation import Simulation, summary
+
+
+class Command(BaseCommand):
+    help = "Seeds a synthetic shop in the sandbox database and runs the conveyor over six simulated months."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--customers", type=int, default=3000, help="how many customers (default 3000)")
+        parser.add_argument("--days", type=int, default=180, help="simulated days (default 180, six months)")
+        parser.add_argument("--seed", type=int, default=42, help="random seed, for a repeatable shop")
+
+    def handle(self, *args, customers: int, days: int, seed: int, **options) -> None:
+        if customers < 1 or days < 1:
+            self.stderr.write("--customers and --days must be at least 1")
+            sys.exit(2)
+        # Simulated time: delivery is simulated too, so nothing is published to the Celery broker.
+        settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
+        started = time.monotonic()
+        simulation = Simulation(customers=customers, days=days, seed=seed)
+        self.stderr.write("Resetting the sandbox shop and seeding customers...")
+        simulation.reset()
+        simulation.populate()
+        self.stderr.write(f"{customers:,} customers with {simulation.orders:,} orders to replay over {days} days.")
+
+        live = self.stderr.isatty()
+
+        def progress(day: int, total: int, counts: dict[str, int]) -> None:
+            if day % (5 if live else 30) and day != total:
+                return
+            width = 30
+            done = int(width * day / total)
+            elapsed = time.monotonic() - started
+            self.stderr.write(
+                f"{'\r' if live else ''}[{'#' * done}{'.' * (width - done)}] day {day}/{total}  "
+                f"orders {counts['orders']:,}  survey answers {counts['answers']:,}  {elapsed:.0f}s",
+                ending="" if live else "\n",
+            )
+            self.stderr.flush()
+
+        result = simulation.run(progress)
+        self.stderr.write("")
+        self.stdout.write("")
+        self.stdout.write(summary(result, lapse_days=get_config().lapse_days))
+        self.stderr.write(f"Done in {time.monotonic() - started:.0f}s.")

@@ -1,0 +1,1 @@
+"""A tiny shop for the sandbox: orders with lines, so the returns flow has something to return."""

@@ -1,0 +1,111 @@
+"""Email templates: every email rule in ja and en, escaping, plain text, overrides, one-click unsubscribe."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core import mail as django_mail
+
+from saleor_conveyor import delivery, tokens
+from saleor_conveyor.config import get_config
+from saleor_conveyor.engine.rules import DEFAULT_RULES
+from saleor_conveyor.mail import build_message, choose_language, render_email, shipped_languages
+from saleor_conveyor.models import TouchpointStatus
+
+from .helpers import profile, touchpoint
+
+pytestmark = pytest.mark.django_db
+
+MAILED_RULES = [rule for rule in DEFAULT_RULES["rules"] if rule["kind"] in {"EMAIL", "COUPON"}]
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+@pytest.mark.parametrize("rule", MAILED_RULES, ids=lambda rule: rule["name"])
+def test_every_email_rule_has_a_template_in_japanese_and_english(rule, language):
+    context = {"first_name": "Hanako", "shop_name": "Shop", "survey_url": "https://s/x", "nps_url": "https://s/n"}
+    rendered = render_email(
+        rule.get("template", rule["name"]), language, {**context, "coupon_code": "C-1"}, get_config()
+    )
+    assert rendered.subject and "{{" not in rendered.subject
+    assert "Hanako" in rendered.html and "Hanako" in rendered.text
+    assert "<p>" not in rendered.text
+    if rule["kind"] == "COUPON":
+        assert "C-1" in rendered.html and "C-1" in rendered.text
+
+
+def test_both_languages_ship():
+    assert {"ja", "en"} <= shipped_languages()
+
+
+@pytest.mark.parametrize(
+    ("customer_language", "chosen"),
+    [("ja", "ja"), ("ja-JP", "ja"), ("JA_JP", "ja"), ("en", "en"), ("en-us", "en"), ("fr", "ja"), ("", "ja")],
+)
+def test_language_follows_the_customer_falling_back_to_the_shops_default(customer_language, chosen):
+    assert choose_language(customer_language, get_config()) == chosen
+
+
+def test_default_language_is_configurable(settings):
+    settings.CONVEYOR = {**settings.CONVEYOR, "default_language": "en"}
+    assert choose_language("fr", get_config()) == "en"
+
+
+def test_a_name_with_a_script_tag_is_escaped_in_html_and_kept_as_typed_in_text():
+    hacker = profile(first_name="<script>alert(1)</script>", language_code="en")
+    message = build_message(touchpoint(hacker), hacker, get_config(), "step_day7")
+    html = message.alternatives[0][0]
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" in message.body  # text/plain is not rendered as HTML
+
+
+def test_marketing_email_carries_sender_unsubscribe_link_and_one_click_headers():
+    hanako = profile(first_name="花子", language_code="ja")
+    tp = touchpoint(hanako, "step_day7")
+    message = build_message(tp, hanako, get_config(), "step_day7")
+    assert message.from_email == "Sandbox Shop <shop@example.com>"
+    url = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert url.startswith("http://localhost:3000/conveyor/unsubscribe?token=")
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    assert tokens.read_token(token, tokens.UNSUBSCRIBE) == hanako.id
+    assert f'href="{url}"' in message.alternatives[0][0]
+    assert url in message.body
+    assert "花子 様" in message.body and "配信停止" in message.body
+    assert message.subject == "ほかのお客様の使い方をご紹介します"
+
+
+def test_service_email_has_no_unsubscribe_header():
+    hanako = profile(language_code="en")
+    message = build_message(touchpoint(hanako, "step_day3"), hanako, get_config(), "step_day3")
+    assert "List-Unsubscribe" not in message.extra_headers
+    assert "unsubscribe" not in message.body.lower()
+    assert message.body.startswith("Dear customer,")
+
+
+def test_shop_overrides_subject_and_body_for_one_language(settings):
+    settings.CONVEYOR = {
+        **settings.CONVEYOR,
+        "templates": {
+            "step_day7": {"en": {"subject": "Stories for {{first_name}}", "html": "<p>Hi {{first_name}}</p>"}}
+        },
+    }
+    config = get_config()
+    en = render_email("step_day7", "en", {"first_name": "A&B"}, config)
+    assert en.subject == "Stories for A&B"
+    assert "<p>Hi A&amp;B</p>" in en.html
+    assert "Hi A&B" in en.text
+    ja = render_email("step_day7", "ja", {"first_name": "A"}, config)
+    assert ja.subject == "ほかのお客様の使い方をご紹介します"
+
+
+def test_a_broken_override_fails_the_touchpoint_at_once_with_the_reason(settings, knobs):
+    settings.CONVEYOR = {**settings.CONVEYOR, "templates": {"step_day7": {"html": "{{#if x}}a{{/each}}"}}}
+    tp = touchpoint(profile(language_code="en"), "step_day7")
+    report = delivery.deliver_batch()
+    tp.refresh_from_db()
+    assert report.failed == [tp.id]
+    assert tp.status == TouchpointStatus.FAILED and tp.attempts == 1
+    assert "does not compile" in tp.outcome
+    assert django_mail.outbox == []

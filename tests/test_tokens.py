@@ -1,0 +1,81 @@
+"""Signed email-link tokens: one customer, one purpose, an expiry; anything else is INVALID_TOKEN."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.utils import timezone
+from freezegun import freeze_time
+
+from saleor_conveyor import tokens
+from saleor_conveyor.errors import ConveyorError, ErrorCode
+from saleor_conveyor.models import FanProfile
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def profile() -> FanProfile:
+    return FanProfile.objects.create(email="hanako@example.com")
+
+
+def refused(token: object, purpose: str) -> ConveyorError:
+    with pytest.raises(ConveyorError) as caught:
+        tokens.read_token(token, purpose)
+    assert caught.value.code is ErrorCode.INVALID_TOKEN and caught.value.field == "token"
+    return caught.value
+
+
+def test_a_token_names_its_customer_for_its_purpose(profile):
+    assert tokens.read_token(tokens.make_token(profile, tokens.SURVEY), tokens.SURVEY) == profile.pk
+    assert tokens.profile_for_token(tokens.make_token(profile.pk, tokens.UNSUBSCRIBE), tokens.UNSUBSCRIBE) == profile
+
+
+def test_a_token_for_one_purpose_is_useless_for_another(profile):
+    refused(tokens.make_token(profile, tokens.SURVEY), tokens.UNSUBSCRIBE)
+    refused(tokens.make_token(profile, tokens.UNSUBSCRIBE), tokens.SURVEY)
+
+
+def test_a_token_expires_with_its_purposes_lifetime(profile):
+    with freeze_time(timezone.now() - tokens.MAX_AGE[tokens.SURVEY] + timedelta(minutes=5)):
+        fresh_enough = tokens.make_token(profile, tokens.SURVEY)
+    with freeze_time(timezone.now() - tokens.MAX_AGE[tokens.SURVEY] - timedelta(minutes=5)):
+        too_old = tokens.make_token(profile, tokens.SURVEY)
+    assert tokens.read_token(fresh_enough, tokens.SURVEY) == profile.pk
+    assert "expired" in refused(too_old, tokens.SURVEY).message
+
+
+def test_a_changed_customer_id_breaks_the_signature(profile):
+    token = tokens.make_token(profile, tokens.SURVEY)
+    other = tokens.make_token(profile.pk + 1, tokens.SURVEY)
+    spliced = other.split(":")[0] + ":" + ":".join(token.split(":")[1:])
+    refused(spliced, tokens.SURVEY)
+
+
+@pytest.mark.parametrize("token", ["", None, 42, "abc", "x" * 600, "eyJwIjoxfQ:1abc:def"])
+def test_garbage_is_refused(token):
+    refused(token, tokens.SURVEY)
+
+
+def test_a_token_of_a_deleted_customer_is_refused(profile):
+    token = tokens.make_token(profile, tokens.SURVEY)
+    profile.delete()
+    with pytest.raises(ConveyorError) as caught:
+        tokens.profile_for_token(token, tokens.SURVEY)
+    assert caught.value.code is ErrorCode.INVALID_TOKEN
+
+
+def test_link_builds_the_storefront_url_with_the_token(profile, settings):
+    url = tokens.link(profile, tokens.SURVEY, order="T3JkZXI6MQ==")
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://localhost:3000/conveyor/survey"
+    query = parse_qs(parts.query)
+    assert query["order"] == ["T3JkZXI6MQ=="]
+    assert tokens.read_token(query["token"][0], tokens.SURVEY) == profile.pk
+
+
+def test_an_unknown_purpose_is_a_programming_error(profile):
+    with pytest.raises(ValueError):
+        tokens.make_token(profile, "newsletter")
