@@ -136,12 +136,27 @@ def test_backfill_throughput(conveyor_enabled, channel_USD, django_capture_on_co
     profiles, touchpoints = FanProfile.objects.count(), Touchpoint.objects.count()
     sample = min(PER_ORDER_SAMPLE, ORDERS)
     rows = [
-        (f"conveyor_backfill, bulk ({BATCH}/batch)", f"{ORDERS:,}", f"{seconds:.1f}", f"{ORDERS / seconds:,.0f}",
-         f"{seconds / copy_seconds:.1f}x"),
-        ("per-order service path (sample)", f"{sample:,}", f"{per_order:.1f}", f"{sample / per_order:,.0f}",
-         f"{(per_order * ORDERS / sample) / copy_seconds:.1f}x (extrapolated)"),
-        ("bare COPY into a scratch table", f"{ORDERS:,}", f"{copy_seconds:.2f}", f"{ORDERS / copy_seconds:,.0f}",
-         "1.0x"),
+        (
+            f"conveyor_backfill, bulk ({BATCH}/batch)",
+            f"{ORDERS:,}",
+            f"{seconds:.1f}",
+            f"{ORDERS / seconds:,.0f}",
+            f"{seconds / copy_seconds:.1f}x",
+        ),
+        (
+            "per-order service path (sample)",
+            f"{sample:,}",
+            f"{per_order:.1f}",
+            f"{sample / per_order:,.0f}",
+            f"{(per_order * ORDERS / sample) / copy_seconds:.1f}x (extrapolated)",
+        ),
+        (
+            "bare COPY into a scratch table",
+            f"{ORDERS:,}",
+            f"{copy_seconds:.2f}",
+            f"{ORDERS / copy_seconds:,.0f}",
+            "1.0x",
+        ),
     ]
     print(f"\n\n### Backfill throughput ({ORDERS:,} generated Saleor orders; generating them took {generated:.0f} s)\n")
     print(table(["path", "orders", "seconds", "orders/s", "time vs bare COPY"], rows))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ PLUGIN_ID = "conveyor.crm"
 # Bumped in Django's cache (shared by web and Celery processes) whenever the plugin's stored
 # configuration is saved, so every process re-reads it.
 CONFIG_VERSION_KEY = "saleor_conveyor:plugin-config-version"
+# How often a process asks the shared cache whether another process saved the configuration.
+VERSION_CHECK_SECONDS = 5.0
 _INT_SETTINGS = {"lapse_days", "return_window_days", "late_grace_hours", "frequency_cap_hours"}
 _VOUCHER_SETTINGS = {"vip": "vip_voucher", "referral": "referral_voucher"}
 
@@ -64,12 +67,17 @@ class SaleorHost(ConveyorHost):
         self._config: ConveyorConfig | None = None
         self._fingerprint: str | None = None
         self._version: Any = None
+        self._checked_at = float("-inf")
 
     # --- configuration -------------------------------------------------------------------
 
     def config(self) -> ConveyorConfig:
         """The stored configuration, parsed once and re-read only after it was saved again."""
+        moment = time.monotonic()
+        if self._config is not None and moment - self._checked_at < VERSION_CHECK_SECONDS:
+            return self._config  # a save in this process clears it at once; others notice within seconds
         version = cache.get(CONFIG_VERSION_KEY)
+        self._checked_at = moment
         if self._config is not None and version == self._version:
             return self._config
         config = self.use_configuration(self._stored_configuration())
@@ -91,6 +99,7 @@ class SaleorHost(ConveyorHost):
         with self._lock:
             self._config = None
             self._fingerprint = None
+            self._checked_at = float("-inf")
 
     @staticmethod
     def _stored_configuration() -> list[dict[str, Any]]:

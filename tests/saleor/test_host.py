@@ -40,6 +40,25 @@ def test_the_configuration_is_read_once_and_again_after_a_save(
     assert host.config().lapse_days == 45
 
 
+def test_a_save_in_another_process_is_noticed_through_the_shared_cache(conveyor_enabled, monkeypatch):
+    from django.core.cache import cache
+
+    from saleor_conveyor.hosts import saleor as saleor_host
+
+    host = get_host()
+    assert host.config().lapse_days == 90
+    monkeypatch.setattr(saleor_host, "VERSION_CHECK_SECONDS", 0)
+    # Another process saves (no signal here) and publishes a new version.
+    PluginConfiguration.objects.filter(pk=conveyor_enabled.pk).update(
+        configuration=plugin_configuration(lapse_days="30")
+    )
+    assert host.config().lapse_days == 90  # same version: the parsed copy stands
+
+    cache.set(saleor_host.CONFIG_VERSION_KEY, "another-process", None)
+
+    assert host.config().lapse_days == 30
+
+
 def test_without_a_stored_configuration_the_methods_defaults_apply(db):
     assert not PluginConfiguration.objects.exists()
     assert get_host().config().rule_book.rule("step_day3").days == 3
