@@ -20,7 +20,7 @@ from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from . import saleor_orders
-from .conveyor import BackfillOrder, BackfillResult, record_orders_backfill
+from .conveyor import BackfillOrder, BackfillResult, any_of, record_orders_backfill
 from .models import BackfillCheckpoint
 
 CHECKPOINT = "saleor-orders"
@@ -114,16 +114,18 @@ def orders_from_rows(rows: list[dict[str, Any]]) -> list[BackfillOrder]:
 
     ids = [row["id"] for row in rows]
     discounts: dict[Any, set[str]] = defaultdict(set)
-    on_order = OrderDiscount.objects.filter(order_id__in=ids).values_list("order_id", "type")
-    on_lines = OrderLineDiscount.objects.filter(line__order_id__in=ids).values_list("line__order_id", "type")
+    on_order = OrderDiscount.objects.filter(order_id__in=any_of(ids, "uuid")).values_list("order_id", "type")
+    on_lines = OrderLineDiscount.objects.filter(line__order_id__in=any_of(ids, "uuid")).values_list(
+        "line__order_id", "type"
+    )
     for order_id, kind in on_order.union(on_lines):
         discounts[order_id].add(kind)
     shipped: dict[Any, datetime] = {}
     returning: set[Any] = set()
     statuses = (*saleor_orders.SHIPPED_STATUSES, *saleor_orders.RETURN_STATUSES)
-    for order_id, status, created_at in Fulfillment.objects.filter(order_id__in=ids, status__in=statuses).values_list(
-        "order_id", "status", "created_at"
-    ):
+    for order_id, status, created_at in Fulfillment.objects.filter(
+        order_id__in=any_of(ids, "uuid"), status__in=statuses
+    ).values_list("order_id", "status", "created_at"):
         if status in saleor_orders.SHIPPED_STATUSES and (order_id not in shipped or created_at < shipped[order_id]):
             shipped[order_id] = created_at
         if status in saleor_orders.RETURN_STATUSES:
@@ -169,13 +171,13 @@ def _full_returns(order_ids: set[Any], status_of: dict[Any, str]) -> dict[Any, d
         return {}
     came_back = (
         FulfillmentLine.objects.filter(
-            fulfillment__order_id__in=order_ids, fulfillment__status__in=saleor_orders.RETURN_STATUSES
+            fulfillment__order_id__in=any_of(order_ids, "uuid"), fulfillment__status__in=saleor_orders.RETURN_STATUSES
         )
         .values("fulfillment__order_id")
         .annotate(quantity=Sum("quantity"), last=Max("fulfillment__created_at"))
     )
     bought = dict(
-        OrderLine.objects.filter(order_id__in=order_ids)
+        OrderLine.objects.filter(order_id__in=any_of(order_ids, "uuid"))
         .values("order_id")
         .annotate(quantity=Sum("quantity"))
         .values_list("order_id", "quantity")
@@ -202,7 +204,7 @@ def _cancellations(rows: list[dict[str, Any]]) -> dict[Any, datetime]:
     found: dict[Any, datetime] = {}
     if cancelled_ids:
         found.update(
-            OrderEvent.objects.filter(order_id__in=cancelled_ids, type=OrderEvents.CANCELED)
+            OrderEvent.objects.filter(order_id__in=any_of(cancelled_ids, "uuid"), type=OrderEvents.CANCELED)
             .values("order_id")
             .annotate(at=Min("date"))
             .values_list("order_id", "at")
@@ -214,7 +216,7 @@ def _cancellations(rows: list[dict[str, Any]]) -> dict[Any, datetime]:
     candidates = {row["id"]: row for row in rows if row["status"] != "canceled" and row["charge_status"] == "none"}
     if candidates:
         refunded = (
-            TransactionItem.objects.filter(order_id__in=candidates)
+            TransactionItem.objects.filter(order_id__in=any_of(candidates, "uuid"))
             .values("order_id")
             .annotate(amount=Sum("refunded_value"), at=Max("modified_at"))
         )
@@ -223,7 +225,7 @@ def _cancellations(rows: list[dict[str, Any]]) -> dict[Any, datetime]:
             if item["amount"] and item["amount"] >= row["total_gross_amount"] > Decimal(0):
                 found[row["id"]] = item["at"]
         for order_id, at in (
-            Payment.objects.filter(order_id__in=candidates, charge_status=ChargeStatus.FULLY_REFUNDED)
+            Payment.objects.filter(order_id__in=any_of(candidates, "uuid"), charge_status=ChargeStatus.FULLY_REFUNDED)
             .values("order_id")
             .annotate(at=Max("modified_at"))
             .values_list("order_id", "at")

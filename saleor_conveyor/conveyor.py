@@ -11,6 +11,7 @@ duration, so concurrent events for one customer are applied one after the other.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import operator
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Any
 from django.core.mail import EmailMessage
 from django.db import connection, connections, models, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import signals
@@ -1232,13 +1234,16 @@ class _Replay:
         user_ids = {order.placed.customer.user_id for order in self.orders} - {None}
         order_ids = [order.placed.order_id for order in self.orders]
         profiles = list(
-            FanProfile.objects.select_for_update().filter(Q(email__in=emails) | Q(user_id__in=user_ids)).order_by("id")
+            FanProfile.objects.select_for_update()
+            .filter(Q(email__in=any_of(emails, "text")) | Q(user_id__in=any_of(user_ids, "bigint")))
+            .order_by("id")
         )
-        purchases = list(Purchase.objects.filter(Q(order_id__in=order_ids) | Q(profile__in=profiles)))
+        mine = Q(order_id__in=any_of(order_ids, "text")) | Q(profile_id__in=any_of([p.id for p in profiles], "bigint"))
+        purchases = _ledger_rows(Purchase.objects.filter(mine))
         owners = {p.profile_id for p in purchases} - {p.id for p in profiles}
         if owners:  # orders of this batch already recorded under another customer's profile
             profiles += list(FanProfile.objects.select_for_update().filter(id__in=owners).order_by("id"))
-            purchases += list(Purchase.objects.filter(profile_id__in=owners).exclude(order_id__in=order_ids))
+            purchases += _ledger_rows(Purchase.objects.filter(profile_id__in=owners).exclude(order_id__in=order_ids))
         by_id = {}
         for profile in profiles:
             by_id[profile.id] = profile
@@ -1247,8 +1252,11 @@ class _Replay:
             purchase.profile = by_id[purchase.profile_id]
             self.by_order[purchase.order_id] = purchase
             self.history.setdefault(id(purchase.profile), []).append(purchase)
-        outbox = Touchpoint.objects.filter(profile_id__in=by_id, rule__in=self.rule_names).only(*_OUTBOX_FIELDS)
-        for tp in outbox:
+        # Plain rows, not model instances: a customer's outbox is most of what a batch reads.
+        outbox = Touchpoint.objects.filter(profile_id__in=any_of(by_id, "bigint"), rule__in=self.rule_names)
+        for values in outbox.values_list(*_OUTBOX_FIELDS):
+            tp = _Row(**dict(zip(_OUTBOX_FIELDS, values, strict=True)))
+            tp.pk = tp.id
             tp.profile = by_id[tp.profile_id]
             self.touchpoints.setdefault(id(tp.profile), {})[tp.key] = tp
 
@@ -1333,7 +1341,8 @@ class _Replay:
                 setattr(existing, key, value)
             self._dirty_purchase(existing)
         else:
-            purchase = Purchase(order_id=event.order_id, profile=profile, recorded_at=self.now, **values)
+            purchase = _LedgerRow(**_purchase_defaults())
+            purchase.__dict__.update(values, order_id=event.order_id, profile=profile)
             self.new_purchases.append(purchase)
             self.by_order[event.order_id] = purchase
             self.history[id(profile)].append(purchase)
@@ -1383,7 +1392,10 @@ class _Replay:
             tp = existing.get(item.key)
             late = item.due_at < self.now
             if tp is None:
-                tp = _new_touchpoint(profile, item, late=late, backfill=True)
+                tp = _Row(**_touchpoint_defaults())
+                tp.profile, tp.rule, tp.key, tp.kind = profile, item.rule, item.key, item.kind
+                tp.order_id, tp.marketing = item.order_id, item.marketing
+                _set_plan(tp, item, late=late, backfill=True)  # as `_new_touchpoint`, without a model instance
                 existing[item.key] = tp
                 self.new_touchpoints.append(tp)
             elif (tp.status == S.CANCELLED and tp.attempts == 0 and tp.sent_at is None) or (
@@ -1473,10 +1485,41 @@ def _placed_fields() -> list[str]:
     ]
 
 
+class _Row:
+    """A touchpoint as the replay handles it: a model instance's attributes, none of its cost."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+class _LedgerRow(_Row):
+    """A purchase as the replay handles it."""
+
+    discounted = Purchase.discounted
+
+
+def _ledger_rows(queryset: Any) -> list[_LedgerRow]:
+    names = [f.attname for f in Purchase._meta.concrete_fields]
+    rows = [_LedgerRow(**dict(zip(names, values, strict=True))) for values in queryset.values_list(*names)]
+    for row in rows:
+        row.pk = row.id
+    return rows
+
+
+@functools.cache
+def _purchase_defaults() -> dict[str, Any]:
+    return {f.attname: f.get_default() for f in Purchase._meta.concrete_fields} | {"pk": None}
+
+
+@functools.cache
+def _touchpoint_defaults() -> dict[str, Any]:
+    return {f.attname: f.get_default() for f in Touchpoint._meta.concrete_fields} | {"pk": None}
+
+
 # What the replay reads of existing touchpoints (and all it may change).
 _OUTBOX_FIELDS = (
     "id",
-    "profile",
+    "profile_id",
     "rule",
     "key",
     "kind",
@@ -1486,10 +1529,8 @@ _OUTBOX_FIELDS = (
     "order_id",
     "attempts",
     "sent_at",
-    "outcome",
     "marketing",
-    "updated_at",
-)
+)  # outcome and updated_at are set before any write, never read
 # Columns a new profile gets from the backfill; the rest take their database defaults.
 _NEW_PROFILE_FIELDS = (
     "id",
@@ -1519,8 +1560,10 @@ def _copy_rows(model: type[Any], rows: Sequence[Any], field_names: Sequence[str]
             [meta.db_table, meta.pk.column, len(rows)],
         )
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            setattr(row, meta.pk.attname, pk)
             row.pk = pk
-            row._state.adding = False
+            if hasattr(row, "_state"):
+                row._state.adding = False
         columns = ", ".join(quote(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -1568,3 +1611,8 @@ def _update_rows(model: type[Any], rows: Iterable[Any], field_names: Sequence[st
             f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = v.c0",
             arrays,
         )
+
+
+def any_of(values: Iterable[Any], sql_type: str) -> RawSQL:
+    """`field__in=any_of(ids, "uuid")`: one array parameter instead of a placeholder per value."""
+    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [list(values)])
