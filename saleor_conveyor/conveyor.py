@@ -92,7 +92,8 @@ ORDER_PROFILES = Table(
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"])
 OUTBOX = Table(
     Touchpoint,
-    only=("id", "profile", "rule", "key", "status", "planned_at", "due_at", "order_id", "attempts", "sent_at"),
+    only=("id", "profile", "rule", "key", "status", "planned_at", "order_id", "attempts", "sent_at"),
+    light=True,
 )
 
 S = TouchpointStatus
@@ -109,15 +110,18 @@ def _customer_match(customer: Customer) -> tuple[str, list[Any]]:
     return f"{table}.email = %s", [customer.email]
 
 
-def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
-    """Insert a profile unless the account or the email has one (then it does nothing)."""
-    fresh = FanProfile(
+def _fresh_profile(customer: Customer) -> FanProfile:
+    return FanProfile(
         email=customer.email,
         user_id=customer.user_id,
         first_name=customer.first_name,
         language_code=customer.language_code,
     )
-    NEW_PROFILES.insert([fresh], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
+
+
+def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
+    """Insert a profile unless the account or the email has one (then it does nothing)."""
+    NEW_PROFILES.insert([_fresh_profile(customer)], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
 
 
 def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
@@ -276,8 +280,12 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
 def _record_placed(
     event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig, rule_names: list[str]
 ) -> RecordResult:
-    profile, history, outbox = _read_customer(event.customer, rule_names, create=True)
-    assert profile is not None
+    profile, history, outbox = _read_customer(event.customer, rule_names)
+    if profile is None:
+        profile = _new_profile(event.customer)
+        if profile is None:  # another worker made it a moment ago: read theirs
+            profile, history, outbox = _read_customer(event.customer, rule_names)
+            assert profile is not None
     changed = _customer_changes(profile, event.customer)
     batch = Batch()
     existing = next((row for row in history if row.order_id == event.order_id), None)
@@ -325,16 +333,19 @@ def _raise_recorded_elsewhere() -> None:
     raise _RecordedElsewhere
 
 
-def _read_customer(
-    customer: Customer, rule_names: list[str], *, create: bool = False
-) -> tuple[FanProfile | None, list[Purchase], dict]:
-    """One round trip: the customer's profile (locked; made first if new), its ledger, its outbox for these rules."""
+def _new_profile(customer: Customer) -> FanProfile | None:
+    """Insert the profile of a new customer; None if the account or email got one meanwhile."""
+    fresh, raced = _fresh_profile(customer), []
+    NEW_PROFILES.insert([fresh], on_conflict="ON CONFLICT DO NOTHING", on_skipped=lambda: raced.append(True))
+    return None if raced else fresh
+
+
+def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
+    """One round trip: the customer's profile (locked), its ledger, and its outbox for these rules."""
     profile_table, purchase_table = PROFILES.name, PURCHASES.name
     match, params = _customer_match(customer)
     rows: dict[str, list[tuple]] = {}
     batch = Batch()
-    if create:
-        _add_profile_if_missing(customer, batch)
     batch.add(
         f"SELECT {ORDER_PROFILES.columns}, {LEDGER.columns} FROM {profile_table} "
         f"LEFT JOIN {purchase_table} ON {purchase_table}.profile_id = {profile_table}.id "
@@ -537,16 +548,16 @@ def _reconcile(
             tp.status == S.SCHEDULED and tp.planned_at != item.due_at
         ):
             _set_plan(tp, item, late=late, backfill=backfill)
+            TOUCHPOINTS.update(tp, ["status", "planned_at", "due_at", "outcome", "updated_at"], batch=batch)
             update.append(tp)
     orders = {fact.order_id: fact for fact in purchases or ()}
     for key, tp in existing.items():
         if key not in wanted and tp.status == S.SCHEDULED:
             tp.status = S.CANCELLED
             tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
+            TOUCHPOINTS.update(tp, ["status", "outcome", "updated_at"], batch=batch)
             update.append(tp)
     TOUCHPOINTS.insert(create, batch=batch)
-    for tp in update:
-        TOUCHPOINTS.update(tp, ["status", "planned_at", "due_at", "outcome", "updated_at"], batch=batch)
     for tp in [*create, *update]:
         {S.SCHEDULED: result.scheduled, S.CANCELLED: result.cancelled, S.SKIPPED: result.skipped}[tp.status].append(
             tp.key

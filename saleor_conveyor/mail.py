@@ -22,6 +22,7 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -29,6 +30,7 @@ from pybars import Compiler, PybarsError, strlist
 
 from . import tokens
 from .config import ConveyorConfig
+from .hosts import get_host
 from .models import FanProfile, Touchpoint
 
 EMAILS_DIR = Path(__file__).resolve().parent / "emails"
@@ -237,7 +239,11 @@ def build_message(
     rendered = render_email(template, language, context, config)
     headers = {"X-Conveyor-Touchpoint": str(touchpoint.id), "Content-Language": language}
     if touchpoint.marketing:
-        headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+        # RFC 8058: mailbox providers POST to this address; it is the conveyor's own endpoint,
+        # which unsubscribes on that POST (the body link opens the storefront's page instead).
+        one_click = get_host().endpoint_url("unsubscribe/")
+        query = urlencode({"token": tokens.make_token(profile.id, tokens.UNSUBSCRIBE)})
+        headers["List-Unsubscribe"] = f"<{one_click}?{query}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message = EmailMultiAlternatives(
         subject=rendered.subject,

@@ -76,7 +76,7 @@ class FanProfile(models.Model):
         on_delete=models.SET_NULL,
         related_name="fan_profile",
     )
-    email = models.CharField(max_length=254, unique=True)
+    email = models.CharField(max_length=254)  # unique: see Meta (no LIKE index needed)
     first_name = models.CharField(max_length=256, blank=True, db_default="")
     language_code = models.CharField(max_length=35, blank=True, db_default="")
 
@@ -114,6 +114,7 @@ class FanProfile(models.Model):
             ("conveyor_manage_users", "Staff: read fan profiles and inquiries (sandbox host)"),
             ("conveyor_manage_orders", "Staff: read stats and decide returns (sandbox host)"),
         ]
+        constraints = [models.UniqueConstraint(fields=["email"], name="conveyor_profile_email_unique")]
         indexes = [
             models.Index(fields=["stage"], name="conveyor_profile_stage"),
             models.Index(fields=["last_purchase_at"], name="conveyor_profile_last_buy"),
@@ -127,7 +128,7 @@ class FanProfile(models.Model):
 class Purchase(models.Model):
     """The purchase ledger: one row per order, whatever happens to it later."""
 
-    order_id = models.CharField(max_length=64, unique=True)
+    order_id = models.CharField(max_length=64)  # unique: see Meta (no LIKE index needed)
     order_number = models.CharField(max_length=64, blank=True)
     # Looked up through the (profile, placed_at) index; no separate index needed.
     profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="purchases", db_index=False)
@@ -150,6 +151,7 @@ class Purchase(models.Model):
             models.Index(fields=["placed_at"], name="conveyor_purchase_placed"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["order_id"], name="conveyor_purchase_order_unique"),
             models.CheckConstraint(condition=Q(total_gross_amount__gte=0), name="conveyor_purchase_total_gte_0"),
         ]
 

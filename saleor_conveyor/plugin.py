@@ -26,6 +26,7 @@ from .hosts.saleor import PLUGIN_ID, SaleorHost, find_voucher, settings_from_plu
 logger = logging.getLogger(__name__)
 
 GRAPHQL_PATHS = {"/graphql", "/graphql/"}
+UNSUBSCRIBE_PATHS = {"/unsubscribe", "/unsubscribe/"}  # one-click unsubscribe (RFC 8058) from email headers
 
 
 def _json_default(data: Any) -> str:
@@ -261,9 +262,14 @@ class ConveyorPlugin(BasePlugin):
     # --- the conveyor's API --------------------------------------------------------------
 
     def webhook(self, request: Any, path: str, previous_value: Any) -> HttpResponse:
-        """Serve the conveyor's GraphQL API at /plugins/global/conveyor.crm/graphql/."""
+        """Serve the conveyor's endpoints under /plugins/global/conveyor.crm/: graphql/ and unsubscribe/."""
         if not self.active:
             return HttpResponseNotFound()  # the legacy /plugins/<id>/ route calls inactive plugins too
+        if path in UNSUBSCRIBE_PATHS:
+            from .views import handle_unsubscribe_request
+
+            _saleor_host().use_configuration(self.configuration)
+            return handle_unsubscribe_request(request)
         if path not in GRAPHQL_PATHS:
             return HttpResponseNotFound()
         try:

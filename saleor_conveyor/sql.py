@@ -52,10 +52,15 @@ class Batch:
 class Table[M: Model]:
     """One model's table: select rows as model instances, insert and update them."""
 
-    def __init__(self, model: type[M], *, only: Sequence[str] = ()):
-        """`only` limits reads and inserts to these fields (others are deferred, or take their db_default)."""
+    def __init__(self, model: type[M], *, only: Sequence[str] = (), light: bool = False):
+        """`only` limits reads and inserts to these fields (others are deferred, or take their db_default).
+
+        `light` reads rows as plain attribute holders instead of model instances: much cheaper,
+        enough for reading and for `update` of the fields read or set.
+        """
         self.model = model
         self.only = tuple(only)
+        self.light = light
 
     @cached_property
     def name(self) -> str:
@@ -88,11 +93,30 @@ class Table[M: Model]:
             cursor.execute(f"SELECT {self.columns} FROM {self.name} WHERE {where}{suffix}", params)
             return [self.from_row(row) for row in cursor.fetchall()]
 
+    @cached_property
+    def _row_class(self) -> type:
+        names = self._attnames
+        pk = self.model._meta.pk.attname
+
+        class Row:
+            def __init__(self, values: Sequence[Any]):
+                for name, value in zip(names, values, strict=True):
+                    setattr(self, name, value)
+
+            @property
+            def pk(self) -> Any:
+                return getattr(self, pk)
+
+        Row.__name__ = f"{self.model.__name__}Row"
+        return Row
+
     def from_row(self, row: Sequence[Any]) -> M:
-        """A model instance from this table's columns (as `columns` lists them)."""
+        """A model instance (or a light row) from this table's columns (as `columns` lists them)."""
         values = list(row)
         for index, field in self._converters:
             values[index] = field.from_db_value(values[index], None, connection)
+        if self.light:
+            return self._row_class(values)
         return self.model.from_db(connection.alias, self._attnames, values)
 
     def _insert_sql(self, objs: Sequence[M], tail: str) -> tuple[str, list[Any]]:

@@ -66,6 +66,13 @@ class ConveyorHost(ABC):
         """The caller's IP address for throttling; hosts behind a proxy override this."""
         return request.META.get("REMOTE_ADDR") or None
 
+    def endpoint_url(self, path: str) -> str:
+        """The public URL of one of the conveyor's own endpoints (one-click unsubscribe)."""
+        from django.conf import settings
+
+        base = getattr(settings, "CONVEYOR_PUBLIC_URL", "http://localhost:8000")
+        return f"{base.rstrip('/')}/{path.lstrip('/')}"
+
     def send_mail(self, message: Any) -> None:
         """Send an EmailMessage through the platform's configured mail backend."""
         message.send(fail_silently=False)

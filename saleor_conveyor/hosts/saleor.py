@@ -251,6 +251,18 @@ class SaleorHost(ConveyorHost):
 
     # --- infrastructure ------------------------------------------------------------------
 
+    def endpoint_url(self, path: str) -> str:
+        """The plugin's own route on Saleor's public URL (PUBLIC_URL, else the Site's domain)."""
+        from saleor.core.utils import build_absolute_uri
+
+        return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path.lstrip('/')}")
+
+    def client_address(self, request: Any) -> str | None:
+        """The caller's address as Saleor itself reads it (X-Forwarded-For first, as its own throttles do)."""
+        from saleor.core.utils import get_client_ip
+
+        return get_client_ip(request) or None
+
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
         """Saleor refuses writer-database access outside `allow_writer()` (requests and tasks)."""

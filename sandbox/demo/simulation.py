@@ -19,12 +19,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from saleor_conveyor import conveyor
-from saleor_conveyor.engine import FanDegree, Liking, nps_category, nps_score
-from saleor_conveyor.engine.metrics import CustomerDates, f2_conversion, percentile, repeat_rate
+from saleor_conveyor import conveyor, stats
+from saleor_conveyor.engine import FanDegree, Liking
 from saleor_conveyor.events import (
     Customer,
     FanSurveyAnswered,
@@ -226,88 +224,75 @@ class Simulation:
 # --- the owner's summary ----------------------------------------------------------------
 
 
-def summary(result: DemoResult, lapse_days: int = 90) -> str:
-    """What a shop owner wants to see, as plain-text tables."""
+def summary(result: DemoResult, lapse_days: int = 90, zone: str = "Asia/Tokyo") -> str:
+    """What a shop owner wants to see, as plain-text tables; the figures come from `stats` (SQL)."""
     end, start = result.ended, result.started
-    lines: list[str] = []
+    everything = stats.StatsWindow(since=None, until=end, channel=None, zone=zone)
+    simulated = stats.StatsWindow(since=start, until=end, channel=None, zone=zone)
+    last_30_days = stats.StatsWindow(since=end - timedelta(days=30), until=end, channel=None, zone=zone)
+    lines = [
+        f"Simulated {result.days} days ({start:%Y-%m-%d} to {end:%Y-%m-%d}): {result.customers:,} customers, "
+        f"{Purchase.objects.count():,} orders, {result.answers:,} survey answers.",
+        "",
+    ]
     profiles = FanProfile.objects.all()
-    buyers = profiles.filter(purchase_count__gt=0)
-    lines.append(
-        f"Simulated {result.days} days ({start:%Y-%m-%d} to {end:%Y-%m-%d}): "
-        f"{result.customers:,} customers, {Purchase.objects.count():,} orders, "
-        f"{result.answers:,} survey answers."
-    )
-    lines.append("")
-    stage_counts = dict(buyers.values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
-    lapsed = buyers.filter(last_purchase_at__lte=end - timedelta(days=lapse_days)).count()
-    guests = profiles.filter(user__isnull=True).count()
-    rows = [(stage, stage_counts.get(stage, 0)) for stage in ("FIRST_TIME", "SECOND_TIME", "CAMPAIGN_ONLY", "LOYAL")]
+    rows: list[tuple] = list(stats.stages(everything))
     rows += [
         ("(no counted purchase)", profiles.filter(purchase_count=0).count()),
-        ("lapsed (90+ days silent)", lapsed),
-        ("guests (no account)", guests),
+        ("lapsed (90+ days silent)", profiles.filter(last_purchase_at__lte=end - timedelta(days=lapse_days)).count()),
+        ("guests (no account)", profiles.filter(user__isnull=True).count()),
     ]
     lines += _table("Customers per stage", ("stage", "customers"), rows)
 
     by_rule: dict[str, Counter] = defaultdict(Counter)
-    for rule, status, n in Touchpoint.objects.values_list("rule", "status").annotate(n=Count("id")):
-        by_rule[rule][status] = n
+    # Touchpoints due in the window: include those still waiting for their day.
+    outbox = stats.StatsWindow(since=None, until=end + timedelta(days=366), channel=None, zone=zone)
+    for rule, _kind, status, count in stats.touchpoints(outbox):
+        by_rule[rule][status] += count
     statuses = ("SCHEDULED", "SENT", "SKIPPED", "FAILED", "CANCELLED")
     rows = [(rule, *(counts[s] for s in statuses), sum(counts.values())) for rule, counts in sorted(by_rule.items())]
     lines += _table("Touchpoints per rule and status", ("rule", *statuses, "total"), rows)
 
-    scores = list(NpsResponse.objects.values_list("score", flat=True))
-    categories = Counter(nps_category(s).value for s in scores)
-    nps = nps_score(scores)
+    nps = stats.nps(everything)
+    lead = stats.shipping_lead_time(everything)
+    ltv = next(
+        (f"{amount:,.0f} {currency}" for currency, amount, _ in stats.average_lifetime_values(everything)), "n/a"
+    )
     rows = [
-        ("NPS", "n/a" if nps is None else f"{nps:+d}"),
-        ("responses", len(scores)),
+        ("NPS", "n/a" if nps.score is None else f"{nps.score:+d}"),
         (
-            "promoters / passives / detractors",
-            f"{categories['PROMOTER']} / {categories['PASSIVE']} / {categories['DETRACTOR']}",
+            "responses (promoters / passives / detractors)",
+            f"{nps.responses:,} ({nps.promoters} / {nps.passives} / {nps.detractors})",
         ),
-    ]
-    dates = _customer_dates()
-    f2 = f2_conversion(dates.values(), start, end)
-    recent = end - timedelta(days=30)
-    repeat = repeat_rate(_purchase_times().values(), recent, end)
-    ltv = buyers.filter(currency="JPY").aggregate(v=Avg("lifetime_value_amount"))["v"]
-    lead_hours = [
-        (fulfilled - placed) / HOUR
-        for placed, fulfilled in Purchase.objects.filter(fulfilled_at__isnull=False).values_list(
-            "placed_at", "fulfilled_at"
-        )
-    ]
-    same_day = sum(h < 24 for h in lead_hours) / len(lead_hours) if lead_hours else None
-    rows += [
-        ("F2 conversion (first -> second purchase)", _pct(f2)),
-        ("repeat rate (buyers of the last 30 days)", _pct(repeat)),
-        ("average LTV (JPY)", f"¥{ltv:,.0f}" if ltv is not None else "n/a"),
-        (
-            "shipping lead time, median / p90 (hours)",
-            f"{percentile(lead_hours, 0.5) or 0:.1f} / {percentile(lead_hours, 0.9) or 0:.1f}",
-        ),
-        ("shipped the same day", _pct(same_day)),
+        ("F2 conversion (first -> second purchase)", _pct(stats.f2_conversion(simulated))),
+        ("repeat rate (buyers of the last 30 days)", _pct(stats.repeat_rate(last_30_days))),
+        ("average LTV (average order value x purchases)", ltv),
+        ("shipping lead time, median / p90 (hours)", f"{lead.median_hours or 0:.1f} / {lead.p90_hours or 0:.1f}"),
+        ("shipped the same day", _pct(lead.same_day_rate)),
         (
             "staff tasks open (thank-you cards)",
             Touchpoint.objects.filter(kind="STAFF_TASK", status="SCHEDULED").count(),
         ),
     ]
     lines += _table("Measures", ("measure", "value"), rows)
+
+    monthly = stats.monthly(simulated)
+    rows = [
+        (
+            f"{m.month:%Y-%m}",
+            "n/a" if m.nps is None else f"{m.nps:+d}",
+            _pct(m.repeat_rate),
+            "n/a" if m.average_order_value is None else f"{m.average_order_value:,.0f}",
+            m.orders,
+        )
+        for m in monthly.months
+    ]
+    lines += _table("Month by month", ("month", "NPS", "repeat rate", "avg order value", "orders"), rows)
+    lines.append(
+        f"Months in a row improving (the method asks for four): NPS {monthly.streak('nps')}, "
+        f"repeat rate {monthly.streak('repeat_rate')}, average order value {monthly.streak('average_order_value')}."
+    )
     return "\n".join(lines)
-
-
-def _customer_dates() -> dict[int, CustomerDates]:
-    times: dict[int, list[datetime]] = _purchase_times()
-    return {pid: CustomerDates(t[0], t[1] if len(t) > 1 else None) for pid, t in times.items()}
-
-
-def _purchase_times() -> dict[int, list[datetime]]:
-    times: dict[int, list[datetime]] = defaultdict(list)
-    counted = Purchase.objects.filter(Q(cancelled_at__isnull=True) & Q(returned_at__isnull=True))
-    for profile_id, placed in counted.order_by("placed_at").values_list("profile_id", "placed_at"):
-        times[profile_id].append(placed)
-    return times
 
 
 def _pct(value: float | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -65,12 +67,15 @@ def test_marketing_email_carries_sender_unsubscribe_link_and_one_click_headers()
     tp = touchpoint(hanako, "step_day7")
     message = build_message(tp, hanako, get_config(), "step_day7")
     assert message.from_email == "Sandbox Shop <shop@example.com>"
-    url = message.extra_headers["List-Unsubscribe"].strip("<>")
-    assert url.startswith("http://localhost:3000/conveyor/unsubscribe?token=")
+    one_click = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert one_click.startswith("http://localhost:8000/unsubscribe/?token=")  # the conveyor's own endpoint
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    token = parse_qs(urlsplit(url).query)["token"][0]
+    token = parse_qs(urlsplit(one_click).query)["token"][0]
     assert tokens.read_token(token, tokens.UNSUBSCRIBE) == hanako.id
-    assert f'href="{url}"' in message.alternatives[0][0]
+    page = re.search(r'href="(http://localhost:3000/conveyor/unsubscribe\?token=[^"]+)"', message.alternatives[0][0])
+    assert page is not None  # the body links to the storefront's page
+    url = html.unescape(page.group(1))
+    assert tokens.read_token(parse_qs(urlsplit(url).query)["token"][0], tokens.UNSUBSCRIBE) == hanako.id
     assert url in message.body
     assert "花子 様" in message.body and "配信停止" in message.body
     assert message.subject == "ほかのお客様の使い方をご紹介します"

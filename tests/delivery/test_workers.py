@@ -6,7 +6,7 @@ import email.header
 import json
 import time
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -63,9 +63,11 @@ def test_a_touchpoint_due_in_seconds_arrives_once_in_the_customers_language_with
     unsubscribe = "".join(message["List-Unsubscribe"].split()).strip("<>")  # unfold the long header
     token = parse_qs(urlsplit(unsubscribe).query)["token"][0]
     assert tokens.read_token(token, tokens.UNSUBSCRIBE) == Touchpoint.objects.get(id=tp_id).profile_id
+    assert unsubscribe.startswith("http://localhost:8000/unsubscribe/?token=")  # one-click: our endpoint
     text, html = (part.get_payload(decode=True).decode() for part in message.get_payload())
-    assert "花子 様" in text and unsubscribe in text
-    assert f'href="{unsubscribe}"' in html
+    storefront_page = f"http://localhost:3000/conveyor/unsubscribe?token={quote(token)}"
+    assert "花子 様" in text and storefront_page in text
+    assert "/conveyor/unsubscribe?token=" in html
     tp = Touchpoint.objects.get(id=tp_id)
     assert tp.status == S.SENT and tp.attempts == 1
 

@@ -160,3 +160,38 @@ def test_the_api_with_a_staff_token_uses_saleors_manage_users(
 
     assert data["email"] == "test@example.com" and data["purchaseCount"] == 1
     assert data["customerId"] == graphene.Node.to_global_id("User", order_with_lines.user_id)
+
+
+# --- one-click unsubscribe (RFC 8058) ---------------------------------------------------------
+
+
+def test_one_click_unsubscribe_is_served_under_the_plugin_route(
+    conveyor_enabled, order_with_lines, place_order, settings
+):
+    from saleor_conveyor import tokens
+    from saleor_conveyor.models import FanProfile
+
+    settings.PUBLIC_URL = "https://shop.example"
+    place_order(order_with_lines)
+    profile = FanProfile.objects.get()
+    url = get_host().endpoint_url("unsubscribe/")
+    assert url == "https://shop.example/plugins/global/conveyor.crm/unsubscribe/"
+    token = tokens.make_token(profile.id, tokens.UNSUBSCRIBE)
+
+    shown = Client().get(f"/plugins/global/conveyor.crm/unsubscribe/?token={token}")
+    assert shown.status_code == 200 and b"<form" in shown.content
+    profile.refresh_from_db()
+    assert profile.unsubscribed_at is None  # a link scanner's GET changes nothing
+
+    done = Client().post(f"/plugins/global/conveyor.crm/unsubscribe/?token={token}", {"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    profile.refresh_from_db()
+    assert profile.unsubscribed_at is not None
+
+
+def test_the_callers_address_is_read_as_saleor_reads_it(db):
+    from django.test import RequestFactory
+
+    request = RequestFactory().post(URL, HTTP_X_FORWARDED_FOR="203.0.113.9", REMOTE_ADDR="10.0.0.1")
+
+    assert get_host().client_address(request) == "203.0.113.9"

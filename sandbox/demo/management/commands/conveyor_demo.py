@@ -49,5 +49,6 @@ class Command(BaseCommand):
         result = simulation.run(progress)
         self.stderr.write("")
         self.stdout.write("")
-        self.stdout.write(summary(result, lapse_days=get_config().lapse_days))
+        config = get_config()
+        self.stdout.write(summary(result, lapse_days=config.lapse_days, zone=config.time_zone))
         self.stderr.write(f"Done in {time.monotonic() - started:.0f}s.")
