@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.conf import settings
+from django.db.models.signals import post_migrate
 
 
 class ConveyorConfig(AppConfig):
@@ -14,3 +18,17 @@ class ConveyorConfig(AppConfig):
         signals.touchpoint_scheduled.connect(
             delivery.enqueue_scheduled, weak=False, dispatch_uid="saleor_conveyor.delivery.enqueue"
         )
+        if "saleor.plugins" in settings.INSTALLED_APPS:
+            from .hosts import saleor
+
+            saleor.connect_signals()
+            # Saleor runs beat with its database scheduler, and a shop does not edit Saleor's
+            # settings: `migrate` registers the periodic tasks (the sandbox has `conveyor_schedule`).
+            post_migrate.connect(_register_with_saleor_beat, sender=self, dispatch_uid="saleor_conveyor.beat")
+
+
+def _register_with_saleor_beat(**kwargs: Any) -> None:
+    """After `migrate`, the sweep and lapse scan are rows Saleor's beat scheduler reads."""
+    from .hosts.saleor import register_periodic_tasks
+
+    register_periodic_tasks()

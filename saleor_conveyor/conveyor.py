@@ -10,7 +10,11 @@ duration, so concurrent events for one customer are applied one after the other.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+import operator
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -18,8 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import EmailMessage
-from django.db import connection, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import signals
@@ -1191,3 +1196,489 @@ def complete_staff_task(touchpoint_id: int, by: str, *, now: datetime | None = N
         tp.outcome = f"done by {by}" if by else "done"
         tp.save(update_fields=["status", "sent_at", "done_at", "outcome", "updated_at"])
         return tp
+
+
+# --- backfill ----------------------------------------------------------------------------
+#
+# A shop that enables the conveyor today has years of orders. `record_order_history` is the
+# reference: each past order through the ordinary service calls, one after the other.
+# `record_orders_backfill` gives the same end state for a whole batch with a handful of
+# bulk statements: it replays the same steps in memory (same planner, same reconciliation
+# rules) over the batch's customers, then writes what changed.
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillOrder:
+    """A past order and what already happened to it, as a host reads it for the backfill."""
+
+    placed: OrderPlaced
+    fulfilled_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    # Only a full return takes an order off the count (a partial one changes nothing).
+    returned_at: datetime | None = None
+
+
+@dataclasses.dataclass
+class BackfillResult:
+    """What a backfill batch did (or, in a dry run, would do)."""
+
+    orders: int = 0
+    recorded: int = 0
+    unchanged: int = 0
+    profiles_created: int = 0
+    rejected: list[str] = dataclasses.field(default_factory=list)
+    scheduled: Counter[str] = dataclasses.field(default_factory=Counter)
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)
+    cancelled: Counter[str] = dataclasses.field(default_factory=Counter)
+    upcoming: list[tuple[str, str, datetime]] = dataclasses.field(default_factory=list)
+
+    def add(self, other: BackfillResult) -> None:
+        self.orders += other.orders
+        self.recorded += other.recorded
+        self.unchanged += other.unchanged
+        self.profiles_created += other.profiles_created
+        self.rejected.extend(other.rejected)
+        self.scheduled.update(other.scheduled)
+        self.skipped.update(other.skipped)
+        self.cancelled.update(other.cancelled)
+        self.upcoming.extend(other.upcoming)
+
+
+def record_order_history(order: BackfillOrder, *, now: datetime | None = None, backfill: bool = True) -> None:
+    """One past order through the ordinary service calls (the reference the bulk path matches)."""
+    now = now or timezone.now()
+    record_order_placed(order.placed, now=now, backfill=backfill)
+    order_id = order.placed.order_id
+    if order.fulfilled_at is not None:
+        record_fulfillment(OrderFulfilled(order_id, order.fulfilled_at), now=now, backfill=backfill)
+    if order.cancelled_at is not None:
+        record_order_cancelled(OrderCancelled(order_id, order.cancelled_at), now=now, backfill=backfill)
+    if order.returned_at is not None:
+        record_return(OrderReturned(order_id, order.returned_at, fully_returned=True), now=now, backfill=backfill)
+
+
+def record_orders_backfill(orders: Sequence[BackfillOrder], *, now: datetime | None = None) -> BackfillResult:
+    """Record a batch of past orders (oldest first) in bulk; same end state as one by one."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        replay = _Replay(orders, now=now, config=get_config())
+        replay.run()
+        replay.write()
+    return replay.result
+
+
+class _Replay:
+    """The service's steps for a batch of orders, replayed in memory over locked rows."""
+
+    def __init__(self, orders: Sequence[BackfillOrder], *, now: datetime, config: ConveyorConfig):
+        self.now = now
+        self.config = config
+        self.rule_names = {rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)}
+        self.result = BackfillResult()
+        self.orders: list[BackfillOrder] = []
+        for order in orders:
+            try:
+                self.orders.append(dataclasses.replace(order, placed=order.placed.validate()))
+            except ConveyorError as error:
+                self.result.rejected.append(f"{order.placed.order_id}: {error.message}")
+        self.by_user: dict[int, FanProfile] = {}
+        self.by_email: dict[str, FanProfile] = {}
+        self.by_order: dict[str, Purchase] = {}
+        self.history: dict[int, list[Purchase]] = {}  # id(profile) -> its ledger rows
+        self.touchpoints: dict[int, dict[str, Touchpoint]] = {}  # id(profile) -> key -> row
+        self.initial_stage: dict[int, str | None] = {}
+        self.new_profiles: list[FanProfile] = []
+        self.dirty_profiles: dict[int, FanProfile] = {}
+        self.new_purchases: list[Purchase] = []
+        self.dirty_purchases: dict[int, Purchase] = {}
+        self.new_touchpoints: list[Touchpoint] = []
+        self.dirty_touchpoints: dict[int, Touchpoint] = {}
+        self._load()
+
+    def _load(self) -> None:
+        emails = {order.placed.customer.email for order in self.orders}
+        user_ids = {order.placed.customer.user_id for order in self.orders} - {None}
+        order_ids = [order.placed.order_id for order in self.orders]
+        profiles = list(
+            FanProfile.objects.select_for_update()
+            .filter(Q(email__in=any_of(emails, "text")) | Q(user_id__in=any_of(user_ids, "bigint")))
+            .order_by("id")
+        )
+        mine = Q(order_id__in=any_of(order_ids, "text")) | Q(profile_id__in=any_of([p.id for p in profiles], "bigint"))
+        purchases = _ledger_rows(Purchase.objects.filter(mine))
+        owners = {p.profile_id for p in purchases} - {p.id for p in profiles}
+        if owners:  # orders of this batch already recorded under another customer's profile
+            profiles += list(FanProfile.objects.select_for_update().filter(id__in=owners).order_by("id"))
+            purchases += _ledger_rows(Purchase.objects.filter(profile_id__in=owners).exclude(order_id__in=order_ids))
+        by_id = {}
+        for profile in profiles:
+            by_id[profile.id] = profile
+            self._index(profile)
+        for purchase in {p.id: p for p in purchases}.values():
+            purchase.profile = by_id[purchase.profile_id]
+            self.by_order[purchase.order_id] = purchase
+            self.history.setdefault(id(purchase.profile), []).append(purchase)
+        # Plain rows, not model instances: a customer's outbox is most of what a batch reads.
+        outbox = Touchpoint.objects.filter(profile_id__in=any_of(by_id, "bigint"), rule__in=self.rule_names)
+        for values in outbox.values_list(*_OUTBOX_FIELDS):
+            tp = _Row(**dict(zip(_OUTBOX_FIELDS, values, strict=True)))
+            tp.pk = tp.id
+            tp.profile = by_id[tp.profile_id]
+            self.touchpoints.setdefault(id(tp.profile), {})[tp.key] = tp
+
+    def _index(self, profile: FanProfile) -> None:
+        self.by_email[profile.email] = profile
+        if profile.user_id is not None:
+            self.by_user[profile.user_id] = profile
+        self.history.setdefault(id(profile), [])
+        self.touchpoints.setdefault(id(profile), {})
+        self.initial_stage.setdefault(id(profile), profile.stage)
+
+    # -- the steps, as record_order_history takes them --
+
+    def run(self) -> None:
+        for order in self.orders:
+            self.result.orders += 1
+            try:
+                self._placed(order.placed)
+                order_id = order.placed.order_id
+                for field_name, when in (
+                    ("fulfilled_at", order.fulfilled_at),
+                    ("cancelled_at", order.cancelled_at),
+                    ("returned_at", order.returned_at),
+                ):
+                    if when is not None:
+                        self._update_order(order_id, field_name, when)
+            except ConveyorError as error:
+                self.result.rejected.append(f"{order.placed.order_id}: {error.message}")
+
+    def _find(self, customer: Customer) -> FanProfile | None:
+        """As `_choose`: the account's own profile first, else the one with the email."""
+        mine = self.by_user.get(customer.user_id) if customer.user_id is not None else None
+        return mine or self.by_email.get(customer.email)
+
+    def _profile(self, customer: Customer) -> FanProfile:
+        """As `_locked_profile`: by account first, then by email; made if new."""
+        profile = self._find(customer)
+        if profile is None:
+            profile = FanProfile(
+                email=customer.email,
+                user_id=customer.user_id,
+                first_name=customer.first_name,
+                language_code=customer.language_code,
+                created_at=self.now,
+                updated_at=self.now,
+            )
+            self.new_profiles.append(profile)
+            self.result.profiles_created += 1
+            self._index(profile)
+            return profile
+        changed = False
+        if customer.user_id is not None and profile.user_id is None:
+            profile.user_id = customer.user_id
+            self.by_user[customer.user_id] = profile
+            changed = True
+        for name in ("first_name", "language_code"):
+            value = getattr(customer, name)
+            if value and getattr(profile, name) != value:
+                setattr(profile, name, value)
+                changed = True
+        if changed:
+            self._touch(profile)
+        return profile
+
+    def _placed(self, event: OrderPlaced) -> None:
+        existing = self.by_order.get(event.order_id)
+        if existing is not None and existing.profile is not self._find(event.customer):
+            self.result.unchanged += 1  # in another customer's ledger: the service changes nothing at all
+            return
+        profile = self._profile(event.customer)
+        values = _placed_values(event)
+        if existing is not None:
+            if existing.currency != event.currency:
+                raise ConveyorError(
+                    f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
+                    field="currency",
+                )
+            if all(getattr(existing, k) == v for k, v in values.items()):
+                self.result.unchanged += 1
+                return
+            for key, value in values.items():
+                setattr(existing, key, value)
+            self._dirty_purchase(existing)
+        else:
+            purchase = _LedgerRow(**_purchase_defaults())
+            purchase.__dict__.update(values, order_id=event.order_id, profile=profile)
+            self.new_purchases.append(purchase)
+            self.by_order[event.order_id] = purchase
+            self.history[id(profile)].append(purchase)
+        self.result.recorded += 1
+        self._apply(profile)
+
+    def _update_order(self, order_id: str, field_name: str, when: datetime) -> None:
+        purchase = self.by_order.get(order_id)
+        if purchase is None:
+            raise ConveyorError(f"No order {order_id!r} is recorded.", field="order_id", code=ErrorCode.NOT_FOUND)
+        current = getattr(purchase, field_name)
+        if current is not None and current <= when:
+            return
+        setattr(purchase, field_name, when)
+        self._dirty_purchase(purchase)
+        self._apply(purchase.profile)
+
+    def _apply(self, profile: FanProfile) -> None:
+        facts = [_fact(row) for row in self.history[id(profile)]]
+        self._reconcile(profile, facts)
+        summary = summarize(facts)
+        previous_stage = profile.stage
+        profile.stage = summary.stage.value if summary.stage else None
+        profile.purchase_count = summary.purchase_count
+        profile.currency = summary.currency or profile.currency
+        profile.total_spent_amount = summary.total_spent
+        profile.average_order_value_amount = summary.average_order_value
+        profile.lifetime_value_amount = summary.lifetime_value
+        profile.first_purchase_at = summary.first_purchase_at
+        profile.last_purchase_at = summary.last_purchase_at
+        if previous_stage != profile.stage:
+            profile.stage_changed_at = self.now
+        self._touch(profile)
+
+    def _reconcile(self, profile: FanProfile, facts: Sequence[PurchaseFact]) -> None:
+        """As `_reconcile` for the purchase triggers with backfill=True, on the in-memory outbox."""
+        existing = self.touchpoints[id(profile)]
+        recent_sends: dict[str, list[datetime]] = {}
+        for tp in existing.values():
+            if tp.sent_at is not None and tp.status == S.SENT:
+                recent_sends.setdefault(tp.rule, []).append(tp.sent_at)
+        plan = plan_touchpoints(
+            self.config.rule_book, facts, (), now=self.now, triggers=PURCHASE_TRIGGERS, recent_sends=recent_sends
+        )
+        wanted = {item.key for item in plan}
+        for item in plan:
+            tp = existing.get(item.key)
+            late = item.due_at < self.now
+            if tp is None:
+                tp = _Row(**_touchpoint_defaults())
+                tp.profile, tp.rule, tp.key, tp.kind = profile, item.rule, item.key, item.kind
+                tp.order_id, tp.marketing = item.order_id, item.marketing
+                _set_plan(tp, item, late=late, backfill=True)  # as `_new_touchpoint`, without a model instance
+                existing[item.key] = tp
+                self.new_touchpoints.append(tp)
+            elif (tp.status == S.CANCELLED and tp.attempts == 0 and tp.sent_at is None) or (
+                tp.status == S.SCHEDULED and tp.planned_at != item.due_at
+            ):
+                _set_plan(tp, item, late=late, backfill=True)
+                self._dirty_touchpoint(tp)
+        orders = {fact.order_id: fact for fact in facts}
+        for key, tp in existing.items():
+            if key not in wanted and tp.status == S.SCHEDULED:
+                tp.status = S.CANCELLED
+                tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
+                tp.updated_at = timezone.now()
+                self._dirty_touchpoint(tp)
+
+    def _touch(self, profile: FanProfile) -> None:
+        profile.updated_at = self.now
+        if profile.pk is not None:
+            self.dirty_profiles[profile.pk] = profile
+
+    def _dirty_purchase(self, purchase: Purchase) -> None:
+        if purchase.pk is not None:
+            self.dirty_purchases[purchase.pk] = purchase
+
+    def _dirty_touchpoint(self, tp: Touchpoint) -> None:
+        if tp.pk is not None:
+            self.dirty_touchpoints[tp.pk] = tp
+
+    # -- writing what changed --
+
+    def write(self) -> None:
+        """COPY the new rows (ids drawn first, so rows can point at each other) and UPDATE the changed ones."""
+        _copy_rows(FanProfile, self.new_profiles, _NEW_PROFILE_FIELDS)
+        _update_rows(
+            FanProfile,
+            self.dirty_profiles.values(),
+            ["user", "first_name", "language_code", *_PROFILE_SUMMARY_FIELDS, "stage_changed_at", "updated_at"],
+        )
+        for row in [*self.new_purchases, *self.new_touchpoints]:
+            row.profile_id = row.profile.pk  # profiles made in this batch have their ids now
+        _copy_rows(Purchase, self.new_purchases)
+        _update_rows(
+            Purchase, self.dirty_purchases.values(), [*_placed_fields(), "fulfilled_at", "cancelled_at", "returned_at"]
+        )
+        _copy_rows(Touchpoint, self.new_touchpoints)
+        _update_rows(
+            Touchpoint, self.dirty_touchpoints.values(), ["status", "planned_at", "due_at", "outcome", "updated_at"]
+        )
+        self._report()
+
+    def _report(self) -> None:
+        scheduled: dict[int, list[int]] = {}
+        for tp in [*self.new_touchpoints, *self.dirty_touchpoints.values()]:
+            {S.SCHEDULED: self.result.scheduled, S.SKIPPED: self.result.skipped, S.CANCELLED: self.result.cancelled}[
+                tp.status
+            ][tp.rule] += 1
+            if tp.status == S.SCHEDULED:
+                scheduled.setdefault(tp.profile_id, []).append(tp.id)
+                self.result.upcoming.append((tp.profile.email, tp.rule, tp.due_at))
+        for profile_id, ids in scheduled.items():
+            transaction.on_commit(
+                lambda ids=ids, profile_id=profile_id: signals.touchpoint_scheduled.send(
+                    sender=Touchpoint, touchpoint_ids=ids, profile_id=profile_id
+                )
+            )
+        profiles = [*self.new_profiles, *self.dirty_profiles.values()]
+        for profile in profiles:
+            previous = self.initial_stage.get(id(profile))
+            if previous != profile.stage:
+                transaction.on_commit(
+                    lambda profile=profile, previous=previous: signals.stage_changed.send(
+                        sender=FanProfile, profile=profile, previous=previous, stage=profile.stage
+                    )
+                )
+
+
+def _placed_fields() -> list[str]:
+    return [
+        "order_number",
+        "channel",
+        "currency",
+        "total_gross_amount",
+        "placed_at",
+        "used_voucher",
+        "used_sale",
+        "used_campaign",
+    ]
+
+
+class _Row:
+    """A touchpoint as the replay handles it: a model instance's attributes, none of its cost."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+class _LedgerRow(_Row):
+    """A purchase as the replay handles it."""
+
+    discounted = Purchase.discounted
+
+
+def _ledger_rows(queryset: Any) -> list[_LedgerRow]:
+    names = [f.attname for f in Purchase._meta.concrete_fields]
+    rows = [_LedgerRow(**dict(zip(names, values, strict=True))) for values in queryset.values_list(*names)]
+    for row in rows:
+        row.pk = row.id
+    return rows
+
+
+@functools.cache
+def _purchase_defaults() -> dict[str, Any]:
+    return {f.attname: f.get_default() for f in Purchase._meta.concrete_fields} | {"pk": None}
+
+
+@functools.cache
+def _touchpoint_defaults() -> dict[str, Any]:
+    return {f.attname: f.get_default() for f in Touchpoint._meta.concrete_fields} | {"pk": None}
+
+
+# What the replay reads of existing touchpoints (and all it may change).
+_OUTBOX_FIELDS = (
+    "id",
+    "profile_id",
+    "rule",
+    "key",
+    "kind",
+    "status",
+    "planned_at",
+    "due_at",
+    "order_id",
+    "attempts",
+    "sent_at",
+    "marketing",
+)  # outcome and updated_at are set before any write, never read
+# Columns a new profile gets from the backfill; the rest take their database defaults.
+_NEW_PROFILE_FIELDS = (
+    "id",
+    "email",
+    "user",
+    "first_name",
+    "language_code",
+    "stage_changed_at",
+    *_PROFILE_SUMMARY_FIELDS,
+    "created_at",
+    "updated_at",
+)
+
+
+def _copy_rows(model: type[Any], rows: Sequence[Any], field_names: Sequence[str] | None = None) -> None:
+    """Insert with COPY, the fastest way into PostgreSQL; primary keys are drawn from the sequence first."""
+    if not rows:
+        return
+    meta = model._meta
+    fields = [meta.get_field(name) for name in field_names] if field_names else list(meta.concrete_fields)
+    db = connections[Purchase.objects.db]
+    quote = db.ops.quote_name
+    value_of = _column_values(fields, db)
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            setattr(row, meta.pk.attname, pk)
+            row.pk = pk
+            if hasattr(row, "_state"):
+                row._state.adding = False
+        columns = ", ".join(quote(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(value_of(row))
+
+
+def _column_values(fields: Sequence[Any], db: Any) -> Any:
+    """A fast row -> column values function: plain attributes where the driver takes them as they are."""
+    now = timezone.now()
+    plain = (
+        models.CharField,
+        models.TextField,
+        models.IntegerField,
+        models.BooleanField,
+        models.DecimalField,
+        models.DateTimeField,
+        models.ForeignKey,
+    )
+    getters = []
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            getters.append(lambda row, now=now: now)
+        elif isinstance(field, plain):
+            getters.append(operator.attrgetter(field.attname))
+        else:
+            getters.append(lambda row, field=field: field.get_db_prep_save(field.pre_save(row, add=True), db))
+    return lambda row: [get(row) for get in getters]
+
+
+def _update_rows(model: type[Any], rows: Iterable[Any], field_names: Sequence[str]) -> None:
+    """UPDATE many rows in one statement: one array parameter per column, joined on the primary key."""
+    rows = list(rows)
+    if not rows:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [meta.pk, *(meta.get_field(name) for name in field_names)]
+    arrays = [[getattr(row, f.attname) for row in rows] for f in fields]  # plain columns only
+    unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    names = ", ".join(f"c{index}" for index in range(len(fields)))
+    assignments = ", ".join(f"{quote(f.column)} = v.c{index}" for index, f in enumerate(fields) if index)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {assignments} FROM unnest({unnest}) AS v({names}) "
+            f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = v.c0",
+            arrays,
+        )
+
+
+def any_of(values: Iterable[Any], sql_type: str) -> RawSQL:
+    """`field__in=any_of(ids, "uuid")`: one array parameter instead of a placeholder per value."""
+    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [list(values)])

@@ -108,9 +108,11 @@ class FanProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
+        # Prefixed: Saleor looks permissions up by bare codename, so "manage_users" here would
+        # duplicate Saleor's own MANAGE_USERS (see migration 0002).
         permissions = [
-            ("manage_users", "Staff: read fan profiles and inquiries (sandbox host)"),
-            ("manage_orders", "Staff: read stats and decide returns (sandbox host)"),
+            ("conveyor_manage_users", "Staff: read fan profiles and inquiries (sandbox host)"),
+            ("conveyor_manage_orders", "Staff: read stats and decide returns (sandbox host)"),
         ]
         constraints = [models.UniqueConstraint(fields=["email"], name="conveyor_profile_email_unique")]
         indexes = [

@@ -56,3 +56,12 @@ def placed(
         used_voucher=discounted,
         **extra,
     )
+
+
+# tests/saleor/ is the Saleor tier: its own pytest session inside Saleor's test setup
+# (`make test-saleor SALEOR_PYTHON=...`), never collected by the core run.
+collect_ignore = ["saleor"]
+
+
+def pytest_report_header(config) -> str:
+    return "saleor tier: not part of this run (tests/saleor/ runs inside Saleor: make test-saleor SALEOR_PYTHON=...)"

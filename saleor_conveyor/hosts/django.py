@@ -18,7 +18,7 @@ from ..config import ConveyorConfig
 from ..sql import Table
 from .base import ConveyorHost, OrderInfo
 
-_PERMISSION_CODENAMES = {"MANAGE_USERS": "manage_users", "MANAGE_ORDERS": "manage_orders"}
+_PERMISSION_CODENAMES = {"MANAGE_USERS": "conveyor_manage_users", "MANAGE_ORDERS": "conveyor_manage_orders"}
 _ACCESS_SALT = "saleor_conveyor.sandbox.access"
 ACCESS_TOKEN_MAX_AGE = timedelta(days=1)
 

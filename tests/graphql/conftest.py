@@ -89,7 +89,10 @@ def make_user(django_user_model) -> Callable[..., Any]:
             user.is_staff = True
             user.save()
             user.user_permissions.set(
-                Permission.objects.filter(content_type__app_label="saleor_conveyor", codename__in=staff_permissions)
+                Permission.objects.filter(
+                    content_type__app_label="saleor_conveyor",
+                    codename__in=[f"conveyor_{name}" for name in staff_permissions],  # see migration 0002
+                )
             )
         return user
 
