@@ -292,17 +292,10 @@ def _record_placed(
     existing = next((row for row in history if row.order_id == event.order_id), None)
     values = _placed_values(event)
     if existing is not None:
-        if existing.currency != event.currency:
-            raise ConveyorError(
-                f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
-                field="currency",
-            )
-        if all(getattr(existing, k) == v for k, v in values.items()):
+        if _unchanged_by_repeat(existing, event, values):
             if changed:
                 PROFILES.update(profile, [*changed, "updated_at"])
             return RecordResult(profile_id=profile.id)
-        for key, value in values.items():
-            setattr(existing, key, value)
         PURCHASES.update(existing, list(values), batch=batch)
     else:
         purchase = Purchase(order_id=event.order_id, profile=profile, **values)
@@ -377,6 +370,20 @@ def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfil
         tp.key: tp for tp in map(OUTBOX.from_row, rows["outbox"]) if tp.profile_id == profile.id and tp.rule in wanted
     }
     return profile, ledgers[profile.id], outbox
+
+
+def _unchanged_by_repeat(existing: Any, event: OrderPlaced, values: dict[str, Any]) -> bool:
+    """A placement event for a recorded order: True if it changes nothing, else apply it to `existing`."""
+    if existing.currency != event.currency:
+        raise ConveyorError(
+            f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
+            field="currency",
+        )
+    if all(getattr(existing, k) == v for k, v in values.items()):
+        return True
+    for key, value in values.items():
+        setattr(existing, key, value)
+    return False
 
 
 def _placed_values(event: OrderPlaced) -> dict[str, Any]:
@@ -1395,16 +1402,9 @@ class _Replay:
         profile = self._profile(event.customer)
         values = _placed_values(event)
         if existing is not None:
-            if existing.currency != event.currency:
-                raise ConveyorError(
-                    f"Order {event.order_id} is in {existing.currency}; this event says {event.currency}.",
-                    field="currency",
-                )
-            if all(getattr(existing, k) == v for k, v in values.items()):
+            if _unchanged_by_repeat(existing, event, values):
                 self.result.unchanged += 1
                 return
-            for key, value in values.items():
-                setattr(existing, key, value)
             self._dirty_purchase(existing)
         else:
             purchase = _LedgerRow(**_purchase_defaults())
