@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import EmailMessage
-from django.db import connection, connections, models, transaction
+from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -270,8 +270,12 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
     config = get_config()
     rule_names = [rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)]
     try:
-        with transaction.atomic():
-            return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+        try:
+            with transaction.atomic():
+                return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+        except _Raced:  # another worker created this customer meanwhile: their profile exists now
+            with transaction.atomic():
+                return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
     except _RecordedElsewhere:
         owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
         logger.info("order %s is already recorded for another customer", event.order_id)
@@ -283,10 +287,7 @@ def _record_placed(
 ) -> RecordResult:
     profile, history, outbox = _read_customer(event.customer, rule_names)
     if profile is None:
-        profile = _new_profile(event.customer)
-        if profile is None:  # another worker made it a moment ago: read theirs
-            profile, history, outbox = _read_customer(event.customer, rule_names)
-            assert profile is not None
+        return _record_first_order(event, now=now, backfill=backfill, config=config)
     changed = _customer_changes(profile, event.customer)
     batch = Batch()
     existing = next((row for row in history if row.order_id == event.order_id), None)
@@ -323,15 +324,58 @@ def _record_placed(
     return result
 
 
+class _Raced(Exception):
+    """Another worker created the customer's profile while this one was recording: start again."""
+
+
+def _raise_raced() -> None:
+    raise _Raced
+
+
+def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig) -> RecordResult:
+    """A new customer: profile (with its summary), order and touchpoints written in one round trip.
+
+    The order and touchpoints name the profile by a subquery on its email, since its id exists only
+    once the first statement ran. If another worker inserted the profile first, the insert is skipped
+    and the whole transaction starts again (`_Raced`), this time as a returning customer.
+    """
+    profile = _fresh_profile(event.customer)
+    purchase = Purchase(order_id=event.order_id, **_placed_values(event))
+    facts = [_fact(purchase)]
+    owner = (f"(SELECT id FROM {PROFILES.name} WHERE email = %s)", [profile.email])
+    batch = Batch()
+    _update_summary(profile, facts, now, write=False)
+    PROFILES.insert([profile], batch=batch, on_conflict="ON CONFLICT DO NOTHING", on_skipped=_raise_raced)
+    PURCHASES.insert(
+        [purchase],
+        batch=batch,
+        on_conflict='ON CONFLICT ("order_id") DO NOTHING',
+        on_skipped=_raise_recorded_elsewhere,
+        column_sql={"profile_id": owner},
+    )
+    result = _reconcile(
+        profile,
+        now=now,
+        purchases=facts,
+        triggers=PURCHASE_TRIGGERS,
+        backfill=backfill,
+        config=config,
+        existing={},
+        batch=batch,
+        owner_sql=owner,
+    )
+    try:
+        batch.flush()
+    except IntegrityError:
+        raise _Raced from None  # a row of the other worker's profile collided with ours
+    purchase.profile = profile
+    result.profile_id = profile.id
+    result.changed = True
+    return result
+
+
 def _raise_recorded_elsewhere() -> None:
     raise _RecordedElsewhere
-
-
-def _new_profile(customer: Customer) -> FanProfile | None:
-    """Insert the profile of a new customer; None if the account or email got one meanwhile."""
-    fresh, raced = _fresh_profile(customer), []
-    NEW_PROFILES.insert([fresh], on_conflict="ON CONFLICT DO NOTHING", on_skipped=lambda: raced.append(True))
-    return None if raced else fresh
 
 
 def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
@@ -478,7 +522,9 @@ def _update_summary(
     *,
     extra: Sequence[str] = (),
     batch: Batch | None = None,
+    write: bool = True,
 ) -> None:
+    """Recompute the profile's purchase figures and stage; `write=False` when the caller inserts the row."""
     summary = summarize(facts)
     previous_stage = profile.stage
     values = {
@@ -497,7 +543,8 @@ def _update_summary(
     if previous_stage != profile.stage:
         profile.stage_changed_at = now
         update.append("stage_changed_at")
-    PROFILES.update(profile, update, batch=batch)
+    if write:
+        PROFILES.update(profile, update, batch=batch)
     if previous_stage != profile.stage:
         transaction.on_commit(
             lambda: signals.stage_changed.send(
@@ -520,6 +567,7 @@ def _reconcile(
     config: ConveyorConfig | None = None,
     existing: dict[str, Touchpoint] | None = None,
     batch: Batch | None = None,
+    owner_sql: tuple[str, list[Any]] | None = None,
 ) -> RecordResult:
     """Make the outbox match the rule book's plan for the given triggers (profile is locked).
 
@@ -565,7 +613,7 @@ def _reconcile(
             tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
             TOUCHPOINTS.update(tp, ["status", "outcome", "updated_at"], batch=batch)
             update.append(tp)
-    TOUCHPOINTS.insert(create, batch=batch)
+    TOUCHPOINTS.insert(create, batch=batch, column_sql={"profile_id": owner_sql} if owner_sql else None)
     for tp in [*create, *update]:
         {S.SCHEDULED: result.scheduled, S.CANCELLED: result.cancelled, S.SKIPPED: result.skipped}[tp.status].append(
             tp.key

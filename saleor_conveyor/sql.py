@@ -10,12 +10,13 @@ server-side binding configured it falls back to one statement at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.expressions import DatabaseDefault
 
 RowsHandler = Callable[[list[tuple]], None]
 
@@ -119,15 +120,30 @@ class Table[M: Model]:
             return self._row_class(values)
         return self.model.from_db(connection.alias, self._attnames, values)
 
-    def _insert_sql(self, objs: Sequence[M], tail: str) -> tuple[str, list[Any]]:
+    def _insert_sql(
+        self, objs: Sequence[M], tail: str, column_sql: Mapping[str, tuple[str, list[Any]]] | None = None
+    ) -> tuple[str, list[Any]]:
         quote = connection.ops.quote_name
         writable = [f for f in self.fields if not f.primary_key]
-        row = "(" + ", ".join(["%s"] * len(writable)) + ")"
+        column_sql = column_sql or {}
+        rows: list[str] = []
         params: list[Any] = []
         for obj in objs:
-            params += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in writable]
+            placeholders = []
+            for f in writable:
+                if f.attname in column_sql:
+                    placeholders.append(column_sql[f.attname][0])
+                    params += column_sql[f.attname][1]
+                    continue
+                value = f.pre_save(obj, add=True)
+                if isinstance(value, DatabaseDefault):  # a field with only a db_default, left unset
+                    placeholders.append("DEFAULT")
+                    continue
+                placeholders.append("%s")
+                params.append(f.get_db_prep_save(value, connection))
+            rows.append("(" + ", ".join(placeholders) + ")")
         columns = ", ".join(quote(f.column) for f in writable)
-        return f"INSERT INTO {self.name} ({columns}) VALUES {', '.join([row] * len(objs))} {tail}", params
+        return f"INSERT INTO {self.name} ({columns}) VALUES {', '.join(rows)} {tail}", params
 
     def insert(
         self,
@@ -136,16 +152,19 @@ class Table[M: Model]:
         batch: Batch | None = None,
         on_conflict: str = "",
         on_skipped: Callable[[], None] | None = None,
+        column_sql: Mapping[str, tuple[str, list[Any]]] | None = None,
     ) -> None:
         """Insert in one statement and set each primary key (now, or when the batch runs).
 
         With `on_conflict` (a DO NOTHING clause) give one object; `on_skipped` runs if it was not inserted.
+        `column_sql` gives some columns as SQL (with params) instead of the objects' values, e.g. the id
+        of a row an earlier statement of the same batch inserts.
         """
         if not objs:
             return
         assert not on_conflict or len(objs) == 1, "skipped rows can only be told apart for one object"
         pk = connection.ops.quote_name(self.model._meta.pk.column)
-        sql, params = self._insert_sql(objs, f"{on_conflict} RETURNING {pk}")
+        sql, params = self._insert_sql(objs, f"{on_conflict} RETURNING {pk}", column_sql)
 
         def set_keys(rows: list[tuple]) -> None:
             if len(rows) < len(objs):  # only with on_conflict, and then for one object
