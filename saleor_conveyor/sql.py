@@ -11,10 +11,11 @@ server-side binding configured it falls back to one statement at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from functools import cached_property
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Field, Model
 from django.db.models.expressions import DatabaseDefault
 
@@ -85,6 +86,29 @@ class Table[M: Model]:
         return [(i, f) for i, f in enumerate(self.fields) if hasattr(f, "from_db_value")]
 
     @cached_property
+    def _pre_save(self) -> frozenset[Field]:
+        """Fields whose value is made on save (auto_now, auto_now_add)."""
+        return frozenset(f for f in self.fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+
+    @cached_property
+    def _driver_native(self) -> frozenset[Field]:
+        """Fields whose Python values psycopg sends as they are: preparing them would only cost time.
+
+        The service hands these fields already-clean values (validated text, Decimal, aware datetimes).
+        """
+        native = (
+            models.CharField,
+            models.TextField,
+            models.BooleanField,
+            models.IntegerField,
+            models.DecimalField,
+            models.DateTimeField,
+            models.ForeignKey,
+            models.UUIDField,
+        )
+        return frozenset(f for f in self.fields if isinstance(f, native) and not isinstance(f, models.JSONField))
+
+    @cached_property
     def _attnames(self) -> list[str]:
         return [f.attname for f in self.fields]
 
@@ -135,12 +159,16 @@ class Table[M: Model]:
                     placeholders.append(column_sql[f.attname][0])
                     params += column_sql[f.attname][1]
                     continue
-                value = f.pre_save(obj, add=True)
+                value = f.pre_save(obj, add=True) if f in self._pre_save else getattr(obj, f.attname)
                 if isinstance(value, DatabaseDefault):  # a field with only a db_default, left unset
                     placeholders.append("DEFAULT")
                     continue
                 placeholders.append("%s")
-                params.append(f.get_db_prep_save(value, connection))
+                if f not in self._driver_native:
+                    value = f.get_db_prep_save(value, connection)
+                elif isinstance(value, Enum):  # psycopg would send an enum's name, Django its value
+                    value = value.value
+                params.append(value)
             rows.append("(" + ", ".join(placeholders) + ")")
         columns = ", ".join(quote(f.column) for f in writable)
         return f"INSERT INTO {self.name} ({columns}) VALUES {', '.join(rows)} {tail}", params
