@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.core.mail import EmailMessage
@@ -1099,21 +1100,26 @@ def record_delivery_sent(
     PostgreSQL crash can lose it, and then the row stays SENDING and the sweep marks it
     FAILED ("may or may not have gone out"); it is never sent twice.
     """
-    c = _column
-    assignments = f"{c('status')} = %s, {c('sent_at')} = %s, {c('outcome')} = %s, {c('updated_at')} = %s"
     params: list[Any] = [S.SENT, now, outcome, now]
     if detail is not None:
-        assignments += f", {c('detail')} = %s"
         params.append(detail)
     with connection.cursor() as cursor:
-        # set_config(..., true) lasts for this statement's own transaction (or the caller's, if inside one).
-        cursor.execute(
-            "WITH asynchronous_commit AS (SELECT set_config('synchronous_commit', 'off', true)) "
-            f"UPDATE {TOUCHPOINTS.name} SET {assignments} FROM asynchronous_commit "
-            f"WHERE {c('id')} = %s AND {c('claimed_at')} = %s",
-            [*params, touchpoint_id, claimed_at],
-        )
+        cursor.execute(_record_sent_sql(with_detail=detail is not None), [*params, touchpoint_id, claimed_at])
         return cursor.rowcount == 1
+
+
+@cache
+def _record_sent_sql(*, with_detail: bool) -> str:
+    c = _column
+    assignments = f"{c('status')} = %s, {c('sent_at')} = %s, {c('outcome')} = %s, {c('updated_at')} = %s"
+    if with_detail:
+        assignments += f", {c('detail')} = %s"
+    # set_config(..., true) lasts for this statement's own transaction (or the caller's, if inside one).
+    return (
+        "WITH asynchronous_commit AS (SELECT set_config('synchronous_commit', 'off', true)) "
+        f"UPDATE {TOUCHPOINTS.name} SET {assignments} FROM asynchronous_commit "
+        f"WHERE {c('id')} = %s AND {c('claimed_at')} = %s"
+    )
 
 
 def record_delivery_retry(

@@ -154,6 +154,9 @@ def render_email(template: str, language: str, context: Mapping[str, Any], confi
 # --- plain text --------------------------------------------------------------------------
 
 
+_SPACES = re.compile(r"\s+")
+
+
 class _TextMaker(HTMLParser):
     BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "table", "tr", "ul", "ol", "footer", "header", "hr", "blockquote"}
     SKIP = {"head", "style", "script", "title"}
@@ -189,7 +192,7 @@ class _TextMaker(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.skipping:
-            self.parts.append(re.sub(r"\s+", " ", data))
+            self.parts.append(_SPACES.sub(" ", data))
 
     def feed_plain_markup(self, html: str) -> bool:
         """Handle the events HTMLParser would produce, if the HTML is plain markup; False (nothing done) if not."""
