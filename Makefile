@@ -37,7 +37,7 @@ bench: venv
 bench-delivery: venv
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) benchmarks/delivery.py
+	$(PY) benchmarks/delivery.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -19,12 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, connections, models, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import signals
@@ -1038,10 +1040,14 @@ def unsubscribe(profile_id: int, *, now: datetime | None = None) -> FanProfile:
 # --- delivery ----------------------------------------------------------------------------
 # State changes of the delivery code (delivery.py). A due touchpoint is first *reserved*
 # (stays SCHEDULED, claimed_at = the reservation, so other sweeps leave it alone for a
-# lease), then *claimed* one at a time right before it is sent (SENDING, committed), then
-# finished (SENT / back to SCHEDULED for a retry / FAILED). A worker that dies leaves its
-# reserved rows SCHEDULED (another sweep takes them when the lease ends) and at most the
-# one row it was sending in SENDING, which the sweep marks FAILED rather than send twice.
+# lease), then *claimed* a small chunk at a time right before its rows are sent (SENDING,
+# one durable commit per chunk), then each row is finished as soon as it is sent (SENT /
+# back to SCHEDULED for a retry / FAILED). A worker that dies leaves its reserved rows
+# SCHEDULED (another sweep takes them when the lease ends) and at most one chunk in
+# SENDING, which the sweep marks FAILED rather than send anything twice. That is the
+# trade-off of claiming in chunks: a crash can mark up to `claim_chunk` rows FAILED
+# ("may or may not have gone out") that were never sent; with a chunk of 1 only the one
+# row in flight.
 
 NOT_MESSAGES = frozenset({"BADGE", "STAFF_TASK"})
 STALE_OUTCOME = (
@@ -1122,9 +1128,12 @@ def reserve_due_touchpoints(
                 result.reserved.append(tp)
                 if message and tp.marketing:
                     last_marketing[profile.id] = now
-        changed = [*result.skipped, *result.deferred, *result.reserved]
-        if changed:
-            Touchpoint.objects.bulk_update(changed, ["status", "outcome", "due_at", "claimed_at", "updated_at"])
+        paced = [*result.skipped, *result.deferred]
+        if paced:
+            Touchpoint.objects.bulk_update(paced, ["status", "outcome", "due_at", "updated_at"])
+        if result.reserved:
+            # Every reserved row gets the same two values: one plain UPDATE, not a CASE per row.
+            Touchpoint.objects.filter(id__in=[tp.id for tp in result.reserved]).update(claimed_at=now, updated_at=now)
     return result
 
 
@@ -1151,13 +1160,60 @@ def _last_marketing_sends(
     return last
 
 
-def claim_touchpoint(touchpoint_id: int, reserved_at: datetime, *, now: datetime) -> bool:
-    """SCHEDULED (reserved by us) -> SENDING, attempts + 1, committed before anything is sent."""
-    return (
-        Touchpoint.objects.filter(id=touchpoint_id, status=S.SCHEDULED, claimed_at=reserved_at).update(
-            status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+def _column(name: str) -> str:
+    return connection.ops.quote_name(Touchpoint._meta.get_field(name).column)
+
+
+def claim_touchpoints(touchpoint_ids: Sequence[int], reserved_at: datetime, *, now: datetime) -> list[int]:
+    """SCHEDULED (reserved by us) -> SENDING, attempts + 1, in one commit made durable before anything is sent.
+
+    Returns the ids actually claimed: a row cancelled, or taken by another sweep after our lease ran
+    out, since the reservation is left out.
+    """
+    if not touchpoint_ids:
+        return []
+    c = _column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TOUCHPOINTS.name} SET {c('status')} = %s, {c('claimed_at')} = %s, "
+            f"{c('attempts')} = {c('attempts')} + 1, {c('updated_at')} = %s "
+            f"WHERE {c('id')} = ANY(%s) AND {c('status')} = %s AND {c('claimed_at')} = %s RETURNING {c('id')}",
+            [S.SENDING, now, now, list(touchpoint_ids), S.SCHEDULED, reserved_at],
         )
-        == 1
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def claim_touchpoint(touchpoint_id: int, reserved_at: datetime, *, now: datetime) -> bool:
+    """Claim one reserved touchpoint (a chunk of one)."""
+    return claim_touchpoints([touchpoint_id], reserved_at, now=now) == [touchpoint_id]
+
+
+def renew_claims(touchpoint_ids: Sequence[int], claimed_at: datetime, *, now: datetime) -> list[int]:
+    """Refresh our claim on rows of a chunk still waiting to be sent, so the stale rule never sees a live claim.
+
+    Returns the ids still ours; a row the stale rule already FAILED is left out (and so never sent).
+    """
+    if not touchpoint_ids:
+        return []
+    c = _column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TOUCHPOINTS.name} SET {c('claimed_at')} = %s, {c('updated_at')} = %s "
+            f"WHERE {c('id')} = ANY(%s) AND {c('status')} = %s AND {c('claimed_at')} = %s RETURNING {c('id')}",
+            [now, now, list(touchpoint_ids), S.SENDING, claimed_at],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def release_claims(touchpoint_ids: Sequence[int], claimed_at: datetime, *, now: datetime) -> int:
+    """Claimed rows never tried (delivery stopped on an error): back to SCHEDULED, free for any sweep."""
+    if not touchpoint_ids:
+        return 0
+    return Touchpoint.objects.filter(id__in=list(touchpoint_ids), status=S.SENDING, claimed_at=claimed_at).update(
+        status=S.SCHEDULED,
+        claimed_at=None,
+        attempts=Greatest(F("attempts") - 1, Value(0)),
+        updated_at=now,
     )
 
 
@@ -1166,17 +1222,30 @@ def record_delivery_sent(
 ) -> bool:
     """Our claim went out: SENT, even if the row was marked meanwhile (the truth is that it was sent).
 
-    Committed without waiting for the disk flush (one flush per message instead of two): only
-    a PostgreSQL crash can lose it, and then the row stays SENDING and the sweep marks it
+    Committed without waiting for the disk flush, in one statement (one round trip): only a
+    PostgreSQL crash can lose it, and then the row stays SENDING and the sweep marks it
     FAILED ("may or may not have gone out"); it is never sent twice.
     """
-    values: dict[str, Any] = {"status": S.SENT, "sent_at": now, "outcome": outcome, "updated_at": now}
+    params: list[Any] = [S.SENT, now, outcome, now]
     if detail is not None:
-        values["detail"] = detail
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return Touchpoint.objects.filter(id=touchpoint_id, claimed_at=claimed_at).update(**values) == 1
+        params.append(detail)
+    with connection.cursor() as cursor:
+        cursor.execute(_record_sent_sql(with_detail=detail is not None), [*params, touchpoint_id, claimed_at])
+        return cursor.rowcount == 1
+
+
+@cache
+def _record_sent_sql(*, with_detail: bool) -> str:
+    c = _column
+    assignments = f"{c('status')} = %s, {c('sent_at')} = %s, {c('outcome')} = %s, {c('updated_at')} = %s"
+    if with_detail:
+        assignments += f", {c('detail')} = %s"
+    # set_config(..., true) lasts for this statement's own transaction (or the caller's, if inside one).
+    return (
+        "WITH asynchronous_commit AS (SELECT set_config('synchronous_commit', 'off', true)) "
+        f"UPDATE {TOUCHPOINTS.name} SET {assignments} FROM asynchronous_commit "
+        f"WHERE {c('id')} = %s AND {c('claimed_at')} = %s"
+    )
 
 
 def record_delivery_retry(

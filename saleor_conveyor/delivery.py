@@ -2,8 +2,9 @@
 
 The flow for every due touchpoint (see the delivery section of conveyor.py for the states):
 reserve a batch (paced: unsubscribed -> SKIPPED, quiet hours / cap / pending return ->
-deferred), then for each row: claim (SENDING, committed), run its kind's handler, record
-SENT, or a retry with backoff, or FAILED. Built-in handlers cover EMAIL, COUPON and BADGE;
+deferred), claim it a small chunk at a time (SENDING, one durable commit per chunk), then
+for each row of the chunk: run its kind's handler, record SENT, or a retry with backoff,
+or FAILED. Built-in handlers cover EMAIL, COUPON and BADGE;
 STAFF_TASK stays open for staff. A developer adds a kind with
 `settings.CONVEYOR_DELIVERY_HANDLERS = {"LINE": "myapp.delivery.send_line"}`.
 """
@@ -42,6 +43,9 @@ class DeliverySettings:
     """Operator knobs, from `settings.CONVEYOR_DELIVERY` (a dict of these names, seconds as numbers)."""
 
     batch_size: int = 200
+    # Rows claimed (SENDING) per durable commit. A worker killed mid-chunk leaves the chunk's
+    # unsent rows FAILED ("may or may not have gone out"), never sent twice; 1 = one row at a time.
+    claim_chunk: int = 10
     max_attempts: int = 5
     retry_delay: timedelta = timedelta(minutes=1)
     max_retry_delay: timedelta = timedelta(hours=1)
@@ -262,12 +266,57 @@ def deliver_batch(*, ids: Sequence[int] | None = None, limit: int | None = None)
         return report
     kinds = handlers()
     context = DeliveryContext(config=config, host=host, claimed_at=now)
+    rows = sorted(reservation.reserved, key=lambda row: row.id)
+    chunk = max(knobs.claim_chunk, 1)
     try:
-        for tp in sorted(reservation.reserved, key=lambda row: row.id):
-            _deliver_one(tp, context, kinds, knobs, report)
+        for start in range(0, len(rows), chunk):
+            _deliver_chunk(rows[start : start + chunk], context, kinds, knobs, report)
     finally:
         context.close()
     return report
+
+
+def _deliver_chunk(
+    chunk: Sequence[Touchpoint],
+    context: DeliveryContext,
+    kinds: Mapping[str, Handler],
+    knobs: DeliverySettings,
+    report: DeliveryReport,
+) -> None:
+    """Claim a chunk of reserved rows in one durable commit, then deliver them one by one."""
+    claimed_at = timezone.now()
+    by_id = {tp.id: tp for tp in chunk}
+    with context.host.writer():
+        # The rows of one reservation share its time; a row cancelled or re-reserved since is not claimed.
+        claimed = conveyor.claim_touchpoints(list(by_id), chunk[0].claimed_at, now=claimed_at)
+    waiting = [by_id[tp_id] for tp_id in claimed]
+    for tp in waiting:
+        tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+    # Renewed well before the stale rule could take a claim that is merely waiting its turn.
+    renew_after = knobs.stale_after / 2
+    try:
+        while waiting:
+            now = timezone.now()
+            if now - claimed_at > renew_after:
+                with context.host.writer():
+                    still_ours = set(conveyor.renew_claims([tp.id for tp in waiting], claimed_at, now=now))
+                claimed_at = now
+                waiting = [tp for tp in waiting if tp.id in still_ours]
+                for tp in waiting:
+                    tp.claimed_at = now
+                continue
+            tp = waiting.pop(0)
+            _deliver_one(tp, context, kinds, knobs, report)
+    except BaseException:
+        # Stopped by an error outside any handler (the database went away): the rows never tried go
+        # back to SCHEDULED. If even that fails they stay SENDING, and the stale rule FAILs them.
+        if waiting:
+            try:
+                with context.host.writer():
+                    conveyor.release_claims([tp.id for tp in waiting], claimed_at, now=timezone.now())
+            except Exception:
+                logger.warning("could not release %s claimed touchpoint(s)", len(waiting), exc_info=True)
+        raise
 
 
 def _deliver_one(
@@ -277,11 +326,8 @@ def _deliver_one(
     knobs: DeliverySettings,
     report: DeliveryReport,
 ) -> None:
-    claimed_at = timezone.now()
-    with context.host.writer():
-        if not conveyor.claim_touchpoint(tp.id, tp.claimed_at, now=claimed_at):
-            return  # cancelled or taken by someone else since the reservation
-    tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+    """Run the handler of one claimed row and record how it went."""
+    claimed_at = tp.claimed_at
     context.claimed_at = claimed_at
     try:
         handler = kinds.get(tp.kind)

@@ -25,7 +25,8 @@ from django.utils import timezone
 from saleor_conveyor.models import FanProfile, Touchpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_DB = 5
+# Tests of several checkouts on one machine can keep apart by database number.
+REDIS_DB = int(os.environ.get("CONVEYOR_TEST_REDIS_DB", "5"))
 
 
 def free_port() -> int:

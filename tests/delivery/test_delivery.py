@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -291,6 +292,101 @@ def test_a_touchpoint_cancelled_after_it_was_reserved_is_not_sent(knobs):
     conveyor.mark_touchpoints([tp.id], S.CANCELLED, outcome="order cancelled")
     assert conveyor.claim_touchpoint(tp.id, reservation.reserved[0].claimed_at, now=timezone.now()) is False
     assert reload(tp).status == S.CANCELLED and reload(tp).attempts == 0
+
+
+# --- claiming in chunks --------------------------------------------------------------------
+
+
+class WorkerStopped(BaseException):
+    """Stands for what no handler catches: the process being stopped, the database going away."""
+
+
+pushed: list[int] = []
+line_behaviour: dict[str, object] = {}
+
+
+def line_with_faults(touchpoint: Touchpoint, context: delivery.DeliveryContext) -> str:
+    """A LINE handler a test can slow down or stop, counting every message it pushes."""
+    if touchpoint.id == line_behaviour.get("stop_at"):
+        raise WorkerStopped
+    time.sleep(float(line_behaviour.get("sleep", 0)))  # type: ignore[arg-type]
+    hook = line_behaviour.get("while_sending")
+    if callable(hook):
+        hook()
+    pushed.append(touchpoint.id)
+    return "pushed to LINE"
+
+
+@pytest.fixture
+def line(settings, knobs):
+    settings.CONVEYOR_DELIVERY_HANDLERS = {"LINE": "tests.delivery.test_delivery.line_with_faults"}
+    pushed.clear()
+    line_behaviour.clear()
+    yield lambda count: [touchpoint(profile(f"fan{i}@example.com"), "line_hello", kind="LINE") for i in range(count)]
+    pushed.clear()
+    line_behaviour.clear()
+
+
+def test_a_chunk_is_claimed_in_one_go_and_each_row_recorded_sent_right_after_it_goes_out(line, knobs):
+    knobs(claim_chunk=4)
+    rows = line(6)
+    states: list[list[str]] = []
+    line_behaviour["while_sending"] = lambda: states.append([Touchpoint.objects.get(id=tp.id).status for tp in rows])
+    assert sorted(delivery.deliver_batch().sent) == [tp.id for tp in rows]
+    assert pushed == [tp.id for tp in rows]
+    # While the first row goes out the whole first chunk is SENDING, the second chunk not yet claimed.
+    assert states[0] == [S.SENDING] * 4 + [S.SCHEDULED] * 2
+    assert states[2] == [S.SENT, S.SENT, S.SENDING, S.SENDING, S.SCHEDULED, S.SCHEDULED]
+    assert states[4] == [S.SENT] * 4 + [S.SENDING, S.SENDING]
+    assert all(reload(tp).attempts == 1 for tp in rows)
+
+
+def test_stopped_mid_chunk_the_row_in_flight_fails_visibly_and_the_untried_rows_go_out_later_once(line, knobs):
+    knobs(claim_chunk=5, stale_after=0.5)
+    rows = line(5)
+    line_behaviour["stop_at"] = rows[1].id
+    with pytest.raises(WorkerStopped):
+        delivery.deliver_batch()
+    assert pushed == [rows[0].id]
+    states = [(reload(tp).status, reload(tp).attempts, reload(tp).claimed_at is None) for tp in rows]
+    assert states[0] == (S.SENT, 1, False)
+    assert states[1] == (S.SENDING, 1, False)  # nobody knows whether it went out: never tried again
+    assert states[2:] == [(S.SCHEDULED, 0, True)] * 3  # released: never tried, free for the next sweep
+    line_behaviour.clear()
+    time.sleep(0.6)
+    report = delivery.sweep()
+    assert report.stale == 1 and sorted(report.sent) == [tp.id for tp in rows[2:]]
+    assert reload(rows[1]).status == S.FAILED and "may or may not have gone out" in reload(rows[1]).outcome
+    assert sorted(pushed) == sorted(tp.id for tp in rows if tp != rows[1])
+    assert len(pushed) == len(set(pushed))
+
+
+def test_a_slow_chunk_renews_its_claim_so_the_stale_rule_never_takes_a_row_waiting_its_turn(line, knobs):
+    knobs(claim_chunk=6, stale_after=1.0)
+    rows = line(6)
+    line_behaviour["sleep"] = 0.2
+    # Another sweep applying the stale rule while each message goes out: it never finds a row to fail.
+    stale, marked_failed = timedelta(seconds=1.0), []
+    line_behaviour["while_sending"] = lambda: marked_failed.append(
+        conveyor.fail_stale_sending(now=timezone.now(), stale_after=stale)
+    )
+    assert sorted(delivery.deliver_batch().sent) == [tp.id for tp in rows]  # 1.2 s for the chunk, renewed
+    assert marked_failed == [0] * 6
+    assert {reload(tp).status for tp in rows} == {S.SENT}
+    assert pushed == [tp.id for tp in rows]
+
+
+def test_rows_the_stale_rule_failed_while_their_chunk_waited_are_not_sent(line, knobs):
+    knobs(claim_chunk=3, stale_after=0.2)
+    rows = line(3)
+    line_behaviour["sleep"] = 0.3
+    stale = timedelta(seconds=0.2)
+    line_behaviour["while_sending"] = lambda: conveyor.fail_stale_sending(now=timezone.now(), stale_after=stale)
+    report = delivery.deliver_batch()
+    assert report.sent == [rows[0].id] and pushed == [rows[0].id]
+    assert reload(rows[0]).status == S.SENT  # it did go out; the truth wins over the stale mark
+    assert [reload(tp).status for tp in rows[1:]] == [S.FAILED, S.FAILED]
+    assert all("not sent again" in reload(tp).outcome for tp in rows[1:])
 
 
 # --- concurrency (committed data, several connections) -----------------------------------

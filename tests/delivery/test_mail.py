@@ -8,8 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail as django_mail
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from saleor_conveyor import delivery, tokens
+from saleor_conveyor import delivery, mail, tokens
 from saleor_conveyor.config import get_config
 from saleor_conveyor.engine.rules import DEFAULT_RULES
 from saleor_conveyor.mail import build_message, choose_language, render_email, shipped_languages
@@ -114,3 +117,108 @@ def test_a_broken_override_fails_the_touchpoint_at_once_with_the_reason(settings
     assert tp.status == TouchpointStatus.FAILED and tp.attempts == 1
     assert "does not compile" in tp.outcome
     assert django_mail.outbox == []
+
+
+# --- plain text: the fast reading of plain markup agrees with HTMLParser ------------------
+
+
+def read_by_html_parser(html: str) -> str:
+    maker = mail._TextMaker()
+    maker.feed(html)
+    maker.close()
+    return maker.text()
+
+
+NASTY_NAMES = [
+    "Hanako",
+    "<script>alert(1)</script>",
+    "A & B",
+    "  spaced\n\tout  ",
+    "花子\u3000様",
+    'O\'Brien "Bob"',
+    "",
+]
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+@pytest.mark.parametrize("rule", MAILED_RULES, ids=lambda rule: rule["name"])
+def test_every_shipped_email_is_read_as_text_exactly_as_html_parser_reads_it(rule, language):
+    config = get_config()
+    for marketing, name in [(True, n) for n in NASTY_NAMES] + [(False, "Taro")]:
+        context = {
+            "first_name": name,
+            "shop_name": 'Shop <&> "quoted"',
+            "sender_email": "shop@example.com",
+            "storefront_url": "https://shop.example.com/?a=1&b=2",
+            "survey_url": "https://s/x?token=a&b",
+            "nps_url": "https://s/n",
+            "unsubscribe_url": "https://s/u?token=t" if marketing else "",
+            "coupon_code": "C-1",
+            "marketing": marketing,
+        }
+        html = render_email(rule.get("template", rule["name"]), language, context, config).html
+        assert mail._TextMaker().feed_plain_markup(html), "a shipped template left the fast path"
+        assert mail.html_to_text(html) == read_by_html_parser(html)
+
+
+MARKUP_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<P class=x>",
+        '<div style="a:b">',
+        "</div>",
+        "<br>",
+        "<br/>",
+        "<BR />",
+        "<li>",
+        "</li>",
+        "<ul>",
+        "</ul>",
+        '<a href="https://x/?a=1&amp;b=2">',
+        "<a href='mailto:s@x'>",
+        "<a href=bare>",
+        "<a>",
+        '<a title=" href=&quot;no&quot;" href="yes">',
+        "</a>",
+        "</A>",
+        "<head>",
+        "</head>",
+        "<title>",
+        "</title>",
+        "<b>",
+        "</b>",
+        "<hr>",
+        "<hr/>",
+        "<!DOCTYPE html>",
+        "<!-- a comment <p> -->",
+        "<script>x<p>y</script>",
+        "<style>p{}</style>",
+        "<",
+        ">",
+        "&",
+        "&amp;",
+        "&lt;script&gt;",
+        "&#39;",
+        "&nbsp;",
+        "&copy",
+        "a < b",
+        "<my-tag>",
+        "<p/>",
+        "</p x>",
+        '<a href="unterminated>',
+        " ",
+        "\n",
+        "\u3000",
+        "text",
+        "花子",
+        "  two  ",
+    ]
+)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(st.lists(MARKUP_PIECES, max_size=30))
+def test_any_markup_is_read_as_text_exactly_as_html_parser_reads_it(pieces):
+    html = "".join(pieces)
+    assert mail.html_to_text(html) == read_by_html_parser(html)
