@@ -77,13 +77,13 @@ class FanProfile(models.Model):
         related_name="fan_profile",
     )
     email = models.CharField(max_length=254)  # unique: see Meta (no LIKE index needed)
-    first_name = models.CharField(max_length=256, blank=True, db_default="")
-    language_code = models.CharField(max_length=35, blank=True, db_default="")
+    first_name = models.CharField(max_length=256, blank=True, default="", db_default="")
+    language_code = models.CharField(max_length=35, blank=True, default="", db_default="")
 
     stage = models.CharField(max_length=16, choices=_choices(FanStage), null=True, blank=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     purchase_count = models.PositiveIntegerField(default=0, db_default=0)
-    currency = models.CharField(max_length=3, blank=True, db_default="")
+    currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     total_spent_amount = models.DecimalField(default=0, db_default=0, **MONEY)
     total_spent = MoneyField(amount_field="total_spent_amount", currency_field="currency")
     average_order_value_amount = models.DecimalField(null=True, blank=True, **MONEY)
@@ -98,10 +98,10 @@ class FanProfile(models.Model):
     nps_answered_at = models.DateTimeField(null=True, blank=True)
     fan_degree = models.CharField(max_length=32, choices=_choices(FanDegree), null=True, blank=True)
     liking = models.CharField(max_length=32, choices=_choices(Liking), null=True, blank=True)
-    segment = models.CharField(max_length=16, blank=True, db_default="")
+    segment = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     badges = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
-    referral_code = models.CharField(max_length=255, blank=True, db_default="")
+    referral_code = models.CharField(max_length=255, blank=True, default="", db_default="")
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
