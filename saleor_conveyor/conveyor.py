@@ -86,7 +86,6 @@ PROFILES = Table(FanProfile)
 PURCHASES = Table(Purchase)
 TOUCHPOINTS = Table(Touchpoint)
 # What recording an order reads and writes, and no more: decoding columns is most of a read's cost.
-NEW_PROFILES = Table(FanProfile, only=("email", "user", "first_name", "language_code"))
 ORDER_PROFILES = Table(
     FanProfile,
     only=("id", "user", "email", "first_name", "language_code", "stage", "stage_changed_at", *_PROFILE_SUMMARY_FIELDS),
@@ -124,7 +123,7 @@ def _fresh_profile(customer: Customer) -> FanProfile:
 
 def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
     """Insert a profile unless the account or the email has one (then it does nothing)."""
-    NEW_PROFILES.insert([_fresh_profile(customer)], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
+    PROFILES.insert([_fresh_profile(customer)], batch=batch, on_conflict="ON CONFLICT DO NOTHING")
 
 
 def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
