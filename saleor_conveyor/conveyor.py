@@ -301,12 +301,7 @@ def _record_placed(
         PURCHASES.update(existing, list(values), batch=batch)
     else:
         purchase = Purchase(order_id=event.order_id, profile=profile, **values)
-        PURCHASES.insert(
-            [purchase],
-            batch=batch,
-            on_conflict='ON CONFLICT ("order_id") DO NOTHING',
-            on_skipped=_raise_recorded_elsewhere,
-        )
+        _add_purchase(purchase, batch)
         history.append(purchase)
     facts = [_fact(row) for row in history]
     result = _reconcile(
@@ -323,6 +318,17 @@ def _record_placed(
     batch.flush()
     result.changed = True
     return result
+
+
+def _add_purchase(purchase: Purchase, batch: Batch, *, owner_sql: tuple[str, list[Any]] | None = None) -> None:
+    """Queue the ledger row; if the order is already in another customer's ledger, everything rolls back."""
+    PURCHASES.insert(
+        [purchase],
+        batch=batch,
+        on_conflict='ON CONFLICT ("order_id") DO NOTHING',
+        on_skipped=_raise_recorded_elsewhere,
+        column_sql={"profile_id": owner_sql} if owner_sql else None,
+    )
 
 
 class _Raced(Exception):
@@ -347,13 +353,7 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
     batch = Batch()
     _update_summary(profile, facts, now, write=False)
     PROFILES.insert([profile], batch=batch, on_conflict="ON CONFLICT DO NOTHING", on_skipped=_raise_raced)
-    PURCHASES.insert(
-        [purchase],
-        batch=batch,
-        on_conflict='ON CONFLICT ("order_id") DO NOTHING',
-        on_skipped=_raise_recorded_elsewhere,
-        column_sql={"profile_id": owner},
-    )
+    _add_purchase(purchase, batch, owner_sql=owner)
     result = _reconcile(
         profile,
         now=now,
