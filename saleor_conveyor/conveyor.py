@@ -104,9 +104,9 @@ S = TouchpointStatus
 # --- customers ---------------------------------------------------------------------------
 
 
-def _customer_match(customer: Customer) -> tuple[str, list[Any]]:
+def _customer_match(customer: Customer, *, alias: str | None = None) -> tuple[str, list[Any]]:
     """WHERE clause finding a customer's profile: by account, or by email."""
-    table = PROFILES.name
+    table = alias or PROFILES.name
     if customer.user_id is not None:
         return f"{table}.email = %s OR {table}.user_id = %s", [customer.email, customer.user_id]
     return f"{table}.email = %s", [customer.email]
@@ -381,20 +381,18 @@ def _raise_recorded_elsewhere() -> None:
 
 def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
     """One round trip: the customer's profile (locked), its ledger, and its outbox for these rules."""
-    profile_table, purchase_table = PROFILES.name, PURCHASES.name
-    match, params = _customer_match(customer)
+    match, params = _customer_match(customer, alias="p")
     rows: dict[str, list[tuple]] = {}
     batch = Batch()
     batch.add(
-        f"SELECT {ORDER_PROFILES.columns}, {LEDGER.columns} FROM {profile_table} "
-        f"LEFT JOIN {purchase_table} ON {purchase_table}.profile_id = {profile_table}.id "
-        f"WHERE {match} FOR UPDATE OF {profile_table}",
+        f"SELECT {ORDER_PROFILES.columns_as('p')}, {LEDGER.columns_as('o')} FROM {PROFILES.name} p "
+        f"LEFT JOIN {PURCHASES.name} o ON o.profile_id = p.id WHERE {match} FOR UPDATE OF p",
         params,
         lambda fetched: rows.__setitem__("customer", fetched),
     )
     batch.add(
-        f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN "
-        f"(SELECT id FROM {profile_table} WHERE {match})",
+        f"SELECT {OUTBOX.columns_as('t')} FROM {OUTBOX.name} t WHERE t.profile_id IN "
+        f"(SELECT p.id FROM {PROFILES.name} p WHERE {match})",
         params,
         lambda fetched: rows.__setitem__("outbox", fetched),
     )

@@ -79,7 +79,11 @@ class Table[M: Model]:
     @cached_property
     def columns(self) -> str:
         """Every column, qualified by the table name, in model field order."""
-        return ", ".join(f"{self.name}.{connection.ops.quote_name(f.column)}" for f in self.fields)
+        return self.columns_as(self.name)
+
+    def columns_as(self, alias: str) -> str:
+        """Every column qualified by `alias` (a short alias keeps the statement short)."""
+        return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields)
 
     @cached_property
     def _converters(self) -> list[tuple[int, Field]]:
