@@ -34,6 +34,7 @@ from .config import ConveyorConfig, get_config
 from .engine import (
     NpsAnswer,
     PlannedTouchpoint,
+    RuleBook,
     engagement_cell,
     nps_category,
     plan_touchpoints,
@@ -269,7 +270,7 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
     event = event.validate()
     now = now or timezone.now()
     config = get_config()
-    rule_names = [rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)]
+    rule_names = _rule_names(config.rule_book, PURCHASE_TRIGGERS)
     try:
         try:
             with transaction.atomic():
@@ -555,6 +556,11 @@ def _update_summary(
 # --- the outbox --------------------------------------------------------------------------
 
 
+def _rule_names(book: RuleBook, triggers: frozenset[str]) -> list[str]:
+    """Every rule of these triggers, switched on or off (the outbox the service reconciles)."""
+    return [rule.name for rule in book.rules if rule.trigger in triggers]
+
+
 def _reconcile(
     profile: FanProfile,
     *,
@@ -575,7 +581,9 @@ def _reconcile(
     """
     config = config or get_config()
     book = config.rule_book
-    rule_names = [rule.name for rule in book.active_rules(triggers)]
+    # Switched-off rules are read too, so what they scheduled and did not send yet is cancelled.
+    rule_names = _rule_names(book, triggers)
+    switched_off = {rule.name for rule in book.rules if not rule.active}
     result = RecordResult(profile_id=profile.id)
     if not rule_names:
         return result
@@ -609,7 +617,7 @@ def _reconcile(
     for key, tp in existing.items():
         if key not in wanted and tp.status == S.SCHEDULED:
             tp.status = S.CANCELLED
-            tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
+            tp.outcome = _cancel_reason(tp, orders, switched_off)
             TOUCHPOINTS.update(tp, ["status", "outcome", "updated_at"], batch=batch)
             update.append(tp)
     TOUCHPOINTS.insert(create, batch=batch, column_sql={"profile_id": owner_sql} if owner_sql else None)
@@ -654,15 +662,16 @@ def _set_plan(tp: Touchpoint, item: PlannedTouchpoint, *, late: bool, backfill: 
         tp.outcome = ""
 
 
-def _cancel_reason(purchase: PurchaseFact | None) -> str:
+def _cancel_reason(tp: Any, orders: dict[str, PurchaseFact], switched_off: set[str]) -> str:
+    """Why a touchpoint that has not gone out is cancelled, in words staff understand."""
+    if tp.rule in switched_off:
+        return "its rule was switched off in the rule book"
+    purchase = orders.get(tp.order_id or "")
     if purchase is not None and purchase.cancelled_at is not None:
         return f"order {purchase.order_id} was cancelled"
     if purchase is not None and purchase.returned_at is not None:
         return f"order {purchase.order_id} was returned"
     return "no longer applies to the customer's history"
-
-
-# --- surveys -----------------------------------------------------------------------------
 
 
 def _answer(response: NpsResponse) -> NpsAnswer:
@@ -679,7 +688,7 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
     event = event.validate()
     now = now or timezone.now()
     config = get_config()
-    rule_names = {rule.name for rule in config.rule_book.active_rules(NPS_TRIGGERS)}
+    rule_names = set(_rule_names(config.rule_book, NPS_TRIGGERS))
     with transaction.atomic():
         profile = _locked_profile(event.customer)
         assert profile is not None
@@ -1394,7 +1403,8 @@ class _Replay:
     def __init__(self, orders: Sequence[BackfillOrder], *, now: datetime, config: ConveyorConfig):
         self.now = now
         self.config = config
-        self.rule_names = {rule.name for rule in config.rule_book.active_rules(PURCHASE_TRIGGERS)}
+        self.rule_names = set(_rule_names(config.rule_book, PURCHASE_TRIGGERS))
+        self.switched_off = {rule.name for rule in config.rule_book.rules if not rule.active}
         self.result = BackfillResult()
         self.orders: list[BackfillOrder] = []
         for order in orders:
@@ -1587,7 +1597,7 @@ class _Replay:
         for key, tp in existing.items():
             if key not in wanted and tp.status == S.SCHEDULED:
                 tp.status = S.CANCELLED
-                tp.outcome = _cancel_reason(orders.get(tp.order_id or ""))
+                tp.outcome = _cancel_reason(tp, orders, self.switched_off)
                 tp.updated_at = timezone.now()
                 self._dirty_touchpoint(tp)
 

@@ -456,3 +456,42 @@ def test_a_customer_created_by_another_worker_meanwhile_is_recorded_as_returning
     assert fan.purchase_count == 2 and fan.stage == "SECOND_TIME"
     assert Purchase.objects.filter(order_id="o2", profile=fan).count() == 1
     assert Touchpoint.objects.filter(key="step_day3").count() == 1
+
+
+def test_rebuilding_a_profile_after_a_rule_book_change_replans_its_outbox(settings):
+    import copy
+
+    from saleor_conveyor.engine.rules import DEFAULT_RULES
+
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    fan = profile()
+    book = copy.deepcopy(DEFAULT_RULES)
+    next(rule for rule in book["rules"] if rule["name"] == "step_day7")["days"] = 8
+    book["rules"].append({"name": "step_day30", "trigger": "first_purchase", "kind": "EMAIL", "days": 30})
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": book}
+    result = conveyor.rebuild_profile(fan.id, now=T0)
+    tps = touchpoints()
+    assert tps["step_day7"].due_at == T0 + days(8) and tps["step_day7"].status == "SCHEDULED"
+    assert tps["step_day30"].due_at == T0 + days(30)
+    assert set(result.scheduled) == {"step_day7", "step_day30"}
+    assert Touchpoint.objects.filter(key="step_day7").count() == 1
+
+
+def test_switching_a_rule_off_cancels_what_it_scheduled_at_the_next_rebuild(settings):
+    import copy
+
+    from saleor_conveyor.engine.rules import DEFAULT_RULES
+
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    Touchpoint.objects.filter(key="step_day3").update(status="SENT")  # already out: stays as it is
+    book = copy.deepcopy(DEFAULT_RULES)
+    for rule in book["rules"]:
+        if rule["name"] in {"step_day3", "step_day14"}:
+            rule["active"] = False
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": book}
+    conveyor.rebuild_profile(profile().id, now=T0)
+    tps = touchpoints()
+    assert tps["step_day14"].status == "CANCELLED"
+    assert tps["step_day14"].outcome == "its rule was switched off in the rule book"
+    assert tps["step_day3"].status == "SENT"
+    assert tps["step_day7"].status == "SCHEDULED"
