@@ -495,3 +495,22 @@ def test_switching_a_rule_off_cancels_what_it_scheduled_at_the_next_rebuild(sett
     assert tps["step_day14"].outcome == "its rule was switched off in the rule book"
     assert tps["step_day3"].status == "SENT"
     assert tps["step_day7"].status == "SCHEDULED"
+
+
+def test_rebuild_command_applies_a_changed_rule_book_to_every_customer(settings):
+    import copy
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from saleor_conveyor.engine.rules import DEFAULT_RULES
+
+    conveyor.record_order_placed(placed("a1", who=customer("a@example.com")), now=T0)
+    conveyor.record_order_placed(placed("b1", who=customer("b@example.com")), now=T0)
+    book = copy.deepcopy(DEFAULT_RULES)
+    next(rule for rule in book["rules"] if rule["name"] == "step_day14")["active"] = False
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": book}
+    out, err = StringIO(), StringIO()
+    call_command("conveyor_rebuild", stdout=out, stderr=err)
+    assert set(Touchpoint.objects.filter(key="step_day14").values_list("status", flat=True)) == {"CANCELLED"}
+    assert "Rebuilt 2 customers" in out.getvalue() and "2/2 customers" in err.getvalue()
