@@ -70,7 +70,8 @@ from .models import (
     Touchpoint,
     TouchpointStatus,
 )
-from .sql import Batch, Table
+from .sql import Batch, Table, on_commit
+from .sql import atomic as one_transaction
 
 logger = logging.getLogger(__name__)
 _PROFILE_SUMMARY_FIELDS = (
@@ -87,11 +88,9 @@ PROFILES = Table(FanProfile)
 PURCHASES = Table(Purchase)
 TOUCHPOINTS = Table(Touchpoint)
 # What recording an order reads and writes, and no more: decoding columns is most of a read's cost.
-ORDER_PROFILES = Table(
-    FanProfile,
-    only=("id", "user", "email", "first_name", "language_code", "stage", "stage_changed_at", *_PROFILE_SUMMARY_FIELDS),
-)
-LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"])
+# The profile's summary is recomputed from the ledger, so only what that keeps is read (others load if touched).
+ORDER_PROFILES = Table(FanProfile, only=("id", "user", "email", "first_name", "language_code", "stage", "currency"))
+LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"], light=True)
 NPS_RESPONSES = Table(NpsResponse)
 OUTBOX = Table(
     Touchpoint,
@@ -273,10 +272,10 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
     rule_names = _rule_names(config.rule_book, PURCHASE_TRIGGERS)
     try:
         try:
-            with transaction.atomic():
+            with one_transaction():
                 return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
         except _Raced:  # another worker created this customer meanwhile: their profile exists now
-            with transaction.atomic():
+            with one_transaction():
                 return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
     except _RecordedElsewhere:
         owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
@@ -316,28 +315,36 @@ def _record_placed(
         batch=batch,
     )
     _update_summary(profile, facts, now, extra=changed, batch=batch)
-    batch.flush()
+    _flush_order(batch)
     result.changed = True
     return result
 
 
 def _add_purchase(purchase: Purchase, batch: Batch, *, owner_sql: tuple[str, list[Any]] | None = None) -> None:
-    """Queue the ledger row; if the order is already in another customer's ledger, everything rolls back."""
-    PURCHASES.insert(
-        [purchase],
-        batch=batch,
-        on_conflict='ON CONFLICT ("order_id") DO NOTHING',
-        on_skipped=_raise_recorded_elsewhere,
-        column_sql={"profile_id": owner_sql} if owner_sql else None,
-    )
+    """Queue the ledger row; if the order is already in another customer's ledger, the batch fails."""
+    PURCHASES.insert([purchase], batch=batch, column_sql={"profile_id": owner_sql} if owner_sql else None)
 
 
 class _Raced(Exception):
     """Another worker created the customer's profile while this one was recording: start again."""
 
 
-def _raise_raced() -> None:
-    raise _Raced
+def _flush_order(batch: Batch) -> None:
+    """Write an order's batch and commit with it; a unique key taken meanwhile undoes all of it.
+
+    The order id taken means another customer's ledger has the order (`_RecordedElsewhere`);
+    any other key (the email or account of a new profile, a touchpoint's occurrence) means a
+    concurrent worker got there first (`_Raced`: start again, as a returning customer).
+    """
+    try:
+        batch.flush(last=True)
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == _ORDER_UNIQUE:
+            raise _RecordedElsewhere from None
+        raise _Raced from None
+
+
+_ORDER_UNIQUE = "conveyor_purchase_order_unique"
 
 
 def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig) -> RecordResult:
@@ -353,7 +360,7 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
     owner = (f"(SELECT id FROM {PROFILES.name} WHERE email = %s)", [profile.email])
     batch = Batch()
     _update_summary(profile, facts, now, write=False)
-    PROFILES.insert([profile], batch=batch, on_conflict="ON CONFLICT DO NOTHING", on_skipped=_raise_raced)
+    PROFILES.insert([profile], batch=batch)
     _add_purchase(purchase, batch, owner_sql=owner)
     result = _reconcile(
         profile,
@@ -366,18 +373,11 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
         batch=batch,
         owner_sql=owner,
     )
-    try:
-        batch.flush()
-    except IntegrityError:
-        raise _Raced from None  # a row of the other worker's profile collided with ours
+    _flush_order(batch)
     purchase.profile = profile
     result.profile_id = profile.id
     result.changed = True
     return result
-
-
-def _raise_recorded_elsewhere() -> None:
-    raise _RecordedElsewhere
 
 
 def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
@@ -508,7 +508,7 @@ def _fact(row: Purchase) -> PurchaseFact:
         placed_at=row.placed_at,
         currency=row.currency,
         total=row.total_gross_amount,
-        discounted=row.discounted,
+        discounted=row.used_voucher or row.used_sale or row.used_campaign,
         fulfilled_at=row.fulfilled_at,
         cancelled_at=row.cancelled_at,
         returned_at=row.returned_at,
@@ -546,7 +546,7 @@ def _update_summary(
     if write:
         PROFILES.update(profile, update, batch=batch)
     if previous_stage != profile.stage:
-        transaction.on_commit(
+        on_commit(
             lambda: signals.stage_changed.send(
                 sender=FanProfile, profile=profile, previous=previous_stage, stage=profile.stage
             )
@@ -627,7 +627,7 @@ def _reconcile(
         )
     scheduled = [tp for tp in [*create, *update] if tp.status == S.SCHEDULED]
     if scheduled:  # ids of new rows exist only once the batch ran: read them at commit
-        transaction.on_commit(
+        on_commit(
             lambda: signals.touchpoint_scheduled.send(
                 sender=Touchpoint,
                 touchpoint_ids=[tp.id for tp in scheduled],
@@ -740,7 +740,7 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             batch=writes,
         )
         writes.flush()
-        transaction.on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
+        on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
         return response
 
 
@@ -991,7 +991,7 @@ def submit_inquiry(inquiry: InquirySubmitted, *, now: datetime | None = None) ->
             message=inquiry.message,
             client_address=inquiry.client_address,
         )
-        transaction.on_commit(lambda: _notify_shop_of_inquiry(stored))
+        on_commit(lambda: _notify_shop_of_inquiry(stored))
         return stored
 
 
@@ -1646,7 +1646,7 @@ class _Replay:
                 scheduled.setdefault(tp.profile_id, []).append(tp.id)
                 self.result.upcoming.append((tp.profile.email, tp.rule, tp.due_at))
         for profile_id, ids in scheduled.items():
-            transaction.on_commit(
+            on_commit(
                 lambda ids=ids, profile_id=profile_id: signals.touchpoint_scheduled.send(
                     sender=Touchpoint, touchpoint_ids=ids, profile_id=profile_id
                 )
@@ -1655,7 +1655,7 @@ class _Replay:
         for profile in profiles:
             previous = self.initial_stage.get(id(profile))
             if previous != profile.stage:
-                transaction.on_commit(
+                on_commit(
                     lambda profile=profile, previous=previous: signals.stage_changed.send(
                         sender=FanProfile, profile=profile, previous=previous, stage=profile.stage
                     )
