@@ -381,39 +381,50 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
 
 
 def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
-    """One round trip: the customer's profile (locked), its ledger, and its outbox for these rules."""
+    """One round trip: the customer's profile (locked), its ledger, and its outbox for these rules.
+
+    The lock is taken by a statement of its own: a statement that waits for a lock sees the
+    other tables as they were when it started, so the ledger and outbox are read by the next
+    one, which sees whatever the previous holder of the lock committed.
+    """
     match, params = _customer_match(customer, alias="p")
+    lock_sql, history_sql = _customer_read_sql(match, by_email_only=customer.user_id is None)
     rows: dict[str, list[tuple]] = {}
     batch = Batch()
-    batch.add(
-        f"SELECT {ORDER_PROFILES.columns_as('p')}, {LEDGER.columns_as('o')} FROM {PROFILES.name} p "
-        f"LEFT JOIN {PURCHASES.name} o ON o.profile_id = p.id WHERE {match} FOR UPDATE OF p",
-        params,
-        lambda fetched: rows.__setitem__("customer", fetched),
-    )
-    batch.add(
-        f"SELECT {OUTBOX.columns_as('t')} FROM {OUTBOX.name} t WHERE t.profile_id IN "
-        f"(SELECT p.id FROM {PROFILES.name} p WHERE {match})",
-        params,
-        lambda fetched: rows.__setitem__("outbox", fetched),
-    )
+    batch.add(lock_sql, params, lambda fetched: rows.__setitem__("profiles", fetched))
+    batch.add(history_sql, params * 2, lambda fetched: rows.__setitem__("history", fetched))
     batch.flush()
-    width = len(ORDER_PROFILES.fields)
-    profiles: dict[int, FanProfile] = {}
-    ledgers: dict[int, list[Purchase]] = {}
-    for row in rows["customer"]:
-        found = profiles.setdefault(row[0], ORDER_PROFILES.from_row(row[:width]))
-        ledger = ledgers.setdefault(found.id, [])
-        if row[width] is not None:
-            ledger.append(LEDGER.from_row(row[width:]))
-    profile = _choose(profiles.values(), customer)
+    profile = _choose(map(ORDER_PROFILES.from_row, rows["profiles"]), customer)
     if profile is None:
         return None, [], {}
+    width = len(LEDGER.fields)
+    ledger = [LEDGER.from_row(row[:width]) for row in rows["history"] if row[0] is not None]
+    ledger = [row for row in ledger if row.profile_id == profile.id]
     wanted = set(rule_names)
-    outbox = {
-        tp.key: tp for tp in map(OUTBOX.from_row, rows["outbox"]) if tp.profile_id == profile.id and tp.rule in wanted
-    }
-    return profile, ledgers[profile.id], outbox
+    outbox = {}
+    for row in rows["history"]:
+        if row[0] is None:
+            tp = OUTBOX.from_row(row[width:])
+            if tp.profile_id == profile.id and tp.rule in wanted:
+                outbox[tp.key] = tp
+    return profile, ledger, outbox
+
+
+@cache
+def _customer_read_sql(match: str, *, by_email_only: bool) -> tuple[str, str]:
+    """The lock statement and the history statement (ledger rows, then outbox rows, in one result).
+
+    By email alone at most one profile matches, and `= (subquery)` plans in half the time of `IN`.
+    """
+    owners = f"(SELECT p.id FROM {PROFILES.name} p WHERE {match})"
+    owners = f"= {owners}" if by_email_only else f"= ANY(ARRAY{owners})"
+    no_ledger = ", ".join(["NULL"] * len(LEDGER.fields))
+    no_outbox = ", ".join(["NULL"] * len(OUTBOX.fields))
+    return (
+        f"SELECT {ORDER_PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE",
+        f"SELECT {LEDGER.columns_as('o')}, {no_outbox} FROM {PURCHASES.name} o WHERE o.profile_id {owners} "
+        f"UNION ALL SELECT {no_ledger}, {OUTBOX.columns_as('t')} FROM {OUTBOX.name} t WHERE t.profile_id {owners}",
+    )
 
 
 def _unchanged_by_repeat(existing: Any, event: OrderPlaced, values: dict[str, Any]) -> bool:
@@ -626,30 +637,39 @@ def _reconcile(
             tp.key
         )
     scheduled = [tp for tp in [*create, *update] if tp.status == S.SCHEDULED]
-    if scheduled:  # ids of new rows exist only once the batch ran: read them at commit
-        on_commit(
-            lambda: signals.touchpoint_scheduled.send(
-                sender=Touchpoint,
-                touchpoint_ids=[tp.id for tp in scheduled],
-                profile_id=profile.id,
-                touchpoints=scheduled,
-            )
-        )
+    if scheduled:  # ids of new rows (and of a new profile) exist only once the batch ran: read them at commit
+        on_commit(functools.partial(_send_scheduled, profile, scheduled))
     return result
 
 
-def _new_touchpoint(profile: FanProfile, item: PlannedTouchpoint, *, late: bool, backfill: bool) -> Touchpoint:
-    tp = Touchpoint(
-        profile=profile, rule=item.rule, key=item.key, kind=item.kind, order_id=item.order_id, marketing=item.marketing
+def _send_scheduled(profile: FanProfile, scheduled: list[Touchpoint]) -> None:
+    for tp in scheduled:
+        tp.profile_id = profile.id
+    signals.touchpoint_scheduled.send(
+        sender=Touchpoint, touchpoint_ids=[tp.id for tp in scheduled], profile_id=profile.id, touchpoints=scheduled
     )
+
+
+def _new_touchpoint(profile: FanProfile, item: PlannedTouchpoint, *, late: bool, backfill: bool) -> Touchpoint:
+    tp = TOUCHPOINTS.new(
+        profile_id=profile.id,
+        rule=item.rule,
+        key=item.key,
+        kind=item.kind,
+        order_id=item.order_id,
+        marketing=item.marketing,
+    )
+    _TOUCHPOINT_PROFILE.set_cached_value(tp, profile)
     _set_plan(tp, item, late=late, backfill=backfill)
-    tp.updated_at = timezone.now()
     return tp
 
 
+_TOUCHPOINT_PROFILE = Touchpoint._meta.get_field("profile")
+
+
 def _set_plan(tp: Touchpoint, item: PlannedTouchpoint, *, late: bool, backfill: bool) -> None:
+    """Plan (or replan) a touchpoint; `updated_at` is set when it is written."""
     tp.planned_at = tp.due_at = item.due_at
-    tp.updated_at = timezone.now()
     if late:
         tp.status = S.SKIPPED
         tp.outcome = (
@@ -1592,6 +1612,7 @@ class _Replay:
                 tp.status == S.SCHEDULED and tp.planned_at != item.due_at
             ):
                 _set_plan(tp, item, late=late, backfill=True)
+                tp.updated_at = timezone.now()
                 self._dirty_touchpoint(tp)
         orders = {fact.order_id: fact for fact in facts}
         for key, tp in existing.items():

@@ -278,15 +278,49 @@ class Table[M: Model]:
             (f, f.attname, f in self._pre_save, f not in self._driver_native) for f in self.fields if not f.primary_key
         ]
 
-    def _value(self, obj: M, field: Field, attname: str, made: bool, prepared: bool) -> Any:
-        value = field.pre_save(obj, add=True) if made else getattr(obj, attname)
-        if isinstance(value, DatabaseDefault):
-            return value
-        if prepared:
-            return field.get_db_prep_save(value, connection)
-        if isinstance(value, Enum):  # psycopg would send an enum's name, Django its value
-            return value.value
-        return value
+    def _rows(self, objs: Sequence[M], skip: Mapping[str, Any]) -> list[list[Any]]:
+        """Each object's values for `_writable` (None where `skip` has the column), as the ORM would save them.
+
+        Fields made on save (auto_now, auto_now_add) get one timestamp for the whole statement.
+        """
+        made: dict[str, Any] = {}
+        rows = []
+        for obj in objs:
+            row = []
+            for field, attname, is_made, prepared in self._writable:
+                if attname in skip:
+                    row.append(None)
+                    continue
+                if not is_made:
+                    value = getattr(obj, attname)
+                elif attname in made:
+                    value = made[attname]
+                    setattr(obj, attname, value)
+                else:
+                    value = made[attname] = field.pre_save(obj, add=True)
+                if isinstance(value, DatabaseDefault):
+                    pass
+                elif prepared:
+                    value = field.get_db_prep_save(value, connection)
+                elif isinstance(value, Enum):  # psycopg would send an enum's name, Django its value
+                    value = value.value
+                row.append(value)
+            rows.append(row)
+        return rows
+
+    @cached_property
+    def _defaults(self) -> list[tuple[str, Callable[[], Any]]]:
+        return [(f.attname, f._get_default) for f in self.model._meta.concrete_fields]
+
+    def new(self, **values: Any) -> M:
+        """An unsaved instance, built positionally: `Model(**kwargs)` costs several times more.
+
+        `values` are keyed by attname (`profile_id`, not `profile`); other fields take their defaults.
+        """
+        args = [values.pop(attname) if attname in values else default() for attname, default in self._defaults]
+        if values:
+            raise TypeError(f"{self.model.__name__} has no fields {sorted(values)}")
+        return self.model(*args)
 
     @functools.cache  # noqa: B019 - tables are module-level singletons
     def _recordset_parts(self, sql_columns: frozenset[str]) -> tuple[str, list[str], list[tuple[int, str]]]:
@@ -305,9 +339,7 @@ class Table[M: Model]:
         self, objs: Sequence[M], tail: str, column_sql: Mapping[str, tuple[str, list[Any]]] | None = None
     ) -> tuple[str, list[Any]]:
         column_sql = column_sql or {}
-        rows = [
-            [None if a in column_sql else self._value(obj, f, a, m, p) for f, a, m, p in self._writable] for obj in objs
-        ]
+        rows = self._rows(objs, column_sql)
         # Up to 50 values psycopg reuses its parse of a VALUES statement; beyond, the rows travel as one
         # JSON parameter (json.dumps is much cheaper than binding each value, or each column as an array).
         if len(objs) * len(self._writable) > _MAX_CACHED_PARAMS:

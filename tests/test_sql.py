@@ -1,0 +1,235 @@
+"""sql.py on committed data: the own transaction (BEGIN and COMMIT riding with batches) and bulk inserts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from psycopg.pq import TransactionStatus
+
+from saleor_conveyor import conveyor, signals, sql
+from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
+
+from .conftest import T0, customer, days, placed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PROFILES = sql.Table(FanProfile)
+PURCHASES = sql.Table(Purchase)
+TOUCHPOINTS = sql.Table(Touchpoint)
+
+
+def server_status() -> TransactionStatus:
+    return connection.connection.info.transaction_status
+
+
+def committed_emails() -> set[str]:
+    """What another connection sees: only committed rows."""
+    seen: set[str] = set()
+
+    def look() -> None:
+        try:
+            seen.update(FanProfile.objects.values_list("email", flat=True))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=look)
+    thread.start()
+    thread.join(timeout=30)
+    return seen
+
+
+def test_own_transaction_sends_begin_with_the_first_batch_and_commit_with_the_last():
+    done = []
+    with CaptureQueriesContext(connection) as queries, sql.atomic():
+        PROFILES.insert([FanProfile(email="a@example.com")])
+        sql.on_commit(lambda: done.append(committed_emails()))
+        batch = sql.Batch()
+        PROFILES.insert([FanProfile(email="b@example.com")], batch=batch)
+        batch.flush(last=True)
+        assert done == []  # not before the commit
+    trips = [q["sql"] for q in queries]
+    assert len(trips) == 2
+    assert trips[0].startswith("BEGIN; INSERT") and trips[1].endswith("; COMMIT")
+    assert done == [{"a@example.com", "b@example.com"}]
+    assert server_status() == TransactionStatus.IDLE
+
+
+def test_own_transaction_commits_on_leaving_the_block_when_no_batch_said_last():
+    with CaptureQueriesContext(connection) as queries, sql.atomic():
+        PROFILES.insert([FanProfile(email="a@example.com")])
+    assert [q["sql"] for q in queries][-1] == "COMMIT"
+    assert committed_emails() == {"a@example.com"}
+
+
+def test_a_failing_last_batch_undoes_the_whole_transaction():
+    FanProfile.objects.create(email="taken@example.com")
+    with pytest.raises(IntegrityError), sql.atomic():
+        PROFILES.insert([FanProfile(email="new@example.com")])
+        batch = sql.Batch()
+        PROFILES.insert([FanProfile(email="other@example.com")], batch=batch)
+        PROFILES.insert([FanProfile(email="taken@example.com")], batch=batch)
+        batch.flush(last=True)
+    assert server_status() == TransactionStatus.IDLE
+    assert committed_emails() == {"taken@example.com"}
+    assert FanProfile.objects.count() == 1  # and the connection works on
+
+
+def test_an_exception_between_batches_rolls_back_and_skips_the_callbacks():
+    called = []
+    with pytest.raises(RuntimeError, match="boom"), sql.atomic():
+        PROFILES.insert([FanProfile(email="a@example.com")])
+        sql.on_commit(lambda: called.append(True))
+        raise RuntimeError("boom")
+    assert called == []
+    assert server_status() == TransactionStatus.IDLE
+    assert committed_emails() == set()
+
+
+def test_nothing_may_be_written_after_the_committing_batch():
+    with pytest.raises(RuntimeError, match="committed"), sql.atomic():
+        batch = sql.Batch()
+        PROFILES.insert([FanProfile(email="a@example.com")], batch=batch)
+        batch.flush(last=True)
+        PROFILES.insert([FanProfile(email="b@example.com")])
+    assert committed_emails() == {"a@example.com"}
+
+
+def test_inside_django_atomic_it_is_a_savepoint_and_callbacks_wait_for_the_outer_commit():
+    called = []
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries, sql.atomic():
+            batch = sql.Batch()
+            PROFILES.insert([FanProfile(email="a@example.com")], batch=batch)
+            batch.flush(last=True)
+            sql.on_commit(lambda: called.append(True))
+        assert not any("BEGIN" in q["sql"] or "COMMIT" in q["sql"] for q in queries)
+        assert called == []
+    assert called == [True]
+
+
+def test_opening_django_atomic_inside_the_own_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside sql.atomic"), sql.atomic(), transaction.atomic():
+        PROFILES.insert([FanProfile(email="a@example.com")])
+    assert server_status() == TransactionStatus.IDLE
+    assert committed_emails() == set()
+
+
+def test_many_rows_go_as_one_json_parameter_and_come_back_exactly():
+    fan = FanProfile.objects.create(email="a@example.com")
+    texts = ['quote " and \\ backslash', "it's", "改行\nタブ\t", "{braces}, [brackets]", "", "NULL", "null"]
+    stamp = datetime(2026, 4, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    rows = [
+        Touchpoint(
+            profile=fan,
+            rule="r",
+            key=f"k{n}",
+            kind="EMAIL",
+            status="SCHEDULED",
+            planned_at=stamp + days(n),
+            due_at=stamp + days(n),
+            order_id=None if n % 2 else f"o{n}",
+            marketing=bool(n % 2),
+            outcome=text,
+        )
+        for n, text in enumerate(texts)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        TOUCHPOINTS.insert(rows)
+    assert len(queries) == 1 and "json_populate_recordset" in queries[0]["sql"]
+    for row in rows:
+        stored = Touchpoint.objects.get(pk=row.pk)  # each object got its own row's id
+        assert (stored.key, stored.outcome, stored.order_id, stored.marketing) == (
+            row.key,
+            row.outcome,
+            row.order_id,
+            row.marketing,
+        )
+        assert stored.due_at == row.due_at and stored.created_at == row.created_at
+
+
+def test_a_few_rows_are_bound_value_by_value():
+    fan = FanProfile.objects.create(email="a@example.com")
+    rows = [
+        Purchase(
+            order_id=f"o{n}", profile=fan, channel="c", currency="JPY", total_gross_amount=Decimal("1.5"), placed_at=T0
+        )
+        for n in range(2)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        PURCHASES.insert(rows)
+    assert "VALUES" in queries[0]["sql"] and "json" not in queries[0]["sql"]
+    assert sorted(Purchase.objects.values_list("order_id", "total_gross_amount")) == [
+        ("o0", Decimal("1.5")),
+        ("o1", Decimal("1.5")),
+    ]
+
+
+# --- the service in autocommit mode (the way a Celery task or a webhook calls it) ----------
+
+
+def test_recording_an_order_outside_any_transaction_takes_two_round_trips_and_signals_after_commit():
+    seen = []
+
+    def on_scheduled(**kwargs):
+        seen.append(committed_emails())
+
+    signals.touchpoint_scheduled.connect(on_scheduled)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            conveyor.record_order_placed(placed("o1"), now=T0)
+    finally:
+        signals.touchpoint_scheduled.disconnect(on_scheduled)
+    assert len(queries) == 2
+    assert seen == [{"hanako@example.com"}]
+    fan = FanProfile.objects.get()
+    assert fan.purchase_count == 1 and Touchpoint.objects.filter(profile=fan, key="step_day3").exists()
+
+
+def test_an_order_recorded_for_another_customer_writes_nothing_for_the_new_one():
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    before = (FanProfile.objects.count(), Touchpoint.objects.count())
+    result = conveyor.record_order_placed(placed("o1", who=customer("someone-else@example.com")), now=T0)
+    assert result.profile_id == FanProfile.objects.get(email="hanako@example.com").id
+    assert (FanProfile.objects.count(), Touchpoint.objects.count()) == before
+    assert server_status() == TransactionStatus.IDLE
+
+
+def test_an_order_recorded_for_another_customer_leaves_a_returning_customer_unchanged():
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    conveyor.record_order_placed(placed("o2", who=customer("b@example.com")), now=T0)
+    conveyor.record_order_placed(placed("o1", who=customer("b@example.com"), at=T0 + days(1)), now=T0 + days(1))
+    b = FanProfile.objects.get(email="b@example.com")
+    assert b.purchase_count == 1 and list(b.purchases.values_list("order_id", flat=True)) == ["o2"]
+    assert not Touchpoint.objects.filter(profile=b, key="second_purchase").exists()
+
+
+def test_first_orders_of_one_new_customer_at_once_make_one_profile_and_no_duplicate():
+    count = 4
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            conveyor.record_order_placed(placed(f"o{n}", at=T0 + days(n)), now=T0 + days(n))
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    fan = FanProfile.objects.get()
+    assert fan.purchase_count == count and fan.stage == "LOYAL"
+    assert Purchase.objects.filter(profile=fan).count() == count
+    keys = list(Touchpoint.objects.values_list("key", flat=True))
+    assert len(keys) == len(set(keys)) and "step_day3" in keys
