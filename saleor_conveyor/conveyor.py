@@ -113,7 +113,7 @@ def _customer_match(customer: Customer, *, alias: str | None = None) -> tuple[st
 
 
 def _fresh_profile(customer: Customer) -> FanProfile:
-    return FanProfile(
+    return PROFILES.new(
         email=customer.email,
         user_id=customer.user_id,
         first_name=customer.first_name,
@@ -300,7 +300,7 @@ def _record_placed(
             return RecordResult(profile_id=profile.id)
         PURCHASES.update(existing, list(values), batch=batch)
     else:
-        purchase = Purchase(order_id=event.order_id, profile=profile, **values)
+        purchase = PURCHASES.new(order_id=event.order_id, profile_id=profile.id, **values)
         _add_purchase(purchase, batch)
         history.append(purchase)
     facts = [_fact(row) for row in history]
@@ -355,7 +355,7 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
     and the whole transaction starts again (`_Raced`), this time as a returning customer.
     """
     profile = _fresh_profile(event.customer)
-    purchase = Purchase(order_id=event.order_id, **_placed_values(event))
+    purchase = PURCHASES.new(order_id=event.order_id, **_placed_values(event))
     facts = [_fact(purchase)]
     owner = (f"(SELECT id FROM {PROFILES.name} WHERE email = %s)", [profile.email])
     batch = Batch()

@@ -154,10 +154,8 @@ class Batch:
                     on_rows(cursor.fetchall())
 
 
-def _json_value(value: Any) -> Any:
-    """A prepared column value as JSON carries it; PostgreSQL reads it back with the column's type."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
+def _json_default(value: Any) -> Any:
+    """How json.dumps carries a prepared column value it does not know; PostgreSQL reads it with the column's type."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise TypeError("naive datetime")  # only its own binding knows the connection's time zone
@@ -278,16 +276,18 @@ class Table[M: Model]:
             (f, f.attname, f in self._pre_save, f not in self._driver_native) for f in self.fields if not f.primary_key
         ]
 
-    def _rows(self, objs: Sequence[M], skip: Mapping[str, Any]) -> list[list[Any]]:
-        """Each object's values for `_writable` (None where `skip` has the column), as the ORM would save them.
+    def _rows(self, objs: Sequence[M], skip: Mapping[str, Any]) -> tuple[list[list[Any]], frozenset[tuple[int, int]]]:
+        """Each object's values for `_writable` (None where `skip` has the column), as the ORM would save them,
+        and the (row, column) positions left to a db_default.
 
         Fields made on save (auto_now, auto_now_add) get one timestamp for the whole statement.
         """
         made: dict[str, Any] = {}
         rows = []
-        for obj in objs:
+        defaults = []
+        for index, obj in enumerate(objs):
             row = []
-            for field, attname, is_made, prepared in self._writable:
+            for position, (field, attname, is_made, prepared) in enumerate(self._writable):
                 if attname in skip:
                     row.append(None)
                     continue
@@ -299,14 +299,14 @@ class Table[M: Model]:
                 else:
                     value = made[attname] = field.pre_save(obj, add=True)
                 if isinstance(value, DatabaseDefault):
-                    pass
+                    defaults.append((index, position))
                 elif prepared:
                     value = field.get_db_prep_save(value, connection)
                 elif isinstance(value, Enum):  # psycopg would send an enum's name, Django its value
                     value = value.value
                 row.append(value)
             rows.append(row)
-        return rows
+        return rows, frozenset(defaults)
 
     @cached_property
     def _defaults(self) -> list[tuple[str, Callable[[], Any]]]:
@@ -323,55 +323,76 @@ class Table[M: Model]:
         return self.model(*args)
 
     @functools.cache  # noqa: B019 - tables are module-level singletons
-    def _recordset_parts(self, sql_columns: frozenset[str]) -> tuple[str, list[str], list[tuple[int, str]]]:
-        """For INSERT ... SELECT FROM json_populate_recordset(one JSON array of rows): one text for any count.
+    def _recordset_sql(
+        self, given: tuple[tuple[str, str], ...], tail: str
+    ) -> tuple[str, list[str], list[tuple[int, str]]]:
+        """INSERT ... SELECT FROM json_populate_recordset(one JSON array of rows): one text for any count.
 
-        Returns the head (INSERT INTO ... (columns)), the attnames given as SQL (first), and the
+        Returns the text, the attnames given as SQL (in the order their params go), and the
         positions in `_writable` and column names of the fields sent as JSON.
         """
         quote = connection.ops.quote_name
-        given = [f for f, *_ in self._writable if f.attname in sql_columns]
-        sent = [(i, f.column) for i, (f, *_) in enumerate(self._writable) if f.attname not in sql_columns]
-        columns = ", ".join(quote(column) for column in [*(f.column for f in given), *(c for _, c in sent)])
-        return f"INSERT INTO {self.name} ({columns})", [f.attname for f in given], sent
+        given_sql = dict(given)
+        first = [f for f, *_ in self._writable if f.attname in given_sql]
+        sent = [(i, f.column) for i, (f, *_) in enumerate(self._writable) if f.attname not in given_sql]
+        columns = ", ".join(quote(column) for column in [*(f.column for f in first), *(c for _, c in sent)])
+        selected = ", ".join([*(given_sql[f.attname] for f in first), *(f"r.{quote(c)}" for _, c in sent)])
+        source = f"json_populate_recordset(NULL::{self.name}, %s) AS r"
+        sql = f"INSERT INTO {self.name} ({columns}) SELECT {selected} FROM {source} {tail}"
+        return sql, [f.attname for f in first], sent
 
     def _insert_sql(
         self, objs: Sequence[M], tail: str, column_sql: Mapping[str, tuple[str, list[Any]]] | None = None
     ) -> tuple[str, list[Any]]:
         column_sql = column_sql or {}
-        rows = self._rows(objs, column_sql)
+        given = tuple((name, sql) for name, (sql, _) in column_sql.items())
+        rows, defaults = self._rows(objs, column_sql)
         # Up to 50 values psycopg reuses its parse of a VALUES statement; beyond, the rows travel as one
         # JSON parameter (json.dumps is much cheaper than binding each value, or each column as an array).
-        if len(objs) * len(self._writable) > _MAX_CACHED_PARAMS:
-            head, given, sent = self._recordset_parts(frozenset(column_sql))
+        if len(objs) * len(self._writable) > _MAX_CACHED_PARAMS and not defaults:
+            sql, first, sent = self._recordset_sql(given, tail)
+            columns = [column for _, column in sent]
             try:
-                document = json.dumps([{column: _json_value(row[i]) for i, column in sent} for row in rows])
-            except TypeError:  # a value JSON cannot carry (a db_default, a JSON field's adapter): bind each one
+                document = json.dumps(
+                    [dict(zip(columns, (row[i] for i, _ in sent), strict=True)) for row in rows],
+                    default=_json_default,
+                )
+            except TypeError:  # a value JSON cannot carry (a JSON field's adapter): bind each one
                 pass
             else:
-                selected = ", ".join(
-                    [*(column_sql[name][0] for name in given), *(f"r.{connection.ops.quote_name(c)}" for _, c in sent)]
-                )
-                params = [p for name in given for p in column_sql[name][1]]
-                source = f"json_populate_recordset(NULL::{self.name}, %s) AS r"
-                return f"{head} SELECT {selected} FROM {source} {tail}", [*params, document]
-        quote = connection.ops.quote_name
+                return sql, [*(p for name in first for p in column_sql[name][1]), document]
+        sql = self._values_sql(given, len(rows), defaults, tail)
+        if not column_sql and not defaults:
+            return sql, [value for row in rows for value in row]
         params: list[Any] = []
-        values: list[str] = []
-        for row in rows:
-            placeholders = []
-            for (_, attname, *_), value in zip(self._writable, row, strict=True):
+        for index, row in enumerate(rows):
+            for position, ((_, attname, *_), value) in enumerate(zip(self._writable, row, strict=True)):
                 if attname in column_sql:
-                    placeholders.append(column_sql[attname][0])
                     params += column_sql[attname][1]
-                elif isinstance(value, DatabaseDefault):  # a field with only a db_default, left unset
+                elif (index, position) not in defaults:
+                    params.append(value)
+        return sql, params
+
+    @functools.cache  # noqa: B019 - tables are module-level singletons
+    def _values_sql(
+        self, given: tuple[tuple[str, str], ...], count: int, defaults: frozenset[tuple[int, int]], tail: str
+    ) -> str:
+        """INSERT ... VALUES text for `count` rows: `given` columns as SQL, `defaults` positions as DEFAULT."""
+        quote = connection.ops.quote_name
+        given_sql = dict(given)
+        values = []
+        for index in range(count):
+            placeholders = []
+            for position, (_, attname, *_) in enumerate(self._writable):
+                if attname in given_sql:
+                    placeholders.append(given_sql[attname])
+                elif (index, position) in defaults:  # a field with only a db_default, left unset
                     placeholders.append("DEFAULT")
                 else:
                     placeholders.append("%s")
-                    params.append(value)
             values.append("(" + ", ".join(placeholders) + ")")
         columns = ", ".join(quote(f.column) for f, *_ in self._writable)
-        return f"INSERT INTO {self.name} ({columns}) VALUES {', '.join(values)} {tail}", params
+        return f"INSERT INTO {self.name} ({columns}) VALUES {', '.join(values)} {tail}"
 
     def insert(
         self,
