@@ -91,7 +91,8 @@ TOUCHPOINTS = Table(Touchpoint)
 # The profile's summary is recomputed from the ledger, so only what that keeps is read (others load if touched).
 ORDER_PROFILES = Table(FanProfile, only=("id", "user", "email", "first_name", "language_code", "stage", "currency"))
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"], light=True)
-NPS_RESPONSES = Table(NpsResponse)
+# What planning and "the latest answer" need of earlier NPS answers.
+NPS_ANSWERS = Table(NpsResponse, only=("id", "profile", "order_id", "score", "created_at"), light=True)
 OUTBOX = Table(
     Touchpoint,
     only=("id", "profile", "rule", "key", "status", "planned_at", "order_id", "attempts", "sent_at"),
@@ -339,12 +340,17 @@ def _flush_order(batch: Batch) -> None:
     try:
         batch.flush(last=True)
     except IntegrityError as error:
-        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == _ORDER_UNIQUE:
+        if _violated(error) == _ORDER_UNIQUE:
             raise _RecordedElsewhere from None
         raise _Raced from None
 
 
 _ORDER_UNIQUE = "conveyor_purchase_order_unique"
+
+
+def _violated(error: IntegrityError) -> str | None:
+    """The name of the constraint an IntegrityError broke, as PostgreSQL reports it."""
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
 
 
 def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig) -> RecordResult:
@@ -695,102 +701,123 @@ def _cancel_reason(tp: Any, orders: dict[str, PurchaseFact], switched_off: set[s
 
 
 def _answer(response: NpsResponse) -> NpsAnswer:
-    return NpsAnswer(occasion=response.occasion, score=response.score, answered_at=response.created_at)
+    """An answer as the engine plans from it (`response` may be a light row: `occasion` is spelled out)."""
+    occasion = response.order_id or f"response-{response.id}"  # as NpsResponse.occasion
+    return NpsAnswer(occasion=occasion, score=response.score, answered_at=response.created_at)
 
 
 def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
     """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS.
 
-    Round trips, the customer's row locked from the first: the lock; the order's checks (when
-    an order is named); the answer's insert with the reads it needs (every answer, the outbox);
-    the writes (the profile's NPS, the outbox's changes).
+    Two round trips: the customer's row locked (made if new) with everything the answer is
+    checked and planned against (the order, every earlier answer, the outbox, the answer's id
+    drawn ahead); then the answer, the profile's NPS and the outbox's changes, with the commit.
     """
     event = event.validate()
     now = now or timezone.now()
     config = get_config()
     rule_names = set(_rule_names(config.rule_book, NPS_TRIGGERS))
-    with transaction.atomic():
-        profile = _locked_profile(event.customer)
-        assert profile is not None
-        channel = _nps_order_channel(profile, event.order_id) if event.order_id is not None else ""
-        response = NpsResponse(
-            profile=profile,
+    match, params = _customer_match(event.customer, alias="p")
+    owners = f"(SELECT p.id FROM {PROFILES.name} p WHERE {match})"
+    found: list[tuple] = []
+    orders: list[tuple] = []
+    rows: list[tuple] = []
+    outbox_rows: list[tuple] = []
+    drawn: list[tuple] = []
+    with one_transaction():
+        reads = Batch()
+        _add_profile_if_missing(event.customer, reads)
+        reads.add(
+            f"SELECT {PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE", params, found.extend
+        )
+        # Read after the lock is granted (see _read_customer), so what its last holder wrote is seen.
+        if event.order_id is not None:
+            reads.add(
+                f"SELECT profile_id, channel FROM {PURCHASES.name} WHERE order_id = %s", [event.order_id], orders.extend
+            )
+        reads.add(
+            f"SELECT {NPS_ANSWERS.columns} FROM {NPS_ANSWERS.name} WHERE profile_id IN {owners}",
+            params,
+            rows.extend,
+        )
+        if rule_names:
+            reads.add(
+                f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN {owners}", params, outbox_rows.extend
+            )
+        reads.add(NEW_NPS_RESPONSES.next_id_sql, [], drawn.extend)
+        reads.flush()
+        profile = _choose(map(PROFILES.from_row, found), event.customer)
+        assert profile is not None  # made above if it was missing
+        answers = [answer for answer in map(NPS_ANSWERS.from_row, rows) if answer.profile_id == profile.id]
+        channel = ""
+        if event.order_id is not None:
+            channel = next((channel for owner, channel in orders if owner == profile.id), None)
+            if channel is None:
+                raise ConveyorError(
+                    f"No order {event.order_id!r} of this customer is recorded.",
+                    field="orderId",
+                    code=ErrorCode.NOT_FOUND,
+                )
+            if any(answer.order_id == event.order_id for answer in answers):
+                raise _nps_already_answered()
+        response = NEW_NPS_RESPONSES.new(
+            id=drawn[0][0],
+            profile_id=profile.id,
             order_id=event.order_id,
             channel=channel,
             score=event.score,
             comment=event.comment,
             created_at=event.answered_at,
         )
-        reads = Batch()
-        NPS_RESPONSES.insert([response], batch=reads)
-        rows: list[tuple] = []
-        # Newest first: the first row is the latest answer. Answers at the same moment are ordered
-        # by order id, so the result does not depend on which arrived first.
-        reads.add(
-            f"SELECT {NPS_RESPONSES.columns} FROM {NPS_RESPONSES.name} WHERE profile_id = %s"
-            " ORDER BY created_at DESC, order_id DESC NULLS LAST, id DESC",
-            [profile.id],
-            rows.extend,
-        )
-        outbox: dict[str, Touchpoint] = {}
-        if rule_names:
-            reads.add(
-                f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id = %s",
-                [profile.id],
-                lambda found: outbox.update(
-                    (tp.key, tp) for tp in map(OUTBOX.from_row, found) if tp.rule in rule_names
-                ),
-            )
-        reads.flush()
-        answers = [NPS_RESPONSES.from_row(row) for row in rows]
+        _NPS_PROFILE.set_cached_value(response, profile)
         writes = Batch()
-        if profile.nps_answered_at is None or event.answered_at >= profile.nps_answered_at:
-            latest = answers[0]
-            profile.nps = latest.score
-            profile.nps_category = nps_category(latest.score).value
-            profile.nps_answered_at = latest.created_at
-            PROFILES.update(profile, ["nps", "nps_category", "nps_answered_at", "updated_at"], batch=writes)
+        NEW_NPS_RESPONSES.insert([response], batch=writes)
+        changed = [*_customer_changes(profile, event.customer)]
+        # The latest answer sets the profile's NPS; answers at the same moment are ordered by order id
+        # (then by id), so the result does not depend on which arrived first.
+        latest = max([*answers, response], key=_answer_order)
+        if latest is response:
+            profile.nps = response.score
+            profile.nps_category = nps_category(response.score).value
+            profile.nps_answered_at = response.created_at
+            changed += ["nps", "nps_category", "nps_answered_at"]
+        if changed:
+            PROFILES.update(profile, [*changed, "updated_at"], batch=writes)
+        wanted = {tp.key: tp for tp in map(OUTBOX.from_row, outbox_rows) if tp.profile_id == profile.id}
         _reconcile(
             profile,
             now=now,
             triggers=NPS_TRIGGERS,
-            answers=[_answer(answer) for answer in answers],
+            answers=[_answer(answer) for answer in [*answers, response]],
             config=config,
-            existing=outbox,
+            existing={key: tp for key, tp in wanted.items() if tp.rule in rule_names},
             batch=writes,
         )
-        writes.flush()
+        try:
+            writes.flush(last=True)
+        except IntegrityError as error:
+            if (
+                getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+                == "conveyor_nps_once_per_order"
+            ):
+                raise _nps_already_answered() from None
+            raise
         on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
         return response
 
 
-def _nps_order_channel(profile: FanProfile, order_id: str) -> str:
-    """The channel of the customer's order, which must have no answer yet (one round trip)."""
-    purchases: list[tuple] = []
-    answered: list[tuple] = []
-    checks = Batch()
-    checks.add(
-        f"SELECT channel FROM {PURCHASES.name} WHERE order_id = %s AND profile_id = %s",
-        [order_id, profile.id],
-        purchases.extend,
+NEW_NPS_RESPONSES = Table(NpsResponse, insert_pk=True)
+_NPS_PROFILE = NpsResponse._meta.get_field("profile")
+
+
+def _answer_order(answer: NpsResponse) -> tuple:
+    return (answer.created_at, answer.order_id is not None, answer.order_id or "", answer.id)
+
+
+def _nps_already_answered() -> ConveyorError:
+    return ConveyorError(
+        "This order already has an NPS answer from this customer.", field="orderId", code=ErrorCode.ALREADY_EXISTS
     )
-    checks.add(
-        f"SELECT 1 FROM {NPS_RESPONSES.name} WHERE profile_id = %s AND order_id = %s LIMIT 1",
-        [profile.id, order_id],
-        answered.extend,
-    )
-    checks.flush()
-    if not purchases:
-        raise ConveyorError(
-            f"No order {order_id!r} of this customer is recorded.", field="orderId", code=ErrorCode.NOT_FOUND
-        )
-    if answered:
-        raise ConveyorError(
-            "This order already has an NPS answer from this customer.",
-            field="orderId",
-            code=ErrorCode.ALREADY_EXISTS,
-        )
-    return purchases[0][0]
 
 
 def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) -> FanSurveyResponse:

@@ -408,12 +408,9 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
         return 0
     sent = 0
     try:
-        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
-        fail_fast = {"max_retries": 0, "interval_start": 0}
-        address = get_host().celery_app().connection_for_write(transport_options=fail_fast)
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
-        with pools.connections[address].acquire(block=True, timeout=5) as connection:
+        with pools.connections[_broker_address()].acquire(block=True, timeout=5) as connection:
             try:
                 for tp in due_soon:
                     deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
@@ -426,6 +423,21 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
             "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
         )
     return sent
+
+
+_broker: tuple[tuple[int, str], Any] | None = None
+
+
+def _broker_address() -> Any:
+    """The host Celery app's broker connection settings, made once per app and broker URL (costly to make)."""
+    global _broker
+    app = get_host().celery_app()
+    key = (id(app), str(app.conf.broker_write_url or app.conf.broker_url))
+    if _broker is None or _broker[0] != key:
+        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
+        fail_fast = {"max_retries": 0, "interval_start": 0}
+        _broker = (key, app.connection_for_write(transport_options=fail_fast))
+    return _broker[1]
 
 
 def enqueue_scheduled(

@@ -168,15 +168,23 @@ def _json_default(value: Any) -> Any:
 class Table[M: Model]:
     """One model's table: select rows as model instances, insert and update them."""
 
-    def __init__(self, model: type[M], *, only: Sequence[str] = (), light: bool = False):
+    def __init__(self, model: type[M], *, only: Sequence[str] = (), light: bool = False, insert_pk: bool = False):
         """`only` limits reads and inserts to these fields (others are deferred, or take their db_default).
 
         `light` reads rows as plain attribute holders instead of model instances: much cheaper,
-        enough for reading and for `update` of the fields read or set.
+        enough for reading and for `update` of the fields read or set. `insert_pk` inserts the
+        objects' own primary keys (drawn beforehand, see `next_id_sql`) instead of the database's.
         """
         self.model = model
         self.only = tuple(only)
         self.light = light
+        self.insert_pk = insert_pk
+
+    @cached_property
+    def next_id_sql(self) -> str:
+        """A statement drawing the next primary key from the table's sequence (or identity)."""
+        meta = self.model._meta
+        return f"SELECT nextval(pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}'))"
 
     @cached_property
     def name(self) -> str:
@@ -273,7 +281,9 @@ class Table[M: Model]:
     def _writable(self) -> list[tuple[Field, str, bool, bool]]:
         """Inserted fields: (field, attname, made on save, prepared by Django), in column order."""
         return [
-            (f, f.attname, f in self._pre_save, f not in self._driver_native) for f in self.fields if not f.primary_key
+            (f, f.attname, f in self._pre_save, f not in self._driver_native)
+            for f in self.fields
+            if self.insert_pk or not f.primary_key
         ]
 
     def _rows(self, objs: Sequence[M], skip: Mapping[str, Any]) -> tuple[list[list[Any]], frozenset[tuple[int, int]]]:
