@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphene.types.resolver import attr_resolver, dict_or_attr_resolver, dict_resolver
 from graphql.error import GraphQLError, GraphQLLocatedError
@@ -65,14 +65,37 @@ _LEAF = (GraphQLScalarType, GraphQLEnumType)
 _ABSTRACT = (GraphQLInterfaceType, GraphQLUnionType)
 
 
+class _Leaf(NamedTuple):
+    """How to answer one leaf field of an object without the general machinery."""
+
+    response_name: str
+    field_name: str
+    field_asts: list
+    return_type: Any
+    attname: str | None  # graphene's default resolver reads this attribute (or key); else `resolver` runs
+    default: Any
+    by_key: bool  # the default resolver may read a dict key
+    resolver: Any
+    serialize: Any
+    non_null: bool
+
+
 class _Context(ExecutionContext):
     """graphql-core's context, with sub-field and argument caches keyed by identity, not by AST hashing."""
 
-    __slots__ = ("_fast_subfields",)
+    __slots__ = ("_fast_subfields", "_leaf_plans")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._fast_subfields: dict[tuple[int, int], DefaultOrderedDict] = {}
+        self._leaf_plans: dict[tuple[int, int], list[_Leaf] | None] = {}
+
+    def leaf_plan(self, object_type: GraphQLObjectType, fields: DefaultOrderedDict) -> list[_Leaf] | None:
+        """For an object whose selected fields are all leaves without arguments: how to answer each; else None."""
+        key = (id(object_type), id(fields))
+        if key not in self._leaf_plans:
+            self._leaf_plans[key] = _plan_leaves(self.schema, object_type, fields)
+        return self._leaf_plans[key]
 
     def sub_fields(self, return_type: GraphQLObjectType, field_asts: list) -> DefaultOrderedDict:
         # field_asts is the list kept in the parent's (cached) field map: its identity is stable
@@ -257,7 +280,13 @@ def _complete(
     if isinstance(return_type, GraphQLObjectType):
         if return_type.is_type_of and not return_type.is_type_of(result, info):
             raise GraphQLError(f'Expected value of type "{return_type}" but got: {type(result).__name__}.', field_asts)
-        return _execute_fields(context, return_type, result, context.sub_fields(return_type, field_asts), path)
+        fields = context.sub_fields(return_type, field_asts)
+        plan = context.leaf_plan(return_type, fields)
+        if plan is not None:
+            answered = _answer_leaves(context, plan, return_type, result, path)
+            if answered is not None:
+                return answered
+        return _execute_fields(context, return_type, result, fields, path)
 
     raise AssertionError(f'Cannot complete value of unexpected type "{return_type}".')
 
@@ -283,3 +312,80 @@ def _runtime_type(
             f'Runtime Object type "{runtime_type}" is not a possible type for "{return_type}".', field_asts
         )
     return runtime_type
+
+
+def _plan_leaves(
+    schema: GraphQLSchema, object_type: GraphQLObjectType, fields: DefaultOrderedDict
+) -> list[_Leaf] | None:
+    plan = []
+    for response_name, field_asts in fields.items():
+        field_name = field_asts[0].name.value
+        field_def = get_field_def(schema, object_type, field_name)
+        if not field_def or field_def.args:
+            return None
+        return_type = field_def.type
+        non_null = isinstance(return_type, GraphQLNonNull)
+        leaf = return_type.of_type if non_null else return_type
+        if not isinstance(leaf, _LEAF):
+            return None
+        resolve_fn = field_def.resolver or default_resolve_fn
+        attname, default, by_key, resolver = None, None, False, resolve_fn
+        if (
+            type(resolve_fn) is partial
+            and resolve_fn.func in _ATTR_RESOLVERS
+            and not resolve_fn.keywords
+            and len(resolve_fn.args) == 2
+        ):
+            attname, default = resolve_fn.args
+            by_key = resolve_fn.func is not attr_resolver
+            if resolve_fn.func is dict_resolver:
+                return None  # rare: leave it to the general path
+        plan.append(
+            _Leaf(
+                response_name,
+                field_name,
+                field_asts,
+                return_type,
+                attname,
+                default,
+                by_key,
+                resolver,
+                leaf.serialize,
+                non_null,
+            )
+        )
+    return plan
+
+
+def _answer_leaves(
+    context: _Context, plan: list[_Leaf], parent_type: GraphQLObjectType, source: Any, path: list
+) -> dict[str, Any] | None:
+    """The object's leaves, resolved and serialized in one loop; None when any needs the general path.
+
+    That path (a resolver error, a promise, a null for a non-null field, a value its type refuses)
+    then answers the whole object again, with graphql-core's errors and their paths.
+    """
+    results: dict[str, Any] = {}
+    for leaf in plan:
+        try:
+            if leaf.attname is None:
+                info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, path)
+                value = leaf.resolver(source, info)
+            elif leaf.by_key and isinstance(source, dict):
+                value = source.get(leaf.attname, leaf.default)
+            else:
+                value = getattr(source, leaf.attname, leaf.default)
+            if value is None:
+                if leaf.non_null:
+                    return None
+                results[leaf.response_name] = None
+                continue
+            if type(value) not in _PLAIN and (is_thenable(value) or isinstance(value, Exception)):
+                return None
+            serialized = leaf.serialize(value)
+        except Exception:
+            return None
+        if serialized is None:
+            return None
+        results[leaf.response_name] = serialized
+    return results

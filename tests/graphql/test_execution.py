@@ -160,6 +160,10 @@ SHAPE_QUERIES = [
     ("{ notANumber requiredNull hello }", None),
     ("{ hello leaves { value must color fails deep { value must } } }", None),
     ("{ strictLeaves { value must } hello }", None),
+    # Objects of leaves only take a short path; a failing resolver or a null in a non-null leaf falls back.
+    ("{ leaves { value fails __typename } }", None),
+    ("{ leaves { value must } }", None),
+    ("{ leaves { deep { must value } } }", None),
     ("{ pets { name __typename ... on Dog { barks } ... on Cat { lives } } }", None),
     ("{ unionPets { __typename ... on Named { name } ... on Cat { lives } } }", None),
     ("{ later rejected }", None),
