@@ -221,12 +221,15 @@ async def drive(
 
 
 def scenarios(tokens: list[str]) -> list[tuple[str, callable, callable]]:
+    # Readers and answerers are different customers: every answer adds to its customer's outbox,
+    # and myFanProfile must read the same history in every round.
+    readers, answerers = tokens[: len(tokens) // 2], tokens[len(tokens) // 2 :]
     """(name, request maker, response check): the floor, a read and a write, each as a random customer."""
     floor = http_request("GET", "/health/")
     profile_body = json.dumps({"query": MY_PROFILE}).encode()
 
     def profile_request() -> bytes:
-        return http_request("POST", "/graphql/", profile_body, random.choice(tokens))
+        return http_request("POST", "/graphql/", profile_body, random.choice(readers))
 
     def profile_ok(body: bytes) -> bool:
         data = json.loads(body)
@@ -235,7 +238,7 @@ def scenarios(tokens: list[str]) -> list[tuple[str, callable, callable]]:
     def nps_request() -> bytes:
         variables = {"score": random.randint(0, 10), "comment": "benchmark"}
         body = json.dumps({"query": SUBMIT_NPS, "variables": variables}).encode()
-        return http_request("POST", "/graphql/", body, random.choice(tokens))
+        return http_request("POST", "/graphql/", body, random.choice(answerers))
 
     def nps_ok(body: bytes) -> bool:
         data = json.loads(body)
@@ -281,7 +284,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per endpoint and round (default 3)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds: floor, read, write, ... (default 5)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=200, help="for each of the read and the write (default 200)")
     parser.add_argument("--orders", type=int, default=5, help="orders per customer (history behind myFanProfile)")
     parser.add_argument("--server", choices=[*SERVERS, "both"], default="both")
     args = parser.parse_args()
@@ -290,8 +293,8 @@ def main() -> None:
     below = []
     for profile in SERVERS if args.server == "both" else [args.server]:
         # Fresh history for each profile, so myFanProfile reads the same amount of data every time.
-        print(f"[{profile}] seeding {args.customers} customers x {args.orders} orders ...", file=sys.stderr)
-        tokens = seed(args.customers, args.orders)
+        print(f"[{profile}] seeding 2 x {args.customers} customers x {args.orders} orders ...", file=sys.stderr)
+        tokens = seed(2 * args.customers, args.orders)
         empty_broker()
         port = free_port()
         server = start_server(port, args.workers, profile)
