@@ -410,10 +410,24 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     try:
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
+        app = get_host().celery_app()
         with pools.connections[_broker_address()].acquire(block=True, timeout=5) as connection:
             try:
                 for tp in due_soon:
-                    deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
+                    if app.conf.task_always_eager:  # runs here and now, as apply_async does
+                        deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
+                    else:
+                        # send_task with a result nobody reads: apply_async's AsyncResult makes the result
+                        # backend, once per thread, and an ASGI server runs each request on a new thread.
+                        app.send_task(
+                            deliver_touchpoint.name,
+                            (tp.id,),
+                            eta=tp.due_at,
+                            retry=False,
+                            connection=connection,
+                            ignore_result=True,
+                            result_cls=_Unread,
+                        )
                     sent += 1
             except Exception:
                 connection.collect()  # a broken connection goes back to the pool closed: the next use reconnects
@@ -423,6 +437,13 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
             "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
         )
     return sent
+
+
+class _Unread:
+    """The result of a task sent to be delivered: its id only (results are ignored)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.id = task_id
 
 
 _broker: tuple[tuple[int, str], Any] | None = None
