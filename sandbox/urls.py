@@ -1,3 +1,4 @@
+from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
@@ -9,8 +10,17 @@ def health(request):
     return JsonResponse({"ok": True})
 
 
+def health_db(request):
+    """The cheapest request that uses the database: one `SELECT 1` (the API benchmark's second baseline)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
     path("health/", health),
+    path("health/db/", health_db),
     path("graphql/", handle_graphql_request, name="conveyor-graphql"),
     path("unsubscribe/", handle_unsubscribe_request, name="conveyor-unsubscribe"),
 ]
