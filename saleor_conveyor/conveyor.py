@@ -709,9 +709,10 @@ def _answer(response: NpsResponse) -> NpsAnswer:
 def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
     """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS.
 
-    Two round trips: the customer's row locked (made if new) with everything the answer is
-    checked and planned against (the order, every earlier answer, the outbox, the answer's id
-    drawn ahead); then the answer, the profile's NPS and the outbox's changes, with the commit.
+    Two round trips: the customer's row locked with everything the answer is checked and
+    planned against (the order, every earlier answer, the outbox, the answer's id drawn
+    ahead); then the answer, the profile's NPS and the outbox's changes, with the commit.
+    A customer without a profile yet costs one more: the first read, made again with the profile.
     """
     event = event.validate()
     now = now or timezone.now()
@@ -719,33 +720,11 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
     rule_names = set(_rule_names(config.rule_book, NPS_TRIGGERS))
     match, params = _customer_match(event.customer, alias="p")
     owners = f"(SELECT p.id FROM {PROFILES.name} p WHERE {match})"
-    found: list[tuple] = []
-    orders: list[tuple] = []
-    rows: list[tuple] = []
-    outbox_rows: list[tuple] = []
-    drawn: list[tuple] = []
     with one_transaction():
-        reads = Batch()
-        _add_profile_if_missing(event.customer, reads)
-        reads.add(
-            f"SELECT {PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE", params, found.extend
-        )
-        # Read after the lock is granted (see _read_customer), so what its last holder wrote is seen.
-        if event.order_id is not None:
-            reads.add(
-                f"SELECT profile_id, channel FROM {PURCHASES.name} WHERE order_id = %s", [event.order_id], orders.extend
-            )
-        reads.add(
-            f"SELECT {NPS_ANSWERS.columns} FROM {NPS_ANSWERS.name} WHERE profile_id IN {owners}",
-            params,
-            rows.extend,
-        )
-        if rule_names:
-            reads.add(
-                f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN {owners}", params, outbox_rows.extend
-            )
-        reads.add(NEW_NPS_RESPONSES.next_id_sql, [], drawn.extend)
-        reads.flush()
+        # Most answers come from customers with a profile; the rest need it made first (a second read).
+        found, orders, rows, outbox_rows, drawn = _nps_reads(event, match, params, owners, rule_names, create=False)
+        if not found:
+            found, orders, rows, outbox_rows, drawn = _nps_reads(event, match, params, owners, rule_names, create=True)
         profile = _choose(map(PROFILES.from_row, found), event.customer)
         assert profile is not None  # made above if it was missing
         answers = [answer for answer in map(NPS_ANSWERS.from_row, rows) if answer.profile_id == profile.id]
@@ -804,6 +783,40 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             raise
         on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
         return response
+
+
+def _nps_reads(
+    event: NpsAnswered, match: str, params: list[Any], owners: str, rule_names: set[str], *, create: bool
+) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """One round trip: the profile locked (made first if `create`), the order, the answers, the outbox, a new id."""
+    found: list[tuple] = []
+    orders: list[tuple] = []
+    rows: list[tuple] = []
+    outbox_rows: list[tuple] = []
+    drawn: list[tuple] = []
+    reads = Batch()
+    if create:
+        _add_profile_if_missing(event.customer, reads)
+    reads.add(
+        f"SELECT {PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE", params, found.extend
+    )
+    # Read after the lock is granted (see _read_customer), so what its last holder wrote is seen.
+    if event.order_id is not None:
+        reads.add(
+            f"SELECT profile_id, channel FROM {PURCHASES.name} WHERE order_id = %s", [event.order_id], orders.extend
+        )
+    reads.add(
+        f"SELECT {NPS_ANSWERS.columns} FROM {NPS_ANSWERS.name} WHERE profile_id IN {owners}",
+        params,
+        rows.extend,
+    )
+    if rule_names:
+        reads.add(
+            f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id IN {owners}", params, outbox_rows.extend
+        )
+    reads.add(NEW_NPS_RESPONSES.next_id_sql, [], drawn.extend)
+    reads.flush()
+    return found, orders, rows, outbox_rows, drawn
 
 
 NEW_NPS_RESPONSES = Table(NpsResponse, insert_pk=True)

@@ -182,9 +182,15 @@ class Table[M: Model]:
 
     @cached_property
     def next_id_sql(self) -> str:
-        """A statement drawing the next primary key from the table's sequence (or identity)."""
+        """A statement drawing the next primary key from the table's sequence (or identity).
+
+        The sequence is looked up once (pg_get_serial_sequence searches the catalog each time).
+        """
         meta = self.model._meta
-        return f"SELECT nextval(pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}'))"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+            (sequence,) = cursor.fetchone()
+        return f"SELECT nextval('{sequence}'::regclass)"
 
     @cached_property
     def name(self) -> str:

@@ -233,3 +233,21 @@ def test_first_orders_of_one_new_customer_at_once_make_one_profile_and_no_duplic
     assert Purchase.objects.filter(profile=fan).count() == count
     keys = list(Touchpoint.objects.values_list("key", flat=True))
     assert len(keys) == len(set(keys)) and "step_day3" in keys
+
+
+def test_an_nps_answer_takes_two_round_trips_and_a_first_time_answerer_three():
+    from saleor_conveyor.events import NpsAnswered
+
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    assert "nextval" in conveyor.NEW_NPS_RESPONSES.next_id_sql  # its sequence is looked up once per process
+    with CaptureQueriesContext(connection) as queries:
+        conveyor.record_nps(NpsAnswered(customer(), 9, T0 + days(12), order_id="o1"), now=T0 + days(12))
+    assert len(queries) == 2 and queries[-1]["sql"].endswith("COMMIT")
+    newcomer = customer("new@example.com")
+    with CaptureQueriesContext(connection) as queries:
+        response = conveyor.record_nps(NpsAnswered(newcomer, 3, T0), now=T0)
+    assert len(queries) == 3
+    fan = FanProfile.objects.get(email="new@example.com")
+    assert (fan.nps, fan.nps_category, response.profile_id) == (3, "DETRACTOR", fan.id)
+    assert Touchpoint.objects.filter(profile=fan, key=f"honesty_letter:response-{response.id}").exists()
+    assert server_status() == TransactionStatus.IDLE
