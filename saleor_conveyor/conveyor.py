@@ -95,7 +95,7 @@ LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if
 NPS_ANSWERS = Table(NpsResponse, only=("id", "profile", "order_id", "score", "created_at"), light=True)
 OUTBOX = Table(
     Touchpoint,
-    only=("id", "profile", "rule", "key", "status", "planned_at", "order_id", "attempts", "sent_at"),
+    only=("id", "profile", "rule", "key", "kind", "status", "planned_at", "order_id", "attempts", "sent_at"),
     light=True,
 )
 
@@ -276,8 +276,11 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
             with one_transaction():
                 return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
         except _Raced:  # another worker created this customer meanwhile: their profile exists now
-            with one_transaction():
-                return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+            try:
+                with one_transaction():
+                    return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
+            except _Raced as again:  # not a race after all: the database's own error, as it is
+                raise again.__cause__ from None
     except _RecordedElsewhere:
         owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
         logger.info("order %s is already recorded for another customer", event.order_id)
@@ -334,23 +337,33 @@ def _flush_order(batch: Batch) -> None:
     """Write an order's batch and commit with it; a unique key taken meanwhile undoes all of it.
 
     The order id taken means another customer's ledger has the order (`_RecordedElsewhere`);
-    any other key (the email or account of a new profile, a touchpoint's occurrence) means a
-    concurrent worker got there first (`_Raced`: start again, as a returning customer).
+    another unique key of a profile or touchpoint (the email or account of a new profile, an
+    occurrence) means a concurrent worker got there first (`_Raced`: start again, as a
+    returning customer). Any other error (a foreign key, a check) is raised as it is.
     """
     try:
         batch.flush(last=True)
     except IntegrityError as error:
         if _violated(error) == _ORDER_UNIQUE:
             raise _RecordedElsewhere from None
-        raise _Raced from None
+        cause = error.__cause__
+        if getattr(cause, "sqlstate", None) == _UNIQUE_VIOLATION and _table_of(cause) in _RACE_TABLES:
+            raise _Raced from error
+        raise
 
 
 _ORDER_UNIQUE = "conveyor_purchase_order_unique"
+_UNIQUE_VIOLATION = "23505"
+_RACE_TABLES = frozenset({FanProfile._meta.db_table, Touchpoint._meta.db_table})
 
 
 def _violated(error: IntegrityError) -> str | None:
     """The name of the constraint an IntegrityError broke, as PostgreSQL reports it."""
     return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
+def _table_of(cause: Any) -> str | None:
+    return getattr(getattr(cause, "diag", None), "table_name", None)
 
 
 def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, config: ConveyorConfig) -> RecordResult:

@@ -427,6 +427,9 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
                             connection=connection,
                             ignore_result=True,
                             result_cls=_Unread,
+                            add_to_parent=False,  # nothing to collect: a parent task's result stays its own
+                            task_type=deliver_touchpoint,
+                            **deliver_touchpoint._get_exec_options(),  # the task's own options, as apply_async
                         )
                     sent += 1
             except Exception:

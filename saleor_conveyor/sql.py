@@ -25,9 +25,10 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, connection, models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Field, Model
 from django.db.models.expressions import DatabaseDefault
+from psycopg.pq import TransactionStatus
 
 RowsHandler = Callable[[list[tuple]], None]
 _MAX_CACHED_PARAMS = 50  # psycopg caches the parse of statements with at most this many parameters
@@ -40,8 +41,7 @@ class _OwnTransaction:
     """A transaction this module began itself, Django's connection staying in autocommit mode."""
 
     def __init__(self) -> None:
-        self.begun = False  # BEGIN went out (with the first batch)
-        self.finished = False  # COMMIT went out and succeeded (with the last batch)
+        self.finished = False  # COMMIT went out and succeeded
         self.callbacks: list[Callable[[], None]] = []
 
 
@@ -53,6 +53,12 @@ def _server_side_binding() -> bool:
     return bool(connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
 
 
+def _in_server_transaction() -> bool:
+    """Whether PostgreSQL holds a transaction open on this connection (the server's word, not ours)."""
+    raw = connection.connection
+    return raw is not None and not raw.closed and raw.info.transaction_status != TransactionStatus.IDLE
+
+
 @contextmanager
 def atomic() -> Iterator[None]:
     """Run the block in one transaction, like `transaction.atomic()`, in two round trips fewer.
@@ -61,12 +67,19 @@ def atomic() -> Iterator[None]:
     own: BEGIN goes out with the block's first `Batch` and COMMIT with the batch flushed
     with `last=True` (or alone, on leaving the block). An error anywhere rolls it back; a
     statement that fails aborts the rest of its batch, COMMIT included. Callbacks given to
-    `on_commit` run after the commit. Inside an atomic block, or with server-side binding,
-    this is `transaction.atomic()` (a savepoint). Inside the block use `Batch`, the `Table`
-    methods or plain cursors; not `transaction.atomic()`, which cannot open inside a
-    transaction Django does not know of.
+    `on_commit` run after the commit (also when the commit went out and a row handler
+    raised afterwards). A nested `sql.atomic()` joins the transaction: an error in it rolls
+    back the whole. Inside an atomic block of Django's, or with server-side binding, this is
+    `transaction.atomic()` (a savepoint).
+
+    Django does not know of the own transaction: inside it use `Batch`, the `Table` methods
+    or plain cursors and `sql.on_commit`, not `transaction.atomic()` (refused) nor
+    `transaction.on_commit` (which would run at once, before the commit).
     """
-    if connection.in_atomic_block or not connection.get_autocommit() or _server_side_binding() or _own_transaction():
+    if _own_transaction() is not None:
+        yield  # joins the enclosing own transaction
+        return
+    if connection.in_atomic_block or not connection.get_autocommit() or _server_side_binding():
         with transaction.atomic():
             yield
         return
@@ -74,17 +87,25 @@ def atomic() -> Iterator[None]:
     setattr(connection, _OWN_TRANSACTION, own)
     try:
         yield
-        if own.begun and not own.finished:
+        if not own.finished and _in_server_transaction():
             with connection.cursor() as cursor:
                 cursor.execute("COMMIT")
-            own.finished = True
+        own.finished = True
     except BaseException:
-        if own.begun and not own.finished:
+        if not own.finished and _in_server_transaction():
             _roll_back()
+        if not own.finished:
+            raise
+        setattr(connection, _OWN_TRANSACTION, None)
+        _run(own.callbacks)  # committed before the error: what was written is announced
         raise
     finally:
         setattr(connection, _OWN_TRANSACTION, None)
-    for callback in own.callbacks:
+    _run(own.callbacks)
+
+
+def _run(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
         callback()
 
 
@@ -92,7 +113,7 @@ def _roll_back() -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("ROLLBACK")
-    except DatabaseError:  # the connection broke: a new one starts clean
+    except Exception:  # the connection broke: a new one starts clean
         connection.close()
 
 
@@ -118,18 +139,20 @@ class Batch:
         """Run what was added (one round trip where the driver allows), then call the handlers.
 
         `last=True` in an own transaction (see `atomic`) commits it with these statements:
-        nothing may be written after it, and a handler must not raise to undo them.
+        nothing may be written after it.
         """
         statements, self._statements = self._statements, []
         own = _own_transaction()
-        if own is not None and own.finished:
-            raise RuntimeError("the transaction was committed by an earlier flush(last=True)")
-        if own is not None and connection.in_atomic_block:
-            raise RuntimeError("transaction.atomic() was opened inside sql.atomic(): use Batch or sql.atomic")
-        if own is not None and not own.begun:
-            statements.insert(0, ("BEGIN", [], None))
-        if own is not None and last:
-            statements.append(("COMMIT", [], None))
+        if own is not None:
+            if own.finished:
+                raise RuntimeError("the transaction was committed by an earlier flush(last=True)")
+            if connection.in_atomic_block:
+                raise RuntimeError("transaction.atomic() was opened inside sql.atomic(): use Batch or sql.atomic")
+            connection.ensure_connection()
+            if not _in_server_transaction():  # the first batch, or an earlier one that never reached the server
+                statements.insert(0, ("BEGIN", [], None))
+            if last:
+                statements.append(("COMMIT", [], None))
         if not statements:
             return
         with connection.cursor() as cursor:
@@ -139,12 +162,12 @@ class Batch:
                     if on_rows:
                         on_rows(cursor.fetchall())
                 return
-            if own is not None:
-                own.begun = True  # even if the batch fails: its BEGIN may have run, so roll back
             # Each statement is bound on its own: psycopg caches the parsing of a statement's text
             # (up to 50 parameters), not of a long batch, which it would parse again every time.
             merge = cursor.cursor.mogrify
-            cursor.execute("; ".join(merge(sql, params) if params else sql for sql, params, _ in statements))
+            with connection.wrap_database_errors:  # a value psycopg cannot send: Django's error, as execute raises
+                text = "; ".join(merge(sql, params) for sql, params, _ in statements)
+            cursor.execute(text)
             if own is not None and last:
                 own.finished = True
             for index, (_, _, on_rows) in enumerate(statements):
@@ -372,8 +395,9 @@ class Table[M: Model]:
                 document = json.dumps(
                     [dict(zip(columns, (row[i] for i, _ in sent), strict=True)) for row in rows],
                     default=_json_default,
+                    allow_nan=False,
                 )
-            except TypeError:  # a value JSON cannot carry (a JSON field's adapter): bind each one
+            except (TypeError, ValueError):  # a value JSON cannot carry (an adapter, NaN): bind each one
                 pass
             else:
                 return sql, [*(p for name in first for p in column_sql[name][1]), document]
@@ -389,7 +413,7 @@ class Table[M: Model]:
                     params.append(value)
         return sql, params
 
-    @functools.cache  # noqa: B019 - tables are module-level singletons
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - tables are module-level singletons
     def _values_sql(
         self, given: tuple[tuple[str, str], ...], count: int, defaults: frozenset[tuple[int, int]], tail: str
     ) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
@@ -97,6 +97,48 @@ def test_nothing_may_be_written_after_the_committing_batch():
         batch.flush(last=True)
         PROFILES.insert([FanProfile(email="b@example.com")])
     assert committed_emails() == {"a@example.com"}
+
+
+def test_a_nested_block_joins_the_transaction_and_its_error_undoes_the_whole():
+    with sql.atomic():
+        PROFILES.insert([FanProfile(email="a@example.com")])
+        with sql.atomic():
+            PROFILES.insert([FanProfile(email="b@example.com")])
+    assert committed_emails() == {"a@example.com", "b@example.com"}
+    with pytest.raises(RuntimeError, match="inner"), sql.atomic():
+        PROFILES.insert([FanProfile(email="c@example.com")])
+        with sql.atomic():
+            raise RuntimeError("inner")
+    assert committed_emails() == {"a@example.com", "b@example.com"}
+
+
+def test_a_batch_that_never_reached_the_server_leaves_the_next_one_to_begin():
+    with pytest.raises(RuntimeError, match="later"), sql.atomic():
+        with pytest.raises(ProgrammingError):  # psycopg cannot send this value: nothing reached the server
+            PROFILES.insert([FanProfile(email="a@example.com", first_name=object())])
+        PROFILES.insert([FanProfile(email="b@example.com")])
+        raise RuntimeError("later")
+    assert committed_emails() == set()  # b's insert was in the transaction, and rolled back
+
+
+def test_callbacks_run_when_the_commit_went_out_before_a_handler_failed():
+    called = []
+    with pytest.raises(ValueError, match="handler"), sql.atomic():
+        sql.on_commit(lambda: called.append(True))
+        batch = sql.Batch()
+        batch.add("INSERT INTO saleor_conveyor_fanprofile (email) VALUES (%s)", ["a@example.com"])
+        batch.add("SELECT 1", [], lambda rows: (_ for _ in ()).throw(ValueError("handler")))
+        batch.flush(last=True)
+    assert called == [True] and committed_emails() == {"a@example.com"}
+
+
+def test_percent_signs_read_the_same_with_and_without_parameters():
+    found: list = []
+    batch = sql.Batch()
+    batch.add("SELECT '100%%'", [], found.extend)
+    batch.add("SELECT '100%%' || %s", ["!"], found.extend)
+    batch.flush()
+    assert found == [("100%",), ("100%!",)]
 
 
 def test_inside_django_atomic_it_is_a_savepoint_and_callbacks_wait_for_the_outer_commit():
@@ -251,3 +293,11 @@ def test_an_nps_answer_takes_two_round_trips_and_a_first_time_answerer_three():
     assert (fan.nps, fan.nps_category, response.profile_id) == (3, "DETRACTOR", fan.id)
     assert Touchpoint.objects.filter(profile=fan, key=f"honesty_letter:response-{response.id}").exists()
     assert server_status() == TransactionStatus.IDLE
+
+
+def test_an_integrity_error_that_is_no_race_is_raised_as_it_is():
+    # A first order naming an account that does not exist: the deferred foreign key fails at COMMIT.
+    with pytest.raises(IntegrityError):
+        conveyor.record_order_placed(placed("o1", who=customer(user_id=987654)), now=T0)
+    assert server_status() == TransactionStatus.IDLE
+    assert committed_emails() == set() and not Purchase.objects.exists()

@@ -283,9 +283,7 @@ def _complete(
         fields = context.sub_fields(return_type, field_asts)
         plan = context.leaf_plan(return_type, fields)
         if plan is not None:
-            answered = _answer_leaves(context, plan, return_type, result, path)
-            if answered is not None:
-                return answered
+            return _answer_leaves(context, plan, return_type, result, path)
         return _execute_fields(context, return_type, result, fields, path)
 
     raise AssertionError(f'Cannot complete value of unexpected type "{return_type}".')
@@ -359,33 +357,41 @@ def _plan_leaves(
 
 def _answer_leaves(
     context: _Context, plan: list[_Leaf], parent_type: GraphQLObjectType, source: Any, path: list
-) -> dict[str, Any] | None:
-    """The object's leaves, resolved and serialized in one loop; None when any needs the general path.
+) -> dict[str, Any]:
+    """The object's leaves, each resolved once and serialized in one loop.
 
-    That path (a resolver error, a promise, a null for a non-null field, a value its type refuses)
-    then answers the whole object again, with graphql-core's errors and their paths.
+    A leaf whose value is not plain (an error, a promise, a null for a non-null field, a value
+    its type refuses) is completed by the general path with that same value, so its errors and
+    their paths are graphql-core's and no resolver runs twice.
     """
     results: dict[str, Any] = {}
     for leaf in plan:
+        info = None
         try:
             if leaf.attname is None:
-                info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, path)
+                field_path = [*path, leaf.response_name]
+                info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, field_path)
                 value = leaf.resolver(source, info)
             elif leaf.by_key and isinstance(source, dict):
                 value = source.get(leaf.attname, leaf.default)
             else:
                 value = getattr(source, leaf.attname, leaf.default)
-            if value is None:
-                if leaf.non_null:
-                    return None
-                results[leaf.response_name] = None
-                continue
-            if type(value) not in _PLAIN and (is_thenable(value) or isinstance(value, Exception)):
-                return None
+        except Exception as error:  # as _resolve_field reports it
+            logger.exception(f"An error occurred while resolving field {parent_type.name}.{leaf.field_name}")
+            error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
+            value = error
+        if value is None and not leaf.non_null:
+            results[leaf.response_name] = None
+            continue
+        if value is not None and type(value) in _PLAIN:
             serialized = leaf.serialize(value)
-        except Exception:
-            return None
-        if serialized is None:
-            return None
-        results[leaf.response_name] = serialized
+            if serialized is not None:
+                results[leaf.response_name] = serialized
+                continue
+        field_path = [*path, leaf.response_name]
+        if info is None:
+            info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, field_path)
+        results[leaf.response_name] = _complete_catching(
+            context, leaf.return_type, leaf.field_asts, info, field_path, value
+        )
     return results

@@ -43,6 +43,21 @@ def test_recording_an_order_enqueues_what_falls_due_soon_with_its_due_time(broke
     assert queued[0]["eta"] == step7.due_at.isoformat()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_touchpoint_planned_again_is_enqueued_again(broker):
+    from saleor_conveyor.events import OrderCancelled
+
+    now = timezone.now()
+    first_at = now - timedelta(days=7) + timedelta(minutes=10)
+    conveyor.record_order_placed(placed("o1", at=first_at, who=customer()), now=now)
+    conveyor.record_order_cancelled(OrderCancelled("o1", now), now=now)
+    # A new first order at the same moment revives the cancelled step mail: it is planned again.
+    conveyor.record_order_placed(placed("o2", at=first_at, who=customer()), now=now)
+    step7 = Touchpoint.objects.get(rule="step_day7")
+    assert step7.status == "SCHEDULED"
+    assert [h["argsrepr"] for h in queued_tasks()] == [f"({step7.id},)", f"({step7.id},)"]
+
+
 def test_periodic_tasks_are_registered_once_and_updated_in_place():
     assert register_periodic_tasks() == [SWEEP, LAPSE_SCAN]
     assert register_periodic_tasks() == []

@@ -250,3 +250,28 @@ def test_introspection_is_the_same_with_either_executor():
 
     core, lean = both(conveyor_schema, introspection_query)
     assert lean == core and lean[1] == []
+
+
+def test_a_failing_leaf_resolver_runs_once_and_its_error_has_its_own_path(caplog):
+    calls = []
+
+    class Thing(graphene.ObjectType):
+        a = graphene.Int()
+        bad = graphene.Int()
+
+        def resolve_bad(root, info):
+            calls.append(list(info.path))
+            raise ValueError("bad leaf")
+
+    class Root(graphene.ObjectType):
+        thing = graphene.Field(Thing)
+
+        def resolve_thing(root, info):
+            return {"a": 1}
+
+    schema = graphene.Schema(query=Root)
+    with caplog.at_level(logging.CRITICAL):
+        result = lean_execute(schema, parse("{ thing { a bad } }"))
+    assert calls == [["thing", "bad"]]
+    assert result.data == {"thing": {"a": 1, "bad": None}}
+    assert [error.path for error in result.errors] == [["thing", "bad"]]
