@@ -134,20 +134,26 @@ def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | 
     return mine or next((p for p in found if p.email == customer.email), None)
 
 
+def _add_profile_lock(customer: Customer, batch: Batch, found: list[tuple], *, create: bool) -> None:
+    """Queue locking the customer's profile row(s) (made first if `create` and missing); rows go to `found`.
+
+    Whatever else should see what the lock's last holder wrote is read by later statements of the batch.
+    """
+    if create:
+        _add_profile_if_missing(customer, batch)
+    match, params = _customer_match(customer, alias="p")
+    batch.add(
+        f"SELECT {PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE", params, found.extend
+    )
+
+
 def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | None:
     """The customer's profile, locked; found by account first, then by email; made if new."""
     batch = Batch()
-    if create:
-        _add_profile_if_missing(customer, batch)
-    match, params = _customer_match(customer)
-    found: list[FanProfile] = []
-    batch.add(
-        f"SELECT {PROFILES.columns} FROM {PROFILES.name} WHERE {match} FOR UPDATE",
-        params,
-        lambda rows: found.extend(map(PROFILES.from_row, rows)),
-    )
+    found: list[tuple] = []
+    _add_profile_lock(customer, batch, found, create=create)
     batch.flush()
-    profile = _choose(found, customer)
+    profile = _choose(map(PROFILES.from_row, found), customer)
     if profile is None:
         return None
     changed = _customer_changes(profile, customer)
@@ -417,12 +423,14 @@ def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfil
     if profile is None:
         return None, [], {}
     width = len(LEDGER.fields)
-    ledger = [LEDGER.from_row(row[:width]) for row in rows["history"] if row[0] is not None]
-    ledger = [row for row in ledger if row.profile_id == profile.id]
     wanted = set(rule_names)
-    outbox = {}
-    for row in rows["history"]:
-        if row[0] is None:
+    ledger, outbox = [], {}
+    for row in rows["history"]:  # ledger rows carry their id first; outbox rows leave it NULL
+        if row[0] is not None:
+            purchase = LEDGER.from_row(row[:width])
+            if purchase.profile_id == profile.id:
+                ledger.append(purchase)
+        else:
             tp = OUTBOX.from_row(row[width:])
             if tp.profile_id == profile.id and tp.rule in wanted:
                 outbox[tp.key] = tp
@@ -544,7 +552,7 @@ def _fact(row: Purchase) -> PurchaseFact:
         placed_at=row.placed_at,
         currency=row.currency,
         total=row.total_gross_amount,
-        discounted=row.used_voucher or row.used_sale or row.used_campaign,
+        discounted=Purchase.discounted.fget(row),  # the model's rule, on a light row too
         fulfilled_at=row.fulfilled_at,
         cancelled_at=row.cancelled_at,
         returned_at=row.returned_at,
@@ -720,8 +728,8 @@ def _cancel_reason(tp: Any, orders: dict[str, PurchaseFact], switched_off: set[s
 
 
 def _answer(response: NpsResponse) -> NpsAnswer:
-    """An answer as the engine plans from it (`response` may be a light row: `occasion` is spelled out)."""
-    occasion = response.order_id or f"response-{response.id}"  # as NpsResponse.occasion
+    """An answer as the engine plans from it (`response` may be a light row: the model's rule, read off it)."""
+    occasion = NpsResponse.occasion.fget(response)
     return NpsAnswer(occasion=occasion, score=response.score, answered_at=response.created_at)
 
 
@@ -741,9 +749,9 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
     owners = _owner_condition(match, by_email_only=event.customer.user_id is None)
     with one_transaction():
         # Most answers come from customers with a profile; the rest need it made first (a second read).
-        found, orders, rows, outbox_rows, drawn = _nps_reads(event, match, params, owners, rule_names, create=False)
+        found, orders, rows, outbox_rows, drawn = _nps_reads(event, params, owners, rule_names, create=False)
         if not found:
-            found, orders, rows, outbox_rows, drawn = _nps_reads(event, match, params, owners, rule_names, create=True)
+            found, orders, rows, outbox_rows, drawn = _nps_reads(event, params, owners, rule_names, create=True)
         profile = _choose(map(PROFILES.from_row, found), event.customer)
         assert profile is not None  # made above if it was missing
         answers = [answer for answer in map(NPS_ANSWERS.from_row, rows) if answer.profile_id == profile.id]
@@ -770,7 +778,7 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
         _NPS_PROFILE.set_cached_value(response, profile)
         writes = Batch()
         NEW_NPS_RESPONSES.insert([response], batch=writes)
-        changed = [*_customer_changes(profile, event.customer)]
+        changed = _customer_changes(profile, event.customer)
         # The latest answer sets the profile's NPS; answers at the same moment are ordered by order id
         # (then by id), so the result does not depend on which arrived first.
         latest = max([*answers, response], key=_answer_order)
@@ -781,23 +789,24 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             changed += ["nps", "nps_category", "nps_answered_at"]
         if changed:
             PROFILES.update(profile, [*changed, "updated_at"], batch=writes)
-        wanted = {tp.key: tp for tp in map(OUTBOX.from_row, outbox_rows) if tp.profile_id == profile.id}
+        outbox = {
+            tp.key: tp
+            for tp in map(OUTBOX.from_row, outbox_rows)
+            if tp.profile_id == profile.id and tp.rule in rule_names
+        }
         _reconcile(
             profile,
             now=now,
             triggers=NPS_TRIGGERS,
             answers=[_answer(answer) for answer in [*answers, response]],
             config=config,
-            existing={key: tp for key, tp in wanted.items() if tp.rule in rule_names},
+            existing=outbox,
             batch=writes,
         )
         try:
             writes.flush(last=True)
         except IntegrityError as error:
-            if (
-                getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-                == "conveyor_nps_once_per_order"
-            ):
+            if _violated(error) == "conveyor_nps_once_per_order":
                 raise _nps_already_answered() from None
             raise
         on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
@@ -805,21 +814,17 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
 
 
 def _nps_reads(
-    event: NpsAnswered, match: str, params: list[Any], owners: str, rule_names: set[str], *, create: bool
+    event: NpsAnswered, params: list[Any], owners: str, rule_names: set[str], *, create: bool
 ) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple], list[tuple]]:
-    """One round trip: the profile locked (made first if `create`), the order, the answers, the outbox, a new id."""
+    """One round trip: the profile locked (made first if `create`), then, seeing what its last holder
+    wrote, the order, the answers, the outbox, and a new answer id (`params`: of the customer match)."""
     found: list[tuple] = []
     orders: list[tuple] = []
     rows: list[tuple] = []
     outbox_rows: list[tuple] = []
     drawn: list[tuple] = []
     reads = Batch()
-    if create:
-        _add_profile_if_missing(event.customer, reads)
-    reads.add(
-        f"SELECT {PROFILES.columns_as('p')} FROM {PROFILES.name} p WHERE {match} FOR UPDATE", params, found.extend
-    )
-    # Read after the lock is granted (see _read_customer), so what its last holder wrote is seen.
+    _add_profile_lock(event.customer, reads, found, create=create)
     if event.order_id is not None:
         reads.add(
             f"SELECT profile_id, channel FROM {PURCHASES.name} WHERE order_id = %s", [event.order_id], orders.extend
