@@ -411,7 +411,7 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
         app = get_host().celery_app()
-        with pools.connections[_broker_address()].acquire(block=True, timeout=5) as connection:
+        with pools.connections[_broker_address(app)].acquire(block=True, timeout=5) as connection:
             try:
                 for tp in due_soon:
                     if app.conf.task_always_eager:  # runs here and now, as apply_async does
@@ -452,10 +452,9 @@ class _Unread:
 _broker: tuple[tuple[int, str], Any] | None = None
 
 
-def _broker_address() -> Any:
-    """The host Celery app's broker connection settings, made once per app and broker URL (costly to make)."""
+def _broker_address(app: Any) -> Any:
+    """The Celery app's broker connection settings, made once per app and broker URL (costly to make)."""
     global _broker
-    app = get_host().celery_app()
     key = (id(app), str(app.conf.broker_write_url or app.conf.broker_url))
     if _broker is None or _broker[0] != key:
         # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).

@@ -94,19 +94,12 @@ def atomic() -> Iterator[None]:
     except BaseException:
         if not own.finished and _in_server_transaction():
             _roll_back()
-        if not own.finished:
-            raise
-        setattr(connection, _OWN_TRANSACTION, None)
-        _run(own.callbacks)  # committed before the error: what was written is announced
         raise
     finally:
         setattr(connection, _OWN_TRANSACTION, None)
-    _run(own.callbacks)
-
-
-def _run(callbacks: list[Callable[[], None]]) -> None:
-    for callback in callbacks:
-        callback()
+        if own.finished:  # also when an error came after the commit: what was written is announced
+            for callback in own.callbacks:
+                callback()
 
 
 def _roll_back() -> None:

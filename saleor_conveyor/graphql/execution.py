@@ -72,9 +72,7 @@ class _Leaf(NamedTuple):
     field_name: str
     field_asts: list
     return_type: Any
-    attname: str | None  # graphene's default resolver reads this attribute (or key); else `resolver` runs
-    default: Any
-    by_key: bool  # the default resolver may read a dict key
+    reader: tuple[Any, str, Any] | None  # graphene's default resolver (see `_default_reader`); else `resolver` runs
     resolver: Any
     serialize: Any
     non_null: bool
@@ -171,21 +169,10 @@ def _resolve_field(context: _Context, parent_type: GraphQLObjectType, source: An
     args = context.get_argument_values(field_def, field_ast) if field_def.args else {}
     info = None
     leaf = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    reader = _default_reader(resolve_fn) if isinstance(leaf, _LEAF) else None
     try:
-        if (
-            type(resolve_fn) is partial
-            and resolve_fn.func in _ATTR_RESOLVERS
-            and not resolve_fn.keywords
-            and len(resolve_fn.args) == 2
-            and isinstance(leaf, _LEAF)
-        ):
-            # graphene's default resolver, for a leaf: the attribute (or key) itself; no info needed.
-            attname, default_value = resolve_fn.args
-            func = resolve_fn.func
-            if func is attr_resolver or (func is dict_or_attr_resolver and not isinstance(source, dict)):
-                result = getattr(source, attname, default_value)
-            else:
-                result = source.get(attname, default_value)
+        if reader is not None:  # graphene's default resolver, for a leaf: the attribute (or key); no info needed
+            result = _read(reader, source)
         else:
             info = _info(context, field_name, field_asts, return_type, parent_type, path)
             result = resolve_fn(source, info, **args)
@@ -197,6 +184,26 @@ def _resolve_field(context: _Context, parent_type: GraphQLObjectType, source: An
         # a null (its message names the field) or anything but a plain value: as graphql-core, with info
         info = _info(context, field_name, field_asts, return_type, parent_type, path)
     return _complete_catching(context, return_type, field_asts, info, path, result)
+
+
+def _default_reader(resolve_fn: Any) -> tuple[Any, str, Any] | None:
+    """graphene's default resolver (an attribute or a key, with a default) as (its function, name, default)."""
+    if (
+        type(resolve_fn) is partial
+        and resolve_fn.func in _ATTR_RESOLVERS
+        and not resolve_fn.keywords
+        and len(resolve_fn.args) == 2
+    ):
+        return resolve_fn.func, *resolve_fn.args
+    return None
+
+
+def _read(reader: tuple[Any, str, Any], source: Any) -> Any:
+    """What that default resolver returns for `source`, without building a ResolveInfo."""
+    func, name, default = reader
+    if func is attr_resolver or (func is dict_or_attr_resolver and not isinstance(source, dict)):
+        return getattr(source, name, default)
+    return source.get(name, default)
 
 
 def _info(
@@ -327,27 +334,14 @@ def _plan_leaves(
         if not isinstance(leaf, _LEAF):
             return None
         resolve_fn = field_def.resolver or default_resolve_fn
-        attname, default, by_key, resolver = None, None, False, resolve_fn
-        if (
-            type(resolve_fn) is partial
-            and resolve_fn.func in _ATTR_RESOLVERS
-            and not resolve_fn.keywords
-            and len(resolve_fn.args) == 2
-        ):
-            attname, default = resolve_fn.args
-            by_key = resolve_fn.func is not attr_resolver
-            if resolve_fn.func is dict_resolver:
-                return None  # rare: leave it to the general path
         plan.append(
             _Leaf(
                 response_name,
                 field_name,
                 field_asts,
                 return_type,
-                attname,
-                default,
-                by_key,
-                resolver,
+                _default_reader(resolve_fn),
+                resolve_fn,
                 leaf.serialize,
                 non_null,
             )
@@ -368,14 +362,12 @@ def _answer_leaves(
     for leaf in plan:
         info = None
         try:
-            if leaf.attname is None:
+            if leaf.reader is not None:
+                value = _read(leaf.reader, source)
+            else:
                 field_path = [*path, leaf.response_name]
                 info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, field_path)
                 value = leaf.resolver(source, info)
-            elif leaf.by_key and isinstance(source, dict):
-                value = source.get(leaf.attname, leaf.default)
-            else:
-                value = getattr(source, leaf.attname, leaf.default)
         except Exception as error:  # as _resolve_field reports it
             logger.exception(f"An error occurred while resolving field {parent_type.name}.{leaf.field_name}")
             error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
