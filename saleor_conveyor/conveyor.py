@@ -789,11 +789,7 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
             changed += ["nps", "nps_category", "nps_answered_at"]
         if changed:
             PROFILES.update(profile, [*changed, "updated_at"], batch=writes)
-        outbox = {
-            tp.key: tp
-            for tp in map(OUTBOX.from_row, outbox_rows)
-            if tp.profile_id == profile.id and tp.rule in rule_names
-        }
+        outbox = {tp.key: tp for tp in map(OUTBOX.from_row, outbox_rows) if tp.profile_id == profile.id}
         _reconcile(
             profile,
             now=now,
@@ -835,7 +831,12 @@ def _nps_reads(
         rows.extend,
     )
     if rule_names:
-        reads.add(f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id {owners}", params, outbox_rows.extend)
+        # Only the NPS rules' touchpoints: a customer's order rules hold most of the outbox.
+        reads.add(
+            f"SELECT {OUTBOX.columns} FROM {OUTBOX.name} WHERE profile_id {owners} AND rule = ANY(%s)",
+            [*params, sorted(rule_names)],
+            outbox_rows.extend,
+        )
     reads.add(NEW_NPS_RESPONSES.next_id_sql, [], drawn.extend)
     reads.flush()
     return found, orders, rows, outbox_rows, drawn

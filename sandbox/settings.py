@@ -48,7 +48,22 @@ def _database(url: str) -> dict:
         "PORT": str(parsed.port or 5432),
         # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
         "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        "OPTIONS": _pool_options(),
     }
+
+
+def _pool_options() -> dict:
+    """DB_POOL_MAX_SIZE=N: Django's own psycopg connection pool (Django 5.1+), N connections per process.
+
+    Under ASGI every request runs on a new thread, so persistent connections cannot be reused;
+    a pool keeps them open across requests instead. Django requires CONN_MAX_AGE=0 with it.
+    """
+    size = os.environ.get("DB_POOL_MAX_SIZE", "")
+    if not size:
+        return {}
+    if not size.isdigit() or int(size) < 1:
+        raise ValueError(f"DB_POOL_MAX_SIZE must be a positive number of connections, got {size!r}")
+    return {"pool": {"min_size": 1, "max_size": int(size), "timeout": 10}}
 
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/conveyor_sandbox")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
-from psycopg.pq import TransactionStatus
+from psycopg.pq import Format, TransactionStatus
 
 from saleor_conveyor import conveyor, signals, sql
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
@@ -139,6 +139,59 @@ def test_percent_signs_read_the_same_with_and_without_parameters():
     batch.add("SELECT '100%%' || %s", ["!"], found.extend)
     batch.flush()
     assert found == [("100%",), ("100%!",)]
+
+
+TIMESTAMPS_SQL = (
+    "SELECT '2026-03-01 09:30:00.123456+09'::timestamptz, '1999-12-31 23:59:59Z'::timestamptz, NULL::timestamptz"
+)
+
+
+def read_in_batch(statement: str) -> list[tuple]:
+    found: list[tuple] = []
+    batch = sql.Batch()
+    batch.add(statement, [], found.extend)
+    batch.flush()
+    return found
+
+
+def read_with_django(statement: str) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+        return cursor.fetchall()
+
+
+def test_batches_read_timestamps_with_the_drivers_loader_and_get_what_django_gets():
+    found = read_in_batch(TIMESTAMPS_SQL)
+    assert found == read_with_django(TIMESTAMPS_SQL)
+    assert found[0][0] == datetime(2026, 3, 1, 0, 30, 0, 123456, tzinfo=UTC)
+    assert found[0][0].tzinfo is UTC and found[0][1].tzinfo is UTC and found[0][2] is None
+    with connection.cursor() as cursor:
+        sql._driver_timestamps(cursor.cursor)
+        assert cursor.cursor.adapters.get_loader(sql._TIMESTAMPTZ_OID, Format.TEXT) is sql._DRIVER_TIMESTAMPTZ
+    # Django's own cursors keep Django's loader.
+    assert connection.connection.adapters.get_loader(sql._TIMESTAMPTZ_OID, Format.TEXT) is not sql._DRIVER_TIMESTAMPTZ
+
+
+def test_a_session_moved_to_another_time_zone_keeps_djangos_loader():
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Asia/Tokyo'")
+    try:
+        with connection.cursor() as cursor:
+            sql._driver_timestamps(cursor.cursor)
+            assert cursor.cursor.adapters.get_loader(sql._TIMESTAMPTZ_OID, Format.TEXT) is not sql._DRIVER_TIMESTAMPTZ
+        # Whatever Django reads in such a session, a batch reads the same.
+        assert read_in_batch(TIMESTAMPS_SQL) == read_with_django(TIMESTAMPS_SQL)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+
+
+def test_infinite_timestamps_fail_as_they_do_in_django():
+    with pytest.raises(DataError), connection.cursor() as cursor:
+        cursor.execute("SELECT 'infinity'::timestamptz")
+        cursor.fetchone()
+    with pytest.raises(DataError):
+        read_in_batch("SELECT 'infinity'::timestamptz")
 
 
 def test_inside_django_atomic_it_is_a_savepoint_and_callbacks_wait_for_the_outer_commit():
