@@ -11,8 +11,12 @@ STAFF_TASK stays open for staff. A developer adds a kind with
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import smtplib
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -62,6 +66,9 @@ class DeliverySettings:
     sweep_time_limit: timedelta = timedelta(seconds=50)
     lapse_scan_hour: int = 3
     enqueue: bool = True
+    # Touchpoints scheduled within this window (by any request of the process) share one broker
+    # message, sent from a thread of the process's own; 0 sends from the caller's thread at once.
+    enqueue_window: timedelta = timedelta(milliseconds=20)
 
     @classmethod
     def from_settings(cls) -> DeliverySettings:
@@ -395,42 +402,65 @@ def sweep(*, time_limit: timedelta | None = None, batch_size: int | None = None)
 def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None = None) -> int:
     """Ask a worker to deliver each touchpoint at its due time (within the horizon); the sweep covers the rest.
 
+    With `enqueue_window` (the default), the touchpoints go to this process's publisher thread,
+    which sends what it was given within the window together: the caller (a checkout, an
+    answer) does not wait for the broker. Returns how many touchpoints were sent or handed over.
     Never raises: with the broker down the order is still recorded, and the sweep delivers later.
     """
     knobs = knobs or delivery_settings()
     if not knobs.enqueue:
         return 0
-    from .tasks import deliver_touchpoint
-
     horizon = timezone.now() + knobs.eta_horizon
-    due_soon = [tp for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
+    due_soon = [_Due(tp.id, tp.due_at) for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
     if not due_soon:
         return 0
+    try:
+        app = get_host().celery_app()
+        if knobs.enqueue_window and not app.conf.task_always_eager:
+            _PUBLISHER.submit(due_soon, knobs.enqueue_window.total_seconds())
+            return len(due_soon)
+    except Exception:
+        logger.warning("could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon), exc_info=True)
+        return 0
+    return _publish(app, due_soon)
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A touchpoint to enqueue: its id and when it falls due."""
+
+    id: int
+    due_at: datetime
+
+
+def _publish(app: Any, due_soon: Sequence[_Due]) -> int:
+    """Send the tasks for these touchpoints: one for all of them already due, one per later due time.
+
+    Returns how many touchpoints were sent; logs (never raises) what could not be.
+    """
+    from .tasks import deliver_touchpoint, deliver_touchpoints
+
+    if not due_soon:
+        return 0
+    now = timezone.now()
+    due_now = [item.id for item in due_soon if item.due_at <= now]
+    later = [item for item in due_soon if item.due_at > now]
     sent = 0
     try:
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
-        app = get_host().celery_app()
         with pools.connections[_broker_address(app)].acquire(block=True, timeout=5) as connection:
             try:
-                for tp in due_soon:
-                    if app.conf.task_always_eager:  # runs here and now, as apply_async does
-                        deliver_touchpoint.apply_async((tp.id,), eta=tp.due_at, retry=False, connection=connection)
-                    else:
-                        # send_task with a result nobody reads: apply_async's AsyncResult makes the result
-                        # backend, once per thread, and an ASGI server runs each request on a new thread.
-                        app.send_task(
-                            deliver_touchpoint.name,
-                            (tp.id,),
-                            eta=tp.due_at,
-                            retry=False,
-                            connection=connection,
-                            ignore_result=True,
-                            result_cls=_Unread,
-                            add_to_parent=False,  # nothing to collect: a parent task's result stays its own
-                            task_type=deliver_touchpoint,
-                            **deliver_touchpoint._get_exec_options(),  # the task's own options, as apply_async
-                        )
+                if app.conf.task_always_eager:  # runs here and now, as apply_async does
+                    for item in due_soon:
+                        deliver_touchpoint.apply_async((item.id,), eta=item.due_at, retry=False, connection=connection)
+                        sent += 1
+                    return sent
+                if due_now:
+                    _send_task(app, connection, deliver_touchpoints, (due_now,), eta=None)
+                    sent += len(due_now)
+                for item in later:
+                    _send_task(app, connection, deliver_touchpoint, (item.id,), eta=item.due_at)
                     sent += 1
             except Exception:
                 connection.collect()  # a broken connection goes back to the pool closed: the next use reconnects
@@ -440,6 +470,91 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
             "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
         )
     return sent
+
+
+def _send_task(app: Any, connection: Any, task: Any, args: tuple, *, eta: datetime | None) -> None:
+    # send_task with a result nobody reads: apply_async's AsyncResult makes the result backend,
+    # once per thread, and an ASGI server runs each request on a new thread.
+    # The task's own options, as apply_async uses them, merged rather than passed beside ours:
+    # Celery's `delay()` adds ignore_result to that cached dict, which would then clash.
+    options = {**task._get_exec_options(), "ignore_result": True, "retry": False}
+    app.send_task(
+        task.name,
+        args,
+        eta=eta,
+        connection=connection,
+        result_cls=_Unread,
+        add_to_parent=False,  # nothing to collect: a parent task's result stays its own
+        task_type=task,
+        **options,
+    )
+
+
+class _Publisher:
+    """This process's publisher thread: touchpoints handed over within a window go out together.
+
+    Started on first use in each process (a forked worker starts its own). What it holds when
+    the process dies unexpectedly is delivered by the sweep, as a lost broker message is; at a
+    normal exit it publishes what it holds.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """A fresh state: at start, and in a forked child (the parent's thread and lock do not come along)."""
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._queue: queue.SimpleQueue[tuple[list[_Due], float]] | None = None
+        self._handed = 0  # touchpoints handed over, and published (or given up on)
+        self._published = 0
+
+    def submit(self, due: list[_Due], window: float) -> None:
+        with self._lock:
+            if self._queue is None:
+                self._queue = queue.SimpleQueue()
+                thread = threading.Thread(target=self._run, args=(self._queue,), name="conveyor-enqueue", daemon=True)
+                thread.start()
+            self._handed += len(due)
+            self._queue.put((due, window))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything handed over so far was published; False if `timeout` passed first."""
+        with self._lock:
+            target = self._handed
+            return self._done.wait_for(lambda: self._published >= target, timeout=timeout)
+
+    def _run(self, pending: queue.SimpleQueue) -> None:
+        while True:
+            batch, window = pending.get()
+            time.sleep(window)  # what other threads hand over meanwhile joins this batch
+            while True:
+                try:
+                    batch = batch + pending.get_nowait()[0]
+                except queue.Empty:
+                    break
+            try:
+                _publish(get_host().celery_app(), batch)
+            except Exception:  # _publish logs its own failures; this thread must not die
+                logger.warning(
+                    "could not enqueue %s touchpoint(s); the sweep will deliver it", len(batch), exc_info=True
+                )
+            finally:
+                with self._lock:
+                    self._published += len(batch)
+                    self._done.notify_all()
+
+
+_PUBLISHER = _Publisher()
+os.register_at_fork(after_in_child=_PUBLISHER._reset)
+
+
+def flush_enqueued(timeout: float = 10.0) -> bool:
+    """Wait until every touchpoint this process handed to its publisher thread was sent (tests, shutdown)."""
+    return _PUBLISHER.flush(timeout)
+
+
+atexit.register(flush_enqueued, 5.0)
 
 
 class _Unread:

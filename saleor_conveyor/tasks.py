@@ -15,6 +15,12 @@ def deliver_touchpoint(touchpoint_id: int) -> dict[str, int]:
     return delivery.deliver_batch(ids=[touchpoint_id], limit=1).as_dict()
 
 
+@shared_task(name="saleor_conveyor.deliver_touchpoints", ignore_result=True)
+def deliver_touchpoints(touchpoint_ids: list[int]) -> dict[str, int]:
+    """Deliver the touchpoints of one enqueue window that were due when it was sent (each at most once)."""
+    return delivery.deliver_batch(ids=touchpoint_ids, limit=len(touchpoint_ids)).as_dict()
+
+
 @shared_task(name="saleor_conveyor.sweep_due", ignore_result=True)
 def sweep_due() -> dict[str, int]:
     """Every minute: deliver whatever is due and was not (lost message, dead worker, broker down)."""

@@ -1,3 +1,5 @@
+import os
+
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
@@ -18,8 +20,14 @@ def health_db(request):
     return JsonResponse({"ok": True})
 
 
+def health_worker(request):
+    """Which server process answered: the API benchmark spreads its connections evenly over the workers."""
+    return JsonResponse({"pid": os.getpid()})
+
+
 urlpatterns = [
     path("health/", health),
+    path("health/worker/", health_worker),
     path("health/db/", health_db),
     path("graphql/", handle_graphql_request, name="conveyor-graphql"),
     path("unsubscribe/", handle_unsubscribe_request, name="conveyor-unsubscribe"),

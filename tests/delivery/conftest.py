@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from saleor_conveyor import delivery
 from sandbox.celery import app as celery_app
 
 from .helpers import REDIS_DB, smtp_server
@@ -61,6 +62,7 @@ def broker(settings):
     use_broker(LOCAL_REDIS)
     settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue": True}
     yield LOCAL_REDIS
+    assert delivery.flush_enqueued(timeout=10)  # nothing of this test's may reach the next one's broker
     use_broker(LOCAL_REDIS)
     client.flushdb()
     client.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import threading
 from datetime import timedelta
 from io import StringIO
 
@@ -11,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from saleor_conveyor import conveyor, tasks
+from saleor_conveyor import conveyor, delivery, tasks
 from saleor_conveyor.beat import LAPSE_SCAN, SWEEP, register_periodic_tasks
 from saleor_conveyor.models import Touchpoint
 
@@ -21,13 +24,17 @@ pytestmark = pytest.mark.django_db
 
 
 def queued_tasks() -> list[dict]:
+    """The broker's queue, once this process's publisher thread sent what it was handed."""
     import redis
 
     from .conftest import LOCAL_REDIS
 
+    assert delivery.flush_enqueued(timeout=10)
+
     client = redis.Redis.from_url(LOCAL_REDIS)
     try:
-        return [json.loads(raw)["headers"] for raw in client.lrange("celery", 0, -1)]
+        # LPUSH puts each message at the head (workers take from the tail): oldest first, reversed.
+        return [json.loads(raw)["headers"] for raw in reversed(client.lrange("celery", 0, -1))]
     finally:
         client.close()
 
@@ -56,6 +63,78 @@ def test_a_touchpoint_planned_again_is_enqueued_again(broker):
     step7 = Touchpoint.objects.get(rule="step_day7")
     assert step7.status == "SCHEDULED"
     assert [h["argsrepr"] for h in queued_tasks()] == [f"({step7.id},)", f"({step7.id},)"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueueing_still_works_after_someone_called_a_task_with_delay(broker):
+    # Celery's delay() (apply_async without options) adds ignore_result to the task's cached
+    # options; passed beside our own ignore_result, every later enqueue failed with a TypeError.
+    tasks.deliver_touchpoint.delay(10**9)
+    now = timezone.now()
+    conveyor.record_order_placed(placed(at=now - timedelta(days=7) + timedelta(minutes=10), who=customer()), now=now)
+    step7 = Touchpoint.objects.get(rule="step_day7")
+    assert [h["argsrepr"] for h in queued_tasks()] == [f"({10**9},)", f"({step7.id},)"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_touchpoints_already_due_from_concurrent_callers_share_one_message(broker, settings):
+    settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue_window": 0.2}
+    now = timezone.now()
+    due = [Touchpoint(id=n, kind="EMAIL", due_at=now - timedelta(seconds=1)) for n in range(1, 7)]
+    later = Touchpoint(id=99, kind="EMAIL", due_at=now + timedelta(minutes=5))
+    staff = Touchpoint(id=98, kind="STAFF_TASK", due_at=now)
+    threads = [threading.Thread(target=delivery.enqueue, args=([tp],)) for tp in [*due, later, staff]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queued = queued_tasks()
+    # The due ones in one message, without an ETA; the later one alone, with its due time; no staff task.
+    assert [h["task"] for h in queued] == ["saleor_conveyor.deliver_touchpoints", "saleor_conveyor.deliver_touchpoint"]
+    (batch,) = ast.literal_eval(queued[0]["argsrepr"])
+    assert sorted(batch) == [1, 2, 3, 4, 5, 6] and queued[0]["eta"] is None
+    assert queued[1]["argsrepr"] == "(99,)" and queued[1]["eta"] == later.due_at.isoformat()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_window_the_caller_sends_before_returning(broker, settings):
+    settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue_window": 0}
+    now = timezone.now()
+    assert delivery.enqueue([Touchpoint(id=5, kind="EMAIL", due_at=now)]) == 1
+    import redis
+
+    from .conftest import LOCAL_REDIS
+
+    client = redis.Redis.from_url(LOCAL_REDIS)
+    try:
+        raw = client.lrange("celery", 0, -1)  # read without waiting for the publisher thread
+    finally:
+        client.close()
+    assert [json.loads(r)["headers"]["argsrepr"] for r in raw] == ["([5],)"]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # what is tested here
+def test_a_forked_process_starts_a_publisher_of_its_own():
+    delivery._PUBLISHER.submit([], 0.0)  # the parent's publisher thread runs
+    assert delivery.flush_enqueued(timeout=10)
+    child = os.fork()
+    if child == 0:  # the child: no thread of the parent's, nothing handed over, a working flush
+        fresh = delivery._PUBLISHER._queue is None and delivery._PUBLISHER._handed == 0
+        os._exit(0 if fresh and delivery.flush_enqueued(timeout=1) else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert delivery._PUBLISHER._queue is not None  # the parent's is untouched
+
+
+def test_a_batch_task_delivers_each_touchpoint_it_names(knobs):
+    from .helpers import profile, touchpoint
+
+    first = touchpoint(profile("a@example.com"), "step_day7")
+    second = touchpoint(profile("b@example.com"), "step_day7")
+    untouched = touchpoint(profile("c@example.com"), "step_day7")
+    assert tasks.deliver_touchpoints([first.id, second.id])["sent"] == 2
+    statuses = dict(Touchpoint.objects.values_list("id", "status"))
+    assert statuses == {first.id: "SENT", second.id: "SENT", untouched.id: "SCHEDULED"}
 
 
 def test_periodic_tasks_are_registered_once_and_updated_in_place():
