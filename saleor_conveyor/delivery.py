@@ -66,8 +66,9 @@ class DeliverySettings:
     sweep_time_limit: timedelta = timedelta(seconds=50)
     lapse_scan_hour: int = 3
     enqueue: bool = True
-    # Touchpoints scheduled within this window (by any request of the process) share one broker
-    # message, sent from a thread of the process's own; 0 sends from the caller's thread at once.
+    # Enqueueing goes through a thread of the process's own: touchpoints already due that the
+    # process schedules within this window share one message (later ones get one each, with
+    # their ETA). 0 sends from the caller's thread before it goes on.
     enqueue_window: timedelta = timedelta(milliseconds=20)
 
     @classmethod
@@ -81,6 +82,8 @@ class DeliverySettings:
             default = getattr(cls, name)
             if isinstance(default, timedelta):
                 values[name] = timedelta(seconds=float(value))
+                if values[name] < timedelta(0):
+                    raise ValueError(f"CONVEYOR_DELIVERY: {name} must be at least 0 seconds, got {value!r}")
             elif isinstance(default, bool):
                 values[name] = bool(value)
             else:
@@ -505,16 +508,23 @@ class _Publisher:
         """A fresh state: at start, and in a forked child (the parent's thread and lock do not come along)."""
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
-        self._queue: queue.SimpleQueue[tuple[list[_Due], float]] | None = None
+        self._queue: queue.SimpleQueue[tuple[list[_Due], float]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._handed = 0  # touchpoints handed over, and published (or given up on)
         self._published = 0
 
     def submit(self, due: list[_Due], window: float) -> None:
+        """Hand touchpoints over; raises (nothing handed over) if the thread cannot be started."""
         with self._lock:
-            if self._queue is None:
-                self._queue = queue.SimpleQueue()
-                thread = threading.Thread(target=self._run, args=(self._queue,), name="conveyor-enqueue", daemon=True)
+            if self._thread is None or not self._thread.is_alive():
+                if self._published < self._handed:
+                    # A thread that died took what it held: the sweep delivers those; nobody waits for them.
+                    logger.warning("the enqueue thread stopped; the sweep delivers what it held")
+                    self._published = self._handed
+                fresh: queue.SimpleQueue[tuple[list[_Due], float]] = queue.SimpleQueue()
+                thread = threading.Thread(target=self._run, args=(fresh,), name="conveyor-enqueue", daemon=True)
                 thread.start()
+                self._queue, self._thread = fresh, thread
             self._handed += len(due)
             self._queue.put((due, window))
 
@@ -527,13 +537,13 @@ class _Publisher:
     def _run(self, pending: queue.SimpleQueue) -> None:
         while True:
             batch, window = pending.get()
-            time.sleep(window)  # what other threads hand over meanwhile joins this batch
-            while True:
-                try:
-                    batch = batch + pending.get_nowait()[0]
-                except queue.Empty:
-                    break
             try:
+                time.sleep(window)  # what other threads hand over meanwhile joins this batch
+                while True:
+                    try:
+                        batch = batch + pending.get_nowait()[0]
+                    except queue.Empty:
+                        break
                 _publish(get_host().celery_app(), batch)
             except Exception:  # _publish logs its own failures; this thread must not die
                 logger.warning(

@@ -18,7 +18,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cached_property
@@ -178,13 +178,15 @@ def _driver_timestamps(cursor: Any) -> None:
 
     Django's loader subclasses psycopg's pure-Python one to set its time zone, which makes each
     value cost about ten times more to parse. psycopg's own loader gives the session's time
-    zone, which Django set to its own on connecting: the values are the same, and so is their
-    tzinfo. Where the two differ (USE_TZ off, or the session's time zone changed since), the
+    zone, which Django set to its own on connecting: in UTC the values are the same, and so is
+    their tzinfo. Elsewhere (USE_TZ off, another zone, the session's zone changed since), the
     cursor keeps Django's loader.
     """
-    if not settings.USE_TZ:
+    # psycopg gives datetime.timezone.utc for a session in "UTC"; Django gives it when no database
+    # TIME_ZONE is set (as in Saleor). Any other zone keeps Django's loader: its tzinfo objects differ.
+    if not settings.USE_TZ or connection.timezone is not UTC:
         return
-    if cursor.connection.info.parameter_status("TimeZone") != connection.timezone_name:
+    if cursor.connection.info.parameter_status("TimeZone") != "UTC":
         return
     cursor.adapters.register_loader(_TIMESTAMPTZ_OID, _DRIVER_TIMESTAMPTZ)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg.pq import Format, TransactionStatus
 
@@ -184,6 +185,16 @@ def test_a_session_moved_to_another_time_zone_keeps_djangos_loader():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
+
+
+def test_a_database_time_zone_named_utc_keeps_djangos_loader(monkeypatch):
+    # DATABASES TIME_ZONE "UTC" makes Django's zone ZoneInfo("UTC"); psycopg's would be timezone.utc.
+    monkeypatch.setitem(connections["default"].__dict__, "timezone", ZoneInfo("UTC"))  # the wrapper, not the proxy
+    with connection.cursor() as cursor:
+        sql._driver_timestamps(cursor.cursor)
+        assert cursor.cursor.adapters.get_loader(sql._TIMESTAMPTZ_OID, Format.TEXT) is not sql._DRIVER_TIMESTAMPTZ
+    found = read_in_batch(TIMESTAMPS_SQL)
+    assert found[0][0].tzinfo == ZoneInfo("UTC") and found == read_with_django(TIMESTAMPS_SQL)
 
 
 def test_infinite_timestamps_fail_as_they_do_in_django():

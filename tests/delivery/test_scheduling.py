@@ -78,7 +78,7 @@ def test_enqueueing_still_works_after_someone_called_a_task_with_delay(broker):
 
 @pytest.mark.django_db(transaction=True)
 def test_touchpoints_already_due_from_concurrent_callers_share_one_message(broker, settings):
-    settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue_window": 0.2}
+    settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue_window": 1.0}  # all 8 threads join in
     now = timezone.now()
     due = [Touchpoint(id=n, kind="EMAIL", due_at=now - timedelta(seconds=1)) for n in range(1, 7)]
     later = Touchpoint(id=99, kind="EMAIL", due_at=now + timedelta(minutes=5))
@@ -113,17 +113,60 @@ def test_with_no_window_the_caller_sends_before_returning(broker, settings):
     assert [json.loads(r)["headers"]["argsrepr"] for r in raw] == ["([5],)"]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread is meant to die
+def test_a_publisher_thread_that_died_is_started_again(broker, monkeypatch, caplog):
+    def die(app, due):
+        raise SystemExit  # not an Exception: it ends the thread
+
+    monkeypatch.setattr(delivery, "_publish", die)
+    now = timezone.now()
+    assert delivery.enqueue([Touchpoint(id=1, kind="EMAIL", due_at=now)]) == 1
+    assert delivery.flush_enqueued(timeout=10)  # what the dead thread held is counted as given up
+    delivery._PUBLISHER._thread.join(timeout=10)
+    assert not delivery._PUBLISHER._thread.is_alive()
+    monkeypatch.undo()
+    with caplog.at_level("WARNING", logger="saleor_conveyor"):
+        assert delivery.enqueue([Touchpoint(id=2, kind="EMAIL", due_at=now)]) == 1
+    assert [h["argsrepr"] for h in queued_tasks()] == ["([2],)"]
+    assert delivery._PUBLISHER._thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_that_cannot_start_hands_nothing_over_and_the_next_call_starts_one(broker, monkeypatch, caplog):
+    delivery._PUBLISHER._thread = None  # as in a process that never enqueued
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    now = timezone.now()
+    with caplog.at_level("WARNING", logger="saleor_conveyor"):
+        assert delivery.enqueue([Touchpoint(id=3, kind="EMAIL", due_at=now)]) == 0
+    assert any("the sweep will deliver it" in r.getMessage() for r in caplog.records)
+    assert delivery.flush_enqueued(timeout=1)  # nothing counted as handed over
+    monkeypatch.undo()
+    assert delivery.enqueue([Touchpoint(id=4, kind="EMAIL", due_at=now)]) == 1
+    assert [h["argsrepr"] for h in queued_tasks()] == ["([4],)"]
+
+
+def test_a_negative_window_is_refused_with_its_name(settings):
+    settings.CONVEYOR_DELIVERY = {"enqueue_window": -0.02}
+    with pytest.raises(ValueError, match="enqueue_window must be at least 0 seconds, got -0.02"):
+        delivery.delivery_settings()
+
+
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # what is tested here
 def test_a_forked_process_starts_a_publisher_of_its_own():
     delivery._PUBLISHER.submit([], 0.0)  # the parent's publisher thread runs
     assert delivery.flush_enqueued(timeout=10)
     child = os.fork()
     if child == 0:  # the child: no thread of the parent's, nothing handed over, a working flush
-        fresh = delivery._PUBLISHER._queue is None and delivery._PUBLISHER._handed == 0
+        fresh = delivery._PUBLISHER._thread is None and delivery._PUBLISHER._handed == 0
         os._exit(0 if fresh and delivery.flush_enqueued(timeout=1) else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert delivery._PUBLISHER._queue is not None  # the parent's is untouched
+    assert delivery._PUBLISHER._thread.is_alive()  # the parent's is untouched
 
 
 def test_a_batch_task_delivers_each_touchpoint_it_names(knobs):
