@@ -271,21 +271,24 @@ async def open_balanced(port: int, count: int, workers: int) -> tuple[list[Conne
     for _ in range(count * 50):
         if len(kept) == count:
             break
-        connection = await asyncio.open_connection("127.0.0.1", port)
-        _, body = await exchange(connection, http_request("GET", "/health/worker/"))
-        pid = json.loads(body)["pid"]
+        connection, pid = await connect_to_worker(port)
         if per_worker.get(pid, 0) < share:
             per_worker[pid] = per_worker.get(pid, 0) + 1
             kept.append(connection)
         else:
             connection[1].close()
     while len(kept) < count:  # the kernel kept choosing the same workers: take what comes
-        connection = await asyncio.open_connection("127.0.0.1", port)
-        _, body = await exchange(connection, http_request("GET", "/health/worker/"))
-        pid = json.loads(body)["pid"]
+        connection, pid = await connect_to_worker(port)
         per_worker[pid] = per_worker.get(pid, 0) + 1
         kept.append(connection)
     return kept, per_worker
+
+
+async def connect_to_worker(port: int) -> tuple[Connection, int]:
+    """A new keep-alive connection and the process id of the worker that accepted it."""
+    connection = await asyncio.open_connection("127.0.0.1", port)
+    _, body = await exchange(connection, http_request("GET", "/health/worker/"))
+    return connection, json.loads(body)["pid"]
 
 
 async def one_client(

@@ -423,9 +423,14 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
             _PUBLISHER.submit(due_soon, knobs.enqueue_window.total_seconds())
             return len(due_soon)
     except Exception:
-        logger.warning("could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon), exc_info=True)
+        _not_enqueued(len(due_soon))
         return 0
     return _publish(app, due_soon)
+
+
+def _not_enqueued(count: int) -> None:
+    """Log touchpoints that could not be enqueued (with the error being handled): the sweep delivers them."""
+    logger.warning("could not enqueue %s touchpoint(s); the sweep will deliver it", count, exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,9 +474,7 @@ def _publish(app: Any, due_soon: Sequence[_Due]) -> int:
                 connection.collect()  # a broken connection goes back to the pool closed: the next use reconnects
                 raise
     except Exception:
-        logger.warning(
-            "could not enqueue %s touchpoint(s); the sweep will deliver it", len(due_soon) - sent, exc_info=True
-        )
+        _not_enqueued(len(due_soon) - sent)
     return sent
 
 
@@ -546,9 +549,7 @@ class _Publisher:
                         break
                 _publish(get_host().celery_app(), batch)
             except Exception:  # _publish logs its own failures; this thread must not die
-                logger.warning(
-                    "could not enqueue %s touchpoint(s); the sweep will deliver it", len(batch), exc_info=True
-                )
+                _not_enqueued(len(batch))
             finally:
                 with self._lock:
                     self._published += len(batch)

@@ -96,9 +96,10 @@ def touchpoints(profile: Any, status: str | None = None) -> list[TouchpointRow]:
     """
     rows = getattr(profile, "_conveyor_touchpoints", None)
     if rows is None:
-        with connection.cursor() as cursor:
-            cursor.execute(_SQL.touchpoints_of_profile, [profile.pk])
-            rows = [TouchpointRow._make(row) for row in cursor.fetchall()]
+        rows = []
+        batch = Batch()  # as every other read here: timestamps parsed by the driver's loader
+        batch.add(_SQL.touchpoints_of_profile, [profile.pk], lambda found: rows.extend(map(TouchpointRow._make, found)))
+        batch.flush()
     if status is None:
         return rows
     scheduled = status == TouchpointStatus.SCHEDULED
