@@ -148,8 +148,11 @@ def seed(readers: int, orders: int, answerers: int) -> tuple[list[str], list[str
 
 def autovacuum_is_on() -> bool:
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
-    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+    # A server-wide setting, asked of the maintenance database: the benchmark's own may not exist yet.
+    server = {**conninfo_to_dict(DATABASE_URL), "dbname": "postgres"}
+    with psycopg.connect(**server, autocommit=True) as db:
         return db.execute("SHOW autovacuum").fetchone()[0] == "on"
 
 

@@ -103,6 +103,8 @@ CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
 CONVEYOR.update(json.loads(os.environ.get("CONVEYOR_SETTINGS_JSON") or "{}"))
 # Delivery knobs (batch size, retries, lease...): see saleor_conveyor/delivery.py DeliverySettings.
 CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
+# PREPARE/EXECUTE on connections that outlive a request (README: Database connections); 0 switches it off.
+CONVEYOR_PREPARED_STATEMENTS = os.environ.get("CONVEYOR_PREPARED_STATEMENTS", "1") != "0"
 
 LOGGING = {
     "version": 1,

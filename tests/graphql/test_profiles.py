@@ -105,7 +105,8 @@ def test_my_fan_profile_never_shows_another_customers_data(api, hanako, taro):
 
 
 @pytest.mark.parametrize("orders", [1, 200])
-def test_my_fan_profile_with_touchpoints_costs_two_round_trips_whatever_the_history(api, hanako, orders):
+def test_my_fan_profile_with_touchpoints_costs_two_round_trips_whatever_the_history(api, hanako, orders, settings):
+    settings.CONVEYOR_PREPARED_STATEMENTS = False  # the statements' own text, not EXECUTEs of them
     buy(hanako, orders)
     with CaptureQueriesContext(connection) as queries:
         answer = api(MY_PROFILE, user=hanako)
