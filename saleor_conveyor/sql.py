@@ -327,7 +327,7 @@ class _Prepared:
         return gone
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=512)
 def _prepared_form(sql: str, count: int) -> tuple[str, str] | None:
     """(name, PREPARE statement) for a statement with `count` parameters; None if it cannot be prepared."""
     if not _PREPARABLE.match(sql):
@@ -351,7 +351,7 @@ def _prepared_form(sql: str, count: int) -> tuple[str, str] | None:
     return name, f"PREPARE {name} AS {''.join(pieces)}"
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=512)
 def _execute_text(name: str, count: int) -> str:
     return f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
 

@@ -6,7 +6,7 @@ import logging
 
 import psycopg
 import pytest
-from django.db import ProgrammingError, connection
+from django.db import ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor import sql
@@ -94,6 +94,21 @@ def test_a_text_postgresql_cannot_prepare_runs_as_it_is_without_harming_the_tran
     assert all(text == "SELECT NULL IS NULL" for _, text in answers)
     assert statement in sql._unpreparable
     assert FanProfile.objects.filter(email="kept@example.com").exists()  # the transaction committed
+
+
+def test_inside_djangos_atomic_a_failed_prepare_is_the_first_thing_the_transaction_does_and_harms_nothing():
+    statement = "SELECT %s IS NULL"
+    run(statement, [None])
+    with transaction.atomic():  # psycopg begins the transaction with the savepoint of the prepare
+        rows, sent = run(statement, [None])
+        FanProfile.objects.create(email="kept@example.com")
+    assert rows == [(True,)] and sent == "SELECT NULL IS NULL"
+    assert FanProfile.objects.filter(email="kept@example.com").exists()
+    PROFILES.insert([FanProfile(email="a@example.com")])
+    run(BY_EMAIL, ["a@example.com"])
+    with transaction.atomic():
+        rows, sent = run(BY_EMAIL, ["a@example.com"])
+    assert rows == [("a@example.com", 0)] and sent.startswith("EXECUTE")
 
 
 def test_a_statement_prepared_inside_a_transaction_that_rolls_back_stays_usable():
