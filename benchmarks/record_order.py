@@ -3,6 +3,9 @@
 Run as `python -m benchmarks.record_order` (or `make bench`). Both run side by side in one
 process, interleaved, in autocommit mode (each pays its own commit), on the same
 PostgreSQL. Reports medians, the time ratio, and SQL statements and round trips per order.
+One connection serves the whole run, as a pooled or persistent one does in production: the
+service's statements are prepared on it (sql.py), the ORM's are not (Django never prepares);
+`CONVEYOR_PREPARED_STATEMENTS=0 make bench` measures without (the sandbox reads that variable).
 Targets (issue 2): at most 3x the bare insert, at most 8 SQL statements per recorded order.
 """
 
@@ -20,7 +23,7 @@ from decimal import Decimal
 from benchmarks._setup import django_on_bench_database, markdown_table
 
 # Statements in one logged query: a batch joins several with "; ".
-_STATEMENT = re.compile(r"(?:^|; )(?:SELECT|INSERT|UPDATE|DELETE|BEGIN|COMMIT)\b")
+_STATEMENT = re.compile(r"(?:^|; )(?:SELECT|INSERT|UPDATE|DELETE|WITH|EXECUTE|BEGIN|COMMIT)\b")  # EXECUTE: a prepared one
 
 
 def main() -> int:
