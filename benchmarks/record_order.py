@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from benchmarks._setup import django_on_bench_database, markdown_table
 
-# Statements in one logged query: a batch joins several with "; ".
-_STATEMENT = re.compile(r"(?:^|; )(?:SELECT|INSERT|UPDATE|DELETE|WITH|EXECUTE|BEGIN|COMMIT)\b")  # EXECUTE: a prepared one
+# Statements in one logged query: a batch joins several with "; " (EXECUTE: a prepared statement).
+_STATEMENT = re.compile(r"(?:^|; )(?:SELECT|INSERT|UPDATE|DELETE|WITH|EXECUTE|BEGIN|COMMIT)\b")
 
 
 def main() -> int:
