@@ -223,8 +223,8 @@ class _Prepared:
     A text is prepared on its second use on the connection, in a round trip of its own (inside
     a transaction, behind a savepoint: a text PostgreSQL cannot prepare is noted and runs as it
     is); from then on the batch carries `EXECUTE name(values)`, which PostgreSQL does not parse
-    nor, after a few runs, plan again. A connection per request never gets that far, and pays
-    nothing. Off with `settings.CONVEYOR_PREPARED_STATEMENTS = False`, and by itself behind a
+    nor, after a few runs, plan again. A connection per request gets no further than a text it
+    runs twice in that request. Off with `settings.CONVEYOR_PREPARED_STATEMENTS = False`, and by itself behind a
     pooler that moves sessions between server connections (PgBouncer, seen as a backend pid the
     server does not confirm), where a statement prepared in one transaction is gone in the next.
     """
