@@ -194,7 +194,9 @@ class Batch:
                     on_rows(cursor.fetchall())
 
 
-def _batch_text(cursor: Any, statements: list[tuple[str, list[Any], RowsHandler | None]], prepared: Any) -> str:
+def _batch_text(
+    cursor: Any, statements: list[tuple[str, list[Any], RowsHandler | None]], prepared: _Prepared | None
+) -> str:
     """The statements bound into one text; those prepared on this session as EXECUTEs of theirs."""
     if prepared is not None:
         statements = [(*prepared.use(cursor, sql, params), None) for sql, params, _ in statements]
@@ -214,7 +216,9 @@ _SESSION_STATE = "_conveyor_prepared"  # attribute of psycopg's connection: live
 _SAVEPOINT = "conveyor_prepare"
 _PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"%(.)")
-_unpreparable: set[str] = set()  # texts PostgreSQL refused to prepare (a parameter of no telling type)
+# Texts never prepared: PostgreSQL refused them (a parameter of no telling type), or they are not
+# statements PREPARE takes (BEGIN, COMMIT) or carry placeholders this module does not write.
+_unpreparable: set[str] = set()
 
 
 class _Prepared:
@@ -224,9 +228,10 @@ class _Prepared:
     a transaction, behind a savepoint: a text PostgreSQL cannot prepare is noted and runs as it
     is); from then on the batch carries `EXECUTE name(values)`, which PostgreSQL does not parse
     nor, after a few runs, plan again. A connection per request gets no further than a text it
-    runs twice in that request. Off with `settings.CONVEYOR_PREPARED_STATEMENTS = False`, and by itself behind a
-    pooler that moves sessions between server connections (PgBouncer, seen as a backend pid the
-    server does not confirm), where a statement prepared in one transaction is gone in the next.
+    runs twice in that request. Off with `settings.CONVEYOR_PREPARED_STATEMENTS = False`, and by
+    itself behind a pooler that moves sessions between server connections (PgBouncer, seen as a
+    backend pid the server does not confirm), where a statement prepared in one transaction is
+    gone in the next.
     """
 
     __slots__ = ("checked", "names", "off", "uses")
@@ -258,7 +263,11 @@ class _Prepared:
             if len(self.uses) >= _COUNTED_MAX:
                 self.uses.clear()
             self.uses[sql] += 1
-            if self.uses[sql] < _PREPARE_AT_USE or (form := _prepared_form(sql, len(params))) is None:
+            if self.uses[sql] < _PREPARE_AT_USE:
+                return sql, params
+            form = _prepared_form(sql, len(params))
+            if form is None:  # BEGIN, COMMIT, a placeholder of another kind: never again looked at
+                _unpreparable.add(sql)
                 return sql, params
             name, prepare = form
             if not self._prepare(cursor, sql, prepare):
