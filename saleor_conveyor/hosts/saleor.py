@@ -271,6 +271,14 @@ class SaleorHost(ConveyorHost):
         with allow_writer():
             yield
 
+    def replica_alias(self) -> str:
+        """Saleor's read replica (`DATABASE_CONNECTION_REPLICA_NAME`), which its own queries read; else the writer."""
+        from django.conf import settings
+        from django.db import DEFAULT_DB_ALIAS
+
+        alias = getattr(settings, "DATABASE_CONNECTION_REPLICA_NAME", None)
+        return alias if alias in settings.DATABASES else DEFAULT_DB_ALIAS
+
     def celery_app(self) -> Any:
         from saleor.celeryconf import app
 
