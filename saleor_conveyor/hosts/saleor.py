@@ -80,7 +80,9 @@ class SaleorHost(ConveyorHost):
         self._checked_at = moment
         if self._config is not None and version == self._version:
             return self._config
-        config = self.use_configuration(self._stored_configuration())
+        with self.writer():  # just saved: the writer has it, a replica may not yet (and any query may get here)
+            stored = self._stored_configuration()
+        config = self.use_configuration(stored)
         self._version = version
         return config
 

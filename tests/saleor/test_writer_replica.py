@@ -221,6 +221,28 @@ def test_staff_reads_never_touch_the_writer_without_saleors_view(shop_history, s
     assert "errors" not in body and body["data"][field], body
 
 
+def test_a_configuration_saved_elsewhere_is_read_from_the_writer_inside_allow_writer(
+    shop_history, staff_token, monkeypatch
+):
+    """Another process saved the plugin's settings: this one re-reads them, fresh (not a lagging replica's copy)."""
+    from django.core.cache import cache
+
+    from saleor_conveyor.hosts import saleor as saleor_host
+
+    CONFIG_VERSION_KEY = saleor_host.CONFIG_VERSION_KEY
+    monkeypatch.setattr(saleor_host, "VERSION_CHECK_SECONDS", 0.0)  # ask the shared cache on every use
+    cache.set(CONFIG_VERSION_KEY, "saved-by-another-process", None)
+    try:
+        with statements() as seen:
+            body = through_the_manager(STATS, staff_token)
+    finally:
+        cache.delete(CONFIG_VERSION_KEY)
+
+    assert "errors" not in body and body["data"]["conveyorStats"], body
+    config_reads = [entry for entry in seen if '"plugins_pluginconfiguration"."identifier" =' in entry[2]]
+    assert config_reads and all(alias == WRITER and allowed for alias, allowed, _ in config_reads), config_reads
+
+
 def test_a_customers_own_reads_stay_on_the_writer_explicitly(shop_history, customer_user):
     """Right after their own answer a customer must see it: their reads are the writer's, inside allow_writer()."""
     token = create_access_token(customer_user)
