@@ -5,6 +5,7 @@ The plain Django host has no replica and nothing to open (Saleor's host: tests/s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,7 +13,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connection
 
 from saleor_conveyor.hosts import get_host, reset_host
-from saleor_conveyor.hosts.django import DjangoHost
+from saleor_conveyor.hosts.django import DjangoHost, make_access_token
 from saleor_conveyor.models import Inquiry
 
 from .conftest import shop_order
@@ -24,6 +25,10 @@ INQUIRIES = "{ inquiries { totalCount edges { node { email } } } }"
 STATS = "{ conveyorStats { nps { responses } stages { stage count } } }"
 PROFILE = 'query { fanProfile(email: "hanako@example.com") { email touchpoints { rule } } }'
 MINE = "{ myFanProfile { email touchpoints { rule } } myReturnRequests { id } }"
+
+
+def bearer(user) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {make_access_token(user)}"}
 
 
 class RecordingHost(DjangoHost):
@@ -86,6 +91,18 @@ def test_a_mutation_runs_inside_the_hosts_writer(api, host):
     assert Inquiry.objects.count() == 1
     assert seen and all(inside for inside, _ in seen), seen
     assert host.open == 0  # closed again after the request
+
+
+@pytest.mark.parametrize(("chosen", "opened"), [("Write", True), ("Read", False)])
+def test_the_operation_chosen_by_name_decides_whether_the_writer_opens(api, host, staff, chosen, opened):
+    document = f"query Read {INQUIRIES} mutation Write {INQUIRY.removeprefix('mutation ')}"
+    body = {"query": document, "operationName": chosen}
+    with our_statements(host) as seen:
+        response = api.client.post("/graphql/", json.dumps(body), content_type="application/json", **bearer(staff))
+
+    assert response.status_code == 200 and "errors" not in response.json(), response.json()
+    assert seen and {inside for inside, _ in seen} == {opened}, seen
+    assert Inquiry.objects.count() == (1 if opened else 0)
 
 
 def test_a_refused_mutation_closes_the_writer_and_writes_nothing(api, host):
