@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, connection, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
@@ -176,14 +176,17 @@ def _customer_changes(profile: FanProfile, customer: Customer) -> list[str]:
     return changed
 
 
-def find_profile(*, user_id: int | None = None, email: str | None = None) -> FanProfile | None:
-    """A customer's profile by account or email, for readers (API, templates)."""
+def find_profile(
+    *, user_id: int | None = None, email: str | None = None, using: str = DEFAULT_DB_ALIAS
+) -> FanProfile | None:
+    """A customer's profile by account or email, for readers (API, templates); `using` a replica for staff."""
+    profiles = FanProfile.objects.using(using)
     if user_id is not None:
-        profile = FanProfile.objects.filter(user_id=user_id).first()
+        profile = profiles.filter(user_id=user_id).first()
         if profile is not None:
             return profile
     if email:
-        return FanProfile.objects.filter(email=email.strip().lower()).first()
+        return profiles.filter(email=email.strip().lower()).first()
     return None
 
 

@@ -268,8 +268,10 @@ class ConveyorPlugin(BasePlugin):
         if path in UNSUBSCRIBE_PATHS:
             from .views import handle_unsubscribe_request
 
-            _saleor_host().use_configuration(self.configuration)
-            return handle_unsubscribe_request(request)
+            host = _saleor_host()
+            host.use_configuration(self.configuration)
+            with host.writer():  # the one-click POST writes; Saleor's own view may not have opened the writer
+                return handle_unsubscribe_request(request)
         if path not in GRAPHQL_PATHS:
             return HttpResponseNotFound()
         try:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .engine import FanStage
 from .engine.metrics import improving_streak, share
@@ -41,16 +41,24 @@ class StatsWindow:
     until: datetime
     channel: str | None
     zone: str = "UTC"
+    using: str = DEFAULT_DB_ALIAS  # the database alias read: staff reports may read the host's replica
 
     @classmethod
     def from_dates(
-        cls, since: date | None, until: date | None, channel: str | None, *, zone: str, now: datetime
+        cls,
+        since: date | None,
+        until: date | None,
+        channel: str | None,
+        *,
+        zone: str,
+        now: datetime,
+        using: str = DEFAULT_DB_ALIAS,
     ) -> StatsWindow:
         """Dates are the shop's local days; `until` is inclusive (the whole day counts)."""
         tz = ZoneInfo(zone)
         start = datetime.combine(since, time(), tzinfo=tz) if since else None
         end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz) if until else now
-        return cls(since=start, until=end, channel=channel or None, zone=zone)
+        return cls(since=start, until=end, channel=channel or None, zone=zone, using=using)
 
     @property
     def start(self) -> datetime:
@@ -92,8 +100,8 @@ class Monthly:
         return improving_streak([getattr(m, name) for m in self.months])
 
 
-def _rows(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
+def _rows(window: StatsWindow, sql: str, params: list) -> list[tuple]:
+    with connections[window.using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -115,6 +123,7 @@ def nps(window: StatsWindow) -> NpsFigures:
     """Answers given in the window: counts by category and the score (engine.nps_score)."""
     where, params = _channel(window)
     (promoters, passives, detractors, total), *_ = _rows(
+        window,
         f"SELECT COUNT(*) FILTER (WHERE score >= 9), COUNT(*) FILTER (WHERE score BETWEEN 7 AND 8),"
         f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*)"
         f" FROM {N} WHERE created_at >= %s AND created_at < %s{where}",
@@ -126,7 +135,8 @@ def nps(window: StatsWindow) -> NpsFigures:
 def stages(window: StatsWindow) -> list[tuple[str, int]]:
     """Customers per stage now (a channel narrows to customers who bought there); every stage listed."""
     where, params = _profile_in_channel(window, f"{F}.id")
-    counts = dict(_rows(f"SELECT stage, COUNT(*) FROM {F} WHERE stage IS NOT NULL{where} GROUP BY stage", params))
+    sql = f"SELECT stage, COUNT(*) FROM {F} WHERE stage IS NOT NULL{where} GROUP BY stage"
+    counts = dict(_rows(window, sql, params))
     return [(stage.value, counts.get(stage.value, 0)) for stage in FanStage]
 
 
@@ -134,6 +144,7 @@ def f2_conversion(window: StatsWindow) -> float | None:
     """Of customers whose first purchase fell in the window, the share who bought a second time."""
     where, params = _channel(window)
     (cohort, converted), *_ = _rows(
+        window,
         f"SELECT COUNT(*), COUNT(*) FILTER (WHERE n >= 2) FROM ("
         f" SELECT MIN(placed_at) AS first_at, COUNT(*) AS n FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id"
         f") c WHERE first_at >= %s AND first_at < %s",
@@ -146,6 +157,7 @@ def repeat_rate(window: StatsWindow) -> float | None:
     """Of customers who bought in the window, the share for whom it was not their first purchase."""
     where, params = _channel(window)
     (buyers, repeaters), *_ = _rows(
+        window,
         f"SELECT COUNT(*) FILTER (WHERE n_in > 0), COUNT(*) FILTER (WHERE n_in > 1 OR (n_in > 0 AND first_at < %s))"
         f" FROM (SELECT COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS n_in, MIN(placed_at) AS first_at"
         f" FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id) c",
@@ -159,6 +171,7 @@ def average_lifetime_values(window: StatsWindow) -> list[tuple[str, Decimal, int
     of customers who bought in the window."""
     where, params = _channel(window)
     rows = _rows(
+        window,
         f"SELECT currency, AVG(spent), COUNT(*) FROM ("
         f" SELECT profile_id, currency, SUM(total_gross_amount) AS spent FROM {P}"
         f" WHERE {COUNTED} AND placed_at < %s{where} GROUP BY profile_id, currency"
@@ -173,6 +186,7 @@ def shipping_lead_time(window: StatsWindow) -> LeadTime:
     """Hours from order to first shipment (percentile_cont) and the share shipped the same local day."""
     where, params = _channel(window)
     (median, p90, same_day, shipped), *_ = _rows(
+        window,
         f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
         f" percentile_cont(0.9) WITHIN GROUP (ORDER BY hours),"
         f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
@@ -190,6 +204,7 @@ def touchpoints(window: StatsWindow) -> list[tuple[str, str, str, int]]:
     return [
         (rule, kind, status, count)
         for rule, kind, status, count in _rows(
+            window,
             f"SELECT rule, kind, CASE WHEN status = 'SENDING' THEN 'SCHEDULED' ELSE status END AS shown, COUNT(*)"
             f" FROM {T} WHERE due_at >= %s AND due_at < %s{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             [window.start, window.until, *params],
@@ -222,6 +237,7 @@ def monthly(window: StatsWindow) -> Monthly:
     where, params = _channel(window)
     month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
     nps_rows = _rows(
+        window,
         f"SELECT {month_of.format('created_at')} AS m, COUNT(*) FILTER (WHERE score >= 9),"
         f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*) FROM {N}"
         f" WHERE created_at >= %s AND created_at < %s{where} GROUP BY m",
@@ -229,6 +245,7 @@ def monthly(window: StatsWindow) -> Monthly:
     )
     # A repeater in a month: two orders in it, or an earlier first order (engine.metrics.repeat_rate).
     repeat_rows = _rows(
+        window,
         f"SELECT m, COUNT(*), COUNT(*) FILTER (WHERE n > 1 OR first_at < GREATEST(m::timestamp AT TIME ZONE %s, %s))"
         f" FROM (SELECT {month_of.format('placed_at')} AS m, profile_id, COUNT(*) AS n FROM {P}"
         f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, profile_id) c"
@@ -237,6 +254,7 @@ def monthly(window: StatsWindow) -> Monthly:
         [window.zone, start, window.zone, start, window.until, *params, *params],
     )
     money_rows = _rows(
+        window,
         f"SELECT {month_of.format('placed_at')} AS m, currency, AVG(total_gross_amount), COUNT(*) FROM {P}"
         f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, currency",
         [window.zone, start, window.until, *params],

@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from graphql.language import ast
 
 from ..models import FanProfile, Touchpoint, TouchpointStatus
@@ -95,6 +95,11 @@ def touchpoints(profile: Any, status: str | None = None) -> list[TouchpointRow]:
     SENDING is shown as SCHEDULED, so asking for SCHEDULED includes the ones being sent.
     """
     rows = getattr(profile, "_conveyor_touchpoints", None)
+    alias = profile._state.db or DEFAULT_DB_ALIAS
+    if rows is None and alias != DEFAULT_DB_ALIAS:  # a profile a staff query read from the replica: read it there
+        with connections[alias].cursor() as cursor:
+            cursor.execute(_SQL.touchpoints_of_profile, [profile.pk])
+            rows = [TouchpointRow._make(row) for row in cursor.fetchall()]
     if rows is None:
         rows = []
         batch = Batch()  # as every other read here: timestamps parsed by the driver's loader

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import graphene
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from ..conveyor import find_profile
@@ -28,8 +29,13 @@ from .types import (
 )
 
 
-def _return_requests() -> Any:
-    return ReturnRequestModel.objects.select_related("purchase", "profile").prefetch_related("lines")
+def _return_requests(using: str = DEFAULT_DB_ALIAS) -> Any:
+    return ReturnRequestModel.objects.using(using).select_related("purchase", "profile").prefetch_related("lines")
+
+
+def _staff_reads() -> str:
+    """Staff reports may be a moment behind the writer: they read the host's replica where it has one."""
+    return get_host().replica_alias()
 
 
 class Query(graphene.ObjectType):
@@ -68,7 +74,8 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_my_fan_profile(root: Any, info: Any) -> Any:
         user = require_user(info)
-        return loaders.profile_of_user(user.pk, with_touchpoints=loaders.selects(info, "touchpoints"))
+        with get_host().writer():  # a customer sees their own answer at once: read now, on the writer
+            return loaders.profile_of_user(user.pk, with_touchpoints=loaders.selects(info, "touchpoints"))
 
     @staticmethod
     def resolve_fan_profile(root: Any, info: Any, customer_id: str | None = None, email: str | None = None) -> Any:
@@ -81,7 +88,7 @@ class Query(graphene.ObjectType):
             if not raw.isdigit():
                 raise ConveyorError("Expected a User ID.", field="customerId")
             user_id = int(raw)
-        return find_profile(user_id=user_id, email=email)
+        return find_profile(user_id=user_id, email=email, using=_staff_reads())
 
     @staticmethod
     def resolve_conveyor_stats(
@@ -91,19 +98,21 @@ class Query(graphene.ObjectType):
         if since and until and since > until:
             raise ConveyorError("since is after until.", field="since")
         zone = get_host().config().time_zone
-        return StatsReport(StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now()))
+        window = StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now(), using=_staff_reads())
+        return StatsReport(window)
 
     @staticmethod
     def resolve_my_return_requests(root: Any, info: Any) -> Any:
         user = require_user(info)
-        return _return_requests().filter(profile__user_id=user.pk).order_by("-created_at")
+        with get_host().writer():  # read now, on the writer, as myFanProfile
+            return list(_return_requests().filter(profile__user_id=user.pk).order_by("-created_at"))
 
     @staticmethod
     def resolve_return_requests(
         root: Any, info: Any, status: str | None = None, first: int | None = None, after: str | None = None
     ) -> Any:
         require_permission(info, MANAGE_ORDERS)
-        rows = _return_requests().order_by("-created_at", "id")
+        rows = _return_requests(_staff_reads()).order_by("-created_at", "id")
         if status is not None:
             rows = rows.filter(status=status)
         return paginate(rows, ReturnRequestConnection, first, after)
@@ -113,7 +122,7 @@ class Query(graphene.ObjectType):
         root: Any, info: Any, first: int | None = None, after: str | None = None, status: str | None = None
     ) -> Any:
         require_permission(info, MANAGE_USERS)
-        rows = InquiryModel.objects.order_by("-created_at", "id")
+        rows = InquiryModel.objects.using(_staff_reads()).order_by("-created_at", "id")
         if status is not None:
             rows = rows.filter(status=status)
         return paginate(rows, InquiryConnection, first, after)

@@ -12,6 +12,7 @@ INTERNAL_ERROR for a bug (logged, details never sent).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from graphql.type import (
 from graphql.utils.type_from_ast import type_from_ast
 
 from ..errors import ConveyorError, ErrorCode
+from ..hosts import get_host
 from .execution import execute
 from .schema import schema
 
@@ -238,10 +240,21 @@ def run(
     errors = _check_variables(document, operation_name, variables)
     if errors:
         return 400, {"errors": errors}
+    mutation = any(  # the one operation `_check_variables` found to run
+        isinstance(d, ast.OperationDefinition)
+        and d.operation == "mutation"
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+        for d in document.definitions
+    )
+    if mutation:
+        # What Saleor's patch_executor() gives its own mutations, which this executor does not pass through:
+        # the writer open while the fields resolve, and the request marked so Saleor's loaders read the writer.
+        request.allow_replica = False  # type: ignore[attr-defined]
     try:
-        result = execute(
-            schema, document, context_value=request, variable_values=variables, operation_name=operation_name
-        )
+        with get_host().writer() if mutation else contextlib.nullcontext():
+            result = execute(
+                schema, document, context_value=request, variable_values=variables, operation_name=operation_name
+            )
     except GraphQLError as error:  # variables GraphQL itself refuses (missing, unknown enum value)
         return 400, {"errors": [_format(error)]}
     body: dict[str, Any] = {"data": result.data}

@@ -85,8 +85,14 @@ class ConveyorHost(ABC):
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
-        """Database writes from tasks go to the writer database."""
+        """Database writes (a mutation, a hook, a task) go to the writer database; hosts that guard it open it here."""
         yield
+
+    def replica_alias(self) -> str:
+        """The database alias read-only staff queries may read from (a moment behind the writer): here the default."""
+        from django.db import DEFAULT_DB_ALIAS
+
+        return DEFAULT_DB_ALIAS
 
     def celery_app(self) -> Any:
         from celery import current_app

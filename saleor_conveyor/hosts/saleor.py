@@ -80,7 +80,9 @@ class SaleorHost(ConveyorHost):
         self._checked_at = moment
         if self._config is not None and version == self._version:
             return self._config
-        config = self.use_configuration(self._stored_configuration())
+        with self.writer():  # just saved: the writer has it, a replica may not yet (and any query may get here)
+            stored = self._stored_configuration()
+        config = self.use_configuration(stored)
         self._version = version
         return config
 
@@ -270,6 +272,14 @@ class SaleorHost(ConveyorHost):
 
         with allow_writer():
             yield
+
+    def replica_alias(self) -> str:
+        """Saleor's read replica (`DATABASE_CONNECTION_REPLICA_NAME`), which its own queries read; else the writer."""
+        from django.conf import settings
+        from django.db import DEFAULT_DB_ALIAS
+
+        alias = getattr(settings, "DATABASE_CONNECTION_REPLICA_NAME", None)
+        return alias if alias in settings.DATABASES else DEFAULT_DB_ALIAS
 
     def celery_app(self) -> Any:
         from saleor.celeryconf import app
