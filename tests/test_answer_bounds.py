@@ -92,9 +92,10 @@ def test_fan_survey_answers_are_one_per_window_and_an_exact_repeat_is_not_new():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("kind", ["nps", "fan_survey"])
+@pytest.mark.parametrize("kind", ["nps", "fan_survey", "nps_of_a_new_customer", "fan_survey_of_a_new_customer"])
 def test_two_first_answers_at_once_make_one_row_and_the_loser_gets_already_exists(kind):
-    conveyor.record_order_placed(placed("o1"), now=T0)
+    if not kind.endswith("new_customer"):
+        conveyor.record_order_placed(placed("o1"), now=T0)
     count = 2
     barrier = threading.Barrier(count)
     outcomes: list[object] = []
@@ -102,7 +103,7 @@ def test_two_first_answers_at_once_make_one_row_and_the_loser_gets_already_exist
     def run(n: int) -> None:
         try:
             barrier.wait(timeout=10)
-            if kind == "nps":
+            if kind.startswith("nps"):
                 nps(n, T0 + days(1))
             else:
                 conveyor.record_fan_survey(FanSurveyAnswered(customer(), "NEW_FAN", "LIKE", T0 + days(1 + n)))
@@ -120,8 +121,8 @@ def test_two_first_answers_at_once_make_one_row_and_the_loser_gets_already_exist
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(map(str, outcomes)) == sorted(["ok", str(ErrorCode.ALREADY_EXISTS)]), outcomes
-    model = NpsResponse if kind == "nps" else FanSurveyResponse
-    assert model.objects.count() == 1
+    model = NpsResponse if kind.startswith("nps") else FanSurveyResponse
+    assert model.objects.count() == 1 and FanProfile.objects.count() == 1
 
 
 def test_follow_ups_of_answers_are_paced_by_the_frequency_cap_even_when_not_marketing():
@@ -139,3 +140,20 @@ def test_follow_ups_of_answers_are_paced_by_the_frequency_cap_even_when_not_mark
     )
     assert len(reservation.reserved) == 1 and len(reservation.deferred) == 2
     assert all(tp.due_at >= at + pacing.frequency_cap for tp in reservation.deferred)
+
+
+def test_the_migration_keeps_the_occasion_old_answers_were_keyed_by():
+    import importlib
+
+    migration = importlib.import_module("saleor_conveyor.migrations.0004_answer_occasions_and_profile_aliases")
+    conveyor.record_order_placed(placed("o1"), now=T0)
+    with_order, without = nps(3, T0, order_id="o1"), nps(3, T0)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks before ALTER
+        cursor.execute("ALTER TABLE saleor_conveyor_npsresponse ALTER COLUMN occasion DROP NOT NULL")
+        cursor.execute("UPDATE saleor_conveyor_npsresponse SET occasion = NULL")
+        for statement in migration.FILL:
+            cursor.execute(statement)
+        cursor.execute("ALTER TABLE saleor_conveyor_npsresponse ALTER COLUMN occasion SET NOT NULL")
+    assert NpsResponse.objects.get(pk=with_order.pk).occasion == "o1"
+    assert NpsResponse.objects.get(pk=without.pk).occasion == f"response-{without.pk}"

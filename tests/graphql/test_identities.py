@@ -203,3 +203,38 @@ def test_receivers_that_raise_never_fail_recording_or_the_backfill(broken_receiv
     conveyor.record_orders_backfill([conveyor.BackfillOrder(placed("o2", who=customer("b@example.com")))], now=T0)
     assert FanProfile.objects.count() == 2
     assert "stage_changed" in caplog.text and "touchpoint_scheduled" in caplog.text
+
+
+# --- probes nearby -------------------------------------------------------------------------------
+
+
+def test_merging_a_guest_who_answered_the_same_survey_window_keeps_one_answer(django_user_model):
+    from saleor_conveyor.events import NpsAnswered
+
+    user = django_user_model.objects.create_user(username="u1", email="old@example.com", password="x")
+    conveyor.record_order_placed(placed("a1", who=customer("old@example.com", user.pk)), now=T0)
+    conveyor.record_order_placed(placed("g1", who=customer("new@example.com")), now=T0)
+    conveyor.record_nps(NpsAnswered(customer("old@example.com", user.pk), 9, T0), now=T0)
+    conveyor.record_nps(NpsAnswered(customer("new@example.com"), 2, T0), now=T0)
+    account = conveyor.link_customer(customer("new@example.com", user.pk), previous_email="old@example.com")
+    answers = NpsResponse.objects.filter(profile=account)
+    assert answers.count() == 1 and answers.get().score == 9
+    keys = list(account.touchpoints.values_list("key", flat=True))
+    assert len(keys) == len(set(keys))
+
+
+def test_an_inquiry_of_an_account_sharing_an_email_is_not_filed_on_the_other_accounts_profile(hanako, twin):
+    from saleor_conveyor.events import InquirySubmitted
+
+    shop_order(hanako)
+    stored = conveyor.submit_inquiry(InquirySubmitted(hanako.email, "OTHER", "Hello", user_id=twin.pk))
+    assert stored.profile is None
+    mine = conveyor.submit_inquiry(InquirySubmitted(hanako.email, "OTHER", "Hello", user_id=hanako.pk))
+    assert mine.profile.user_id == hanako.pk
+
+
+def test_a_survey_link_of_an_account_sharing_an_email_answers_for_the_link_owner_only(api, hanako, twin):
+    shop_order(hanako)
+    token = tokens.make_token(FanProfile.objects.get(user=hanako), tokens.SURVEY)
+    assert errors(api(SUBMIT_NPS, {"t": token}, user=twin), "submitNps") == []  # the token names the customer
+    assert NpsResponse.objects.get().profile.user_id == hanako.pk
