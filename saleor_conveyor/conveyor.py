@@ -44,6 +44,7 @@ from .engine import Purchase as PurchaseFact
 from .engine.pacing import Action, Pacing
 from .engine.pacing import decide as pacing_decide
 from .engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
+from .engine.surveys import answer_occasion
 from .errors import ConveyorError, ErrorCode
 from .events import (
     Customer,
@@ -63,6 +64,7 @@ from .models import (
     Inquiry,
     InquiryTopic,
     NpsResponse,
+    ProfileAlias,
     Purchase,
     ReturnLine,
     ReturnRequest,
@@ -92,7 +94,7 @@ TOUCHPOINTS = Table(Touchpoint)
 ORDER_PROFILES = Table(FanProfile, only=("id", "user", "email", "first_name", "language_code", "stage", "currency"))
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"], light=True)
 # What planning and "the latest answer" need of earlier NPS answers.
-NPS_ANSWERS = Table(NpsResponse, only=("id", "profile", "order_id", "score", "created_at"), light=True)
+NPS_ANSWERS = Table(NpsResponse, only=("id", "profile", "order_id", "occasion", "score", "created_at"), light=True)
 OUTBOX = Table(
     Touchpoint,
     only=("id", "profile", "rule", "key", "kind", "status", "planned_at", "order_id", "attempts", "sent_at"),
@@ -106,10 +108,18 @@ S = TouchpointStatus
 
 
 def _customer_match(customer: Customer, *, alias: str | None = None) -> tuple[str, list[Any]]:
-    """WHERE clause finding a customer's profile: by account, or by email."""
+    """WHERE clause finding a customer's profile: an account's own, or a guest's by email.
+
+    An account never matches another account's profile through a shared email (two accounts
+    may show one address: an email changed without the hook, a host whose emails are not unique).
+    A guest event (no account) matches the profile holding its email, as a guest checkout does.
+    """
     table = alias or PROFILES.name
     if customer.user_id is not None:
-        return f"{table}.email = %s OR {table}.user_id = %s", [customer.email, customer.user_id]
+        return (
+            f"{table}.user_id = %s OR ({table}.email = %s AND {table}.user_id IS NULL)",
+            [customer.user_id, customer.email],
+        )
     return f"{table}.email = %s", [customer.email]
 
 
@@ -128,10 +138,36 @@ def _add_profile_if_missing(customer: Customer, batch: Batch) -> None:
 
 
 def _choose(profiles: Iterable[FanProfile], customer: Customer) -> FanProfile | None:
-    """The account's own profile first, else the one with the email."""
+    """The account's own profile first, else the guest profile of its email (never another account's).
+
+    A guest profile (no account) found by an account's own email is the history that
+    `link_customer` would merge into it: an account without a profile of its own takes it over.
+    """
     found = list(profiles)
-    mine = next((p for p in found if customer.user_id and p.user_id == customer.user_id), None)
-    return mine or next((p for p in found if p.email == customer.email), None)
+    if customer.user_id is None:
+        return next((p for p in found if p.email == customer.email), None)
+    mine = next((p for p in found if p.user_id == customer.user_id), None)
+    return mine or next((p for p in found if p.email == customer.email and p.user_id is None), None)
+
+
+def _email_of_another_account(customer: Customer) -> ConveyorError:
+    """An account without a profile whose email is another account's profile: refused, nothing written.
+
+    Emails are unique among profiles, so the account cannot have its own profile with that
+    address, and it must never act on the other account's. Its events are recorded once its
+    email is its own again (`link_customer` follows the host's email changes).
+    """
+    return ConveyorError(
+        f"{customer.email} belongs to another account's profile.", field="email", code=ErrorCode.ALREADY_EXISTS
+    )
+
+
+def _email_held_by_another_account(customer: Customer) -> bool:
+    if customer.user_id is None:
+        return False
+    return (
+        FanProfile.objects.filter(email=customer.email, user__isnull=False).exclude(user_id=customer.user_id).exists()
+    )
 
 
 def _add_profile_lock(customer: Customer, batch: Batch, found: list[tuple], *, create: bool) -> None:
@@ -155,6 +191,8 @@ def _locked_profile(customer: Customer, *, create: bool = True) -> FanProfile | 
     batch.flush()
     profile = _choose(map(PROFILES.from_row, found), customer)
     if profile is None:
+        if create:  # made if missing, yet none matched: the email is another account's profile
+            raise _email_of_another_account(customer)
         return None
     changed = _customer_changes(profile, customer)
     if changed:
@@ -179,14 +217,20 @@ def _customer_changes(profile: FanProfile, customer: Customer) -> list[str]:
 def find_profile(
     *, user_id: int | None = None, email: str | None = None, using: str = DEFAULT_DB_ALIAS
 ) -> FanProfile | None:
-    """A customer's profile by account or email, for readers (API, templates); `using` a replica for staff."""
+    """A customer's profile by account or email, for readers (API, templates); `using` a replica for staff.
+
+    With an account, the email only finds a guest profile: never another account's.
+    """
     profiles = FanProfile.objects.using(using)
     if user_id is not None:
         profile = profiles.filter(user_id=user_id).first()
         if profile is not None:
             return profile
     if email:
-        return profiles.filter(email=email.strip().lower()).first()
+        by_email = profiles.filter(email=email.strip().lower())
+        if user_id is not None:
+            by_email = by_email.filter(user__isnull=True)
+        return by_email.first()
     return None
 
 
@@ -204,7 +248,9 @@ def link_customer(customer: Customer, *, previous_email: str | None = None) -> F
         )
         account = next((p for p in found if p.user_id == customer.user_id), None)
         same_email = next((p for p in found if p.email == customer.email and p is not account), None)
-        if account is None and same_email is not None and same_email.user_id is None:
+        if same_email is not None and same_email.user_id is not None:
+            raise _email_of_another_account(customer)
+        if account is None and same_email is not None:
             account, same_email = same_email, None
         if account is None:
             account = FanProfile.objects.create(
@@ -215,12 +261,6 @@ def link_customer(customer: Customer, *, previous_email: str | None = None) -> F
             )
             return account
         if same_email is not None:
-            if same_email.user_id is not None:
-                raise ConveyorError(
-                    f"{customer.email} already belongs to another account.",
-                    field="email",
-                    code=ErrorCode.ALREADY_EXISTS,
-                )
             _merge_into(account, same_email)
         account.user_id = customer.user_id
         account.email = customer.email
@@ -233,7 +273,11 @@ def link_customer(customer: Customer, *, previous_email: str | None = None) -> F
 
 
 def _merge_into(account: FanProfile, guest: FanProfile) -> None:
-    """Move a guest's history into the account and delete the guest profile."""
+    """Move a guest's history into the account and delete the guest profile.
+
+    The guest's id stays an alias of the account, so links mailed to the guest (they name
+    its id, and an opt-out link must work for a year) act on the account.
+    """
     keep_key = {tp.key: tp for tp in account.touchpoints.all()}
     for tp in guest.touchpoints.all():
         mine = keep_key.get(tp.key)
@@ -244,6 +288,10 @@ def _merge_into(account: FanProfile, guest: FanProfile) -> None:
             mine.delete()
         else:
             tp.delete()
+    for answers in (NpsResponse, FanSurveyResponse):
+        # One answer per customer per occasion, after a merge too: the account's own answer stays.
+        taken = answers.objects.filter(profile=account).values("occasion")
+        answers.objects.filter(profile=guest, occasion__in=taken).delete()
     for model in (Purchase, Touchpoint, NpsResponse, FanSurveyResponse, ReturnRequest, Inquiry):
         model.objects.filter(profile=guest).update(profile=account)
     account.badges = sorted(set(account.badges) | set(guest.badges))
@@ -256,6 +304,8 @@ def _merge_into(account: FanProfile, guest: FanProfile) -> None:
     if not account.fan_degree and guest.fan_degree:
         account.fan_degree, account.liking, account.segment = guest.fan_degree, guest.liking, guest.segment
     account.save()
+    ProfileAlias.objects.filter(profile=guest).update(profile=account)
+    ProfileAlias.objects.create(old_profile_id=guest.pk, profile=account)
     guest.delete()
 
 
@@ -288,8 +338,10 @@ def record_order_placed(event: OrderPlaced, *, now: datetime | None = None, back
             try:
                 with one_transaction():
                     return _record_placed(event, now=now, backfill=backfill, config=config, rule_names=rule_names)
-            except _Raced as again:  # not a race after all: the database's own error, as it is
-                raise again.__cause__ from None
+            except _Raced as again:  # not a race after all
+                if _email_held_by_another_account(event.customer):
+                    raise _email_of_another_account(event.customer) from None
+                raise again.__cause__ from None  # the database's own error, as it is
     except _RecordedElsewhere:
         owner = Purchase.objects.filter(order_id=event.order_id).values_list("profile_id", flat=True).first()
         logger.info("order %s is already recorded for another customer", event.order_id)
@@ -594,8 +646,8 @@ def _update_summary(
         PROFILES.update(profile, update, batch=batch)
     if previous_stage != profile.stage:
         on_commit(
-            lambda: signals.stage_changed.send(
-                sender=FanProfile, profile=profile, previous=previous_stage, stage=profile.stage
+            lambda: signals.send(
+                signals.stage_changed, FanProfile, profile=profile, previous=previous_stage, stage=profile.stage
             )
         )
 
@@ -681,8 +733,12 @@ def _reconcile(
 def _send_scheduled(profile: FanProfile, scheduled: list[Touchpoint]) -> None:
     for tp in scheduled:
         tp.profile_id = profile.id
-    signals.touchpoint_scheduled.send(
-        sender=Touchpoint, touchpoint_ids=[tp.id for tp in scheduled], profile_id=profile.id, touchpoints=scheduled
+    signals.send(
+        signals.touchpoint_scheduled,
+        Touchpoint,
+        touchpoint_ids=[tp.id for tp in scheduled],
+        profile_id=profile.id,
+        touchpoints=scheduled,
     )
 
 
@@ -731,13 +787,16 @@ def _cancel_reason(tp: Any, orders: dict[str, PurchaseFact], switched_off: set[s
 
 
 def _answer(response: NpsResponse) -> NpsAnswer:
-    """An answer as the engine plans from it (`response` may be a light row: the model's rule, read off it)."""
-    occasion = NpsResponse.occasion.fget(response)
-    return NpsAnswer(occasion=occasion, score=response.score, answered_at=response.created_at)
+    """An answer as the engine plans from it (`response` may be a light row)."""
+    return NpsAnswer(occasion=response.occasion, score=response.score, answered_at=response.created_at)
 
 
 def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
-    """An NPS answer: at most one per customer per order; the latest one sets the profile's NPS.
+    """An NPS answer: at most one per customer per occasion; the latest one sets the profile's NPS.
+
+    The occasion is the order, else the survey window (`answer_occasion`), and the database
+    holds it (unique profile + occasion): a second answer is ALREADY_EXISTS and changes nothing,
+    so aliased mutations or a replayed link make one answer and one follow-up, not hundreds.
 
     Two round trips: the customer's row locked with everything the answer is checked and
     planned against (the order, every earlier answer, the outbox, the answer's id drawn
@@ -748,6 +807,7 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
     now = now or timezone.now()
     config = get_config()
     rule_names = set(_rule_names(config.rule_book, NPS_TRIGGERS))
+    occasion = answer_occasion(event.order_id, event.answered_at, config.rule_book.survey_window_days())
     match, params = _customer_match(event.customer, alias="p")
     owners = _owner_condition(match, by_email_only=event.customer.user_id is None)
     with one_transaction():
@@ -756,7 +816,8 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
         if not found:
             found, orders, rows, outbox_rows, drawn = _nps_reads(event, params, owners, rule_names, create=True)
         profile = _choose(map(PROFILES.from_row, found), event.customer)
-        assert profile is not None  # made above if it was missing
+        if profile is None:  # made above if it was missing, unless the email is another account's profile
+            raise _email_of_another_account(event.customer)
         answers = [answer for answer in map(NPS_ANSWERS.from_row, rows) if answer.profile_id == profile.id]
         channel = ""
         if event.order_id is not None:
@@ -767,12 +828,13 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
                     field="orderId",
                     code=ErrorCode.NOT_FOUND,
                 )
-            if any(answer.order_id == event.order_id for answer in answers):
-                raise _nps_already_answered()
+        if any(answer.occasion == occasion for answer in answers):
+            raise _nps_already_answered(event)
         response = NEW_NPS_RESPONSES.new(
             id=drawn[0][0],
             profile_id=profile.id,
             order_id=event.order_id,
+            occasion=occasion,
             channel=channel,
             score=event.score,
             comment=event.comment,
@@ -805,10 +867,10 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
         try:
             writes.flush(last=True)
         except IntegrityError as error:
-            if _violated(error) == "conveyor_nps_once_per_order":
-                raise _nps_already_answered() from None
+            if _violated(error) == _NPS_ONCE:
+                raise _nps_already_answered(event) from None
             raise
-        on_commit(lambda: signals.nps_recorded.send(sender=NpsResponse, response=response, profile=profile))
+        on_commit(lambda: signals.send(signals.nps_recorded, NpsResponse, response=response, profile=profile))
         return response
 
 
@@ -853,34 +915,60 @@ def _answer_order(answer: NpsResponse) -> tuple:
     return (answer.created_at, answer.order_id is not None, answer.order_id or "", answer.id)
 
 
-def _nps_already_answered() -> ConveyorError:
+_NPS_ONCE = "conveyor_nps_once_per_occasion"
+_FAN_SURVEY_ONCE = "conveyor_fan_survey_once_per_occasion"
+
+
+def _nps_already_answered(event: NpsAnswered) -> ConveyorError:
+    if event.order_id is None:
+        return ConveyorError(
+            "This survey already has your answer; the next survey will ask again.", code=ErrorCode.ALREADY_EXISTS
+        )
     return ConveyorError(
         "This order already has an NPS answer from this customer.", field="orderId", code=ErrorCode.ALREADY_EXISTS
     )
 
 
 def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) -> FanSurveyResponse:
-    """A fan-degree answer places the customer on the engagement grid (the latest answer wins)."""
+    """A fan-degree answer places the customer on the engagement grid (the latest answer wins).
+
+    One answer per customer per survey window (`answer_occasion`, held by the database): the
+    same event again returns the stored answer; another answer in the window is ALREADY_EXISTS.
+    """
     event = event.validate()
-    with transaction.atomic():
-        profile = _locked_profile(event.customer)
-        assert profile is not None
-        cell = engagement_cell(event.fan_degree, event.liking)
-        response, _ = FanSurveyResponse.objects.get_or_create(
-            profile=profile,
-            created_at=event.answered_at,
-            defaults={
-                "fan_degree": event.fan_degree.value,
-                "liking": event.liking.value,
-                "segment": cell,
-                "comment": event.comment,
-            },
-        )
-        latest = profile.fan_surveys.order_by("-created_at", "-id").first()
-        if latest is not None:
-            profile.fan_degree, profile.liking, profile.segment = latest.fan_degree, latest.liking, latest.segment
-            profile.save(update_fields=["fan_degree", "liking", "segment", "updated_at"])
-        return response
+    occasion = answer_occasion(None, event.answered_at, get_config().rule_book.survey_window_days())
+    values = {"fan_degree": event.fan_degree.value, "liking": event.liking.value, "comment": event.comment}
+    try:
+        with transaction.atomic():
+            profile = _locked_profile(event.customer)
+            assert profile is not None  # made if missing (else refused)
+            stored = profile.fan_surveys.filter(occasion=occasion).first()
+            if stored is not None:
+                if stored.created_at == event.answered_at and all(getattr(stored, k) == v for k, v in values.items()):
+                    return stored
+                raise _fan_survey_already_answered()
+            response = FanSurveyResponse.objects.create(
+                profile=profile,
+                occasion=occasion,
+                created_at=event.answered_at,
+                segment=engagement_cell(event.fan_degree, event.liking),
+                **values,
+            )
+            latest = profile.fan_surveys.order_by("-created_at", "-id").first()
+            if latest is not None:
+                profile.fan_degree, profile.liking, profile.segment = latest.fan_degree, latest.liking, latest.segment
+                profile.save(update_fields=["fan_degree", "liking", "segment", "updated_at"])
+            return response
+    except IntegrityError as error:
+        if _violated(error) == _FAN_SURVEY_ONCE:
+            raise _fan_survey_already_answered() from None
+        raise
+
+
+def _fan_survey_already_answered() -> ConveyorError:
+    return ConveyorError(
+        "This survey already has your answer; the next survey will ask again.", code=ErrorCode.ALREADY_EXISTS
+    )
 
 
 # --- time-driven -------------------------------------------------------------------------
@@ -966,7 +1054,13 @@ def request_return(request: ReturnRequested, *, now: datetime | None = None) -> 
         # Someone else's order looks exactly like a missing one: nothing about it is revealed.
         raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
     with transaction.atomic():
-        purchase = Purchase.objects.select_for_update().filter(order_id=request.order_id).first()
+        # The ledger row must be the account's own too: a host's word on the order is not enough
+        # for the return to land on (and be listed for) whichever profile recorded it.
+        purchase = (
+            Purchase.objects.select_for_update(of=("self",))
+            .filter(order_id=request.order_id, profile__user_id=request.customer.user_id)
+            .first()
+        )
         if purchase is None:
             raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
         # The window counts from the first shipment; before one is recorded, from the order itself.
@@ -1165,8 +1259,13 @@ def reserve_due_touchpoints(
     lease: timedelta,
     ids: Sequence[int] | None = None,
 ) -> Reservation:
-    """Lock due rows (SKIP LOCKED, so workers share without overlap), pace them, reserve the sendable ones."""
+    """Lock due rows (SKIP LOCKED, so workers share without overlap), pace them, reserve the sendable ones.
+
+    The frequency cap holds marketing messages and the follow-ups of a customer's answers (NPS
+    rules), marketing or not: answers to many orders at once never make a burst of mail.
+    """
     result = Reservation()
+    follow_ups = get_config().rule_book.follow_up_rules()
     with transaction.atomic():
         due = (
             Touchpoint.objects.filter(status=S.SCHEDULED, due_at__lte=now)
@@ -1191,13 +1290,14 @@ def reserve_due_touchpoints(
                 "profile_id", flat=True
             )
         )
-        last_marketing = _last_marketing_sends(profiles, now=now, pacing=pacing, lease=lease)
+        last_marketing = _last_marketing_sends(profiles, now=now, pacing=pacing, lease=lease, follow_ups=follow_ups)
         for tp in candidates:
             profile = profiles.get(tp.profile_id)
             if profile is None:
                 continue
             tp.profile = profile
             message = tp.kind not in NOT_MESSAGES
+            capped = tp.marketing or tp.rule in follow_ups
             decision = pacing_decide(
                 now,
                 pacing,
@@ -1206,6 +1306,7 @@ def reserve_due_touchpoints(
                 unsubscribed_at=profile.unsubscribed_at,
                 return_pending=profile.id in pending_returns,
                 last_marketing_at=last_marketing.get(profile.id),
+                capped=capped,
             )
             tp.updated_at = now
             if decision.action == Action.SKIP:
@@ -1218,7 +1319,7 @@ def reserve_due_touchpoints(
             else:
                 tp.claimed_at = now
                 result.reserved.append(tp)
-                if message and tp.marketing:
+                if message and capped:
                     last_marketing[profile.id] = now
         paced = [*result.skipped, *result.deferred]
         if paced:
@@ -1230,12 +1331,13 @@ def reserve_due_touchpoints(
 
 
 def _last_marketing_sends(
-    profile_ids: Iterable[int], *, now: datetime, pacing: Pacing, lease: timedelta
+    profile_ids: Iterable[int], *, now: datetime, pacing: Pacing, lease: timedelta, follow_ups: Iterable[str] = ()
 ) -> dict[int, datetime]:
-    """When each customer last got (or is about to get) a marketing message, within the cap window."""
+    """When each customer last got (or is about to get) a capped message (marketing, a follow-up), within the cap."""
     since = now - max(pacing.frequency_cap, lease)
+    capped = Q(marketing=True) | Q(rule__in=list(follow_ups)) if follow_ups else Q(marketing=True)
     rows = (
-        Touchpoint.objects.filter(profile_id__in=list(profile_ids), marketing=True)
+        Touchpoint.objects.filter(capped, profile_id__in=list(profile_ids))
         .exclude(kind__in=NOT_MESSAGES)
         .filter(
             Q(status=S.SENT, sent_at__gt=since)
@@ -1570,9 +1672,17 @@ class _Replay:
                 self.result.rejected.append(f"{order.placed.order_id}: {error.message}")
 
     def _find(self, customer: Customer) -> FanProfile | None:
-        """As `_choose`: the account's own profile first, else the one with the email."""
-        mine = self.by_user.get(customer.user_id) if customer.user_id is not None else None
-        return mine or self.by_email.get(customer.email)
+        """As `_choose`: the account's own profile first, else the guest profile of the email."""
+        by_email = self.by_email.get(customer.email)
+        if customer.user_id is None:
+            return by_email
+        mine = self.by_user.get(customer.user_id)
+        return mine or (by_email if by_email is not None and by_email.user_id is None else None)
+
+    def _refuse_another_accounts_email(self, customer: Customer) -> None:
+        """As the service: an account without a profile never takes another account's (its email's)."""
+        if self._find(customer) is None and customer.user_id is not None and customer.email in self.by_email:
+            raise _email_of_another_account(customer)
 
     def _profile(self, customer: Customer) -> FanProfile:
         """As `_locked_profile`: by account first, then by email; made if new."""
@@ -1605,6 +1715,7 @@ class _Replay:
         return profile
 
     def _placed(self, event: OrderPlaced) -> None:
+        self._refuse_another_accounts_email(event.customer)
         existing = self.by_order.get(event.order_id)
         if existing is not None and existing.profile is not self._find(event.customer):
             self.result.unchanged += 1  # in another customer's ledger: the service changes nothing at all
@@ -1734,8 +1845,8 @@ class _Replay:
                 self.result.upcoming.append((tp.profile.email, tp.rule, tp.due_at))
         for profile_id, ids in scheduled.items():
             on_commit(
-                lambda ids=ids, profile_id=profile_id: signals.touchpoint_scheduled.send(
-                    sender=Touchpoint, touchpoint_ids=ids, profile_id=profile_id
+                lambda ids=ids, profile_id=profile_id: signals.send(
+                    signals.touchpoint_scheduled, Touchpoint, touchpoint_ids=ids, profile_id=profile_id
                 )
             )
         profiles = [*self.new_profiles, *self.dirty_profiles.values()]
@@ -1743,8 +1854,8 @@ class _Replay:
             previous = self.initial_stage.get(id(profile))
             if previous != profile.stage:
                 on_commit(
-                    lambda profile=profile, previous=previous: signals.stage_changed.send(
-                        sender=FanProfile, profile=profile, previous=previous, stage=profile.stage
+                    lambda profile=profile, previous=previous: signals.send(
+                        signals.stage_changed, FanProfile, profile=profile, previous=previous, stage=profile.stage
                     )
                 )
 

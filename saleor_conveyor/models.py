@@ -202,9 +202,21 @@ class Touchpoint(models.Model):
         return f"{self.key} [{self.status}]"
 
 
+# What an answer is about: its order's id, else the survey window it falls in (see engine.surveys).
+OCCASION_MAX = 96
+
+
+def own_occasion() -> str:
+    """An answer stored without an occasion (fixtures, imports) is an occasion of its own; the service names one."""
+    return f"response-{uuid.uuid4().hex}"
+
+
 class NpsResponse(models.Model):
+    """One NPS answer; at most one per customer per occasion, held by the database."""
+
     profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="nps_responses")
     order_id = models.CharField(max_length=64, null=True, blank=True)
+    occasion = models.CharField(max_length=OCCASION_MAX, default=own_occasion)
     channel = models.CharField(max_length=255, blank=True)
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
@@ -212,11 +224,7 @@ class NpsResponse(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["profile", "order_id"],
-                condition=Q(order_id__isnull=False),
-                name="conveyor_nps_once_per_order",
-            ),
+            models.UniqueConstraint(fields=["profile", "occasion"], name="conveyor_nps_once_per_occasion"),
             models.CheckConstraint(condition=Q(score__gte=0, score__lte=10), name="conveyor_nps_score_0_10"),
         ]
         indexes = [models.Index(fields=["created_at"], name="conveyor_nps_created")]
@@ -224,21 +232,35 @@ class NpsResponse(models.Model):
     def __str__(self) -> str:
         return f"NPS {self.score} from {self.profile_id}"
 
-    @property
-    def occasion(self) -> str:
-        return self.order_id or f"response-{self.pk}"
-
 
 class FanSurveyResponse(models.Model):
+    """One fan-degree answer; at most one per customer per survey window, held by the database."""
+
     profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="fan_surveys")
+    occasion = models.CharField(max_length=OCCASION_MAX, default=own_occasion)
     fan_degree = models.CharField(max_length=32, choices=_choices(FanDegree))
     liking = models.CharField(max_length=32, choices=_choices(Liking))
     segment = models.CharField(max_length=16)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField()
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "occasion"], name="conveyor_fan_survey_once_per_occasion"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.segment} from {self.profile_id}"
+
+
+class ProfileAlias(models.Model):
+    """A merged profile's id, so links mailed to it (they name the id) keep working on the profile it joined."""
+
+    old_profile_id = models.BigIntegerField(primary_key=True)
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="aliases")
+
+    def __str__(self) -> str:
+        return f"profile {self.old_profile_id} -> {self.profile_id}"
 
 
 class ReturnRequest(models.Model):

@@ -13,7 +13,8 @@ For delivery (emails) and storefronts:
   `link(profile, SURVEY, order=order_global_id)` for the NPS mail, or
   `link(profile, UNSUBSCRIBE)` for the footer of every marketing mail.
 - `read_token(token, purpose) -> int`: the profile id, or `ConveyorError(INVALID_TOKEN)`.
-- `profile_for_token(token, purpose) -> FanProfile`: the same, with the profile read.
+- `profile_for_token(token, purpose) -> FanProfile`: the same, with the profile read; a token
+  of a profile merged into another (a guest who became an account) names the one it joined.
 
 The storefront page at the link calls the GraphQL API with the token
 (`submitNps(token: ...)`, `submitFanSurvey(token: ...)`, `unsubscribe(token: ...)`).
@@ -84,10 +85,13 @@ def read_token(token: object, purpose: str) -> int:
 
 
 def profile_for_token(token: object, purpose: str) -> FanProfile:
-    """The customer a token names; INVALID_TOKEN also when that profile no longer exists."""
+    """The customer a token names, following merges; INVALID_TOKEN also when that profile no longer exists."""
     from .models import FanProfile
 
-    profile = FanProfile.objects.filter(pk=read_token(token, purpose)).first()
+    profile_id = read_token(token, purpose)
+    profile = FanProfile.objects.filter(pk=profile_id).first()
+    if profile is None:  # merged into another profile (see conveyor._merge_into): its links keep working
+        profile = FanProfile.objects.filter(aliases__old_profile_id=profile_id).first()
     if profile is None:
         raise ConveyorError("This link is no longer valid.", code=ErrorCode.INVALID_TOKEN, field="token")
     return profile

@@ -28,7 +28,7 @@ def handle_unsubscribe_request(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     try:
-        conveyor.unsubscribe(tokens.read_token(token, tokens.UNSUBSCRIBE))
+        conveyor.unsubscribe(tokens.profile_for_token(token, tokens.UNSUBSCRIBE).pk)
     except ConveyorError as error:
         return HttpResponse(error.message, status=400, content_type="text/plain; charset=utf-8")
     return HttpResponse("You are unsubscribed. / 配信を停止しました。", content_type="text/plain; charset=utf-8")

@@ -189,7 +189,8 @@ def test_nps_about_an_order_of_someone_else_is_not_found():
 
 def test_fan_survey_places_the_customer_on_the_grid_latest_answer_wins():
     conveyor.record_order_placed(placed("o1"), now=T0)
-    later = FanSurveyAnswered(customer(), "PART_OF_LIFE", "ADORE", T0 + days(30))
+    # Two survey windows (one answer each, see test_answer_bounds.py), arriving latest first.
+    later = FanSurveyAnswered(customer(), "PART_OF_LIFE", "ADORE", T0 + days(130))
     earlier = FanSurveyAnswered(customer(), "NEW_FAN", "NEUTRAL", T0 + days(22))
     conveyor.record_fan_survey(later)
     conveyor.record_fan_survey(earlier)

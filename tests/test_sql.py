@@ -355,7 +355,7 @@ def test_an_nps_answer_takes_two_round_trips_and_a_first_time_answerer_three():
     assert len(queries) == 3
     fan = FanProfile.objects.get(email="new@example.com")
     assert (fan.nps, fan.nps_category, response.profile_id) == (3, "DETRACTOR", fan.id)
-    assert Touchpoint.objects.filter(profile=fan, key=f"honesty_letter:response-{response.id}").exists()
+    assert Touchpoint.objects.filter(profile=fan, key=f"honesty_letter:{response.occasion}").exists()
     assert server_status() == TransactionStatus.IDLE
 
 

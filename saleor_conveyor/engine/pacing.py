@@ -87,8 +87,14 @@ def decide(
     unsubscribed_at: datetime | None = None,
     return_pending: bool = False,
     last_marketing_at: datetime | None = None,
+    capped: bool | None = None,
 ) -> Decision:
-    """Send, skip or defer one due touchpoint; `message` is False for badges and staff tasks."""
+    """Send, skip or defer one due touchpoint; `message` is False for badges and staff tasks.
+
+    `capped` says whether the frequency cap holds it back (default: marketing messages only);
+    the caller caps follow-ups of a customer's answers too, so answers never make a burst of mail.
+    """
+    capped_kind = marketing if capped is None else capped
     if not message:
         return SEND
     if marketing and unsubscribed_at is not None:
@@ -96,16 +102,14 @@ def decide(
     if marketing and return_pending:
         later = next_allowed_time(now + pacing.return_recheck, pacing)
         return Decision(Action.DEFER, later, "paused: the customer has a return request waiting for a decision")
-    capped = marketing and last_marketing_at is not None and now < last_marketing_at + pacing.frequency_cap
-    allowed = next_allowed_time(now, pacing, last_marketing_at=last_marketing_at if marketing else None)
+    held = capped_kind and last_marketing_at is not None and now < last_marketing_at + pacing.frequency_cap
+    allowed = next_allowed_time(now, pacing, last_marketing_at=last_marketing_at if capped_kind else None)
     if allowed <= now:
         return SEND
-    if capped:
+    if held:
         hours = pacing.frequency_cap.total_seconds() / 3600
-        reason = (
-            f"deferred: at most one marketing message per {hours:g} hours "
-            f"(last at {last_marketing_at:%Y-%m-%d %H:%M %Z})"
-        )
+        what = "marketing message" if marketing else "marketing or follow-up message"
+        reason = f"deferred: at most one {what} per {hours:g} hours (last at {last_marketing_at:%Y-%m-%d %H:%M %Z})"
     else:
         reason = f"deferred: quiet hours {pacing.describe_quiet_hours()}"
     return Decision(Action.DEFER, allowed, reason)

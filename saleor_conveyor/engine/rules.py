@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .stages import Purchase, counted, is_lapsed
-from .surveys import NpsAnswer, NpsCategory, nps_category
+from .surveys import SURVEY_WINDOW_DAYS, NpsAnswer, NpsCategory, nps_category
 
 TRIGGERS = {
     "first_purchase": "days after the customer's first purchase (step mail, fan survey)",
@@ -31,6 +31,8 @@ VOUCHERS = ("vip", "referral")
 # Triggers fed by the purchase ledger; the rest are fed by survey answers.
 PURCHASE_TRIGGERS = frozenset({"first_purchase", "purchase_count", "order_amount", "fulfillment", "lapsed"})
 NPS_TRIGGERS = frozenset({"nps"})
+# The rule that mails the NPS survey: its cooldown is the window an answer without an order belongs to.
+SURVEY_RULE = "nps_survey"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -167,6 +169,15 @@ class RuleBook:
 
     def threshold(self, rule: Rule, currency: str) -> Decimal | None:
         return self.amount_tiers.get(rule.tier or "", {}).get(currency)
+
+    def survey_window_days(self) -> int:
+        """How long a survey occasion lasts for answers without an order: the NPS survey's cooldown, else 90 days."""
+        rule = self.rule(SURVEY_RULE)
+        return rule.cooldown_days if rule is not None and rule.cooldown_days > 0 else SURVEY_WINDOW_DAYS
+
+    def follow_up_rules(self) -> frozenset[str]:
+        """Rules that answer a customer's answer: their messages are paced like marketing, marketing or not."""
+        return frozenset(rule.name for rule in self.rules if rule.trigger in NPS_TRIGGERS)
 
 
 def _whole(value: Any, where: str, *, minimum: int) -> int:

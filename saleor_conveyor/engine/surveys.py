@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -40,9 +40,26 @@ class Liking(StrEnum):
 NPS_MIN, NPS_MAX = 0, 10
 
 
+# An answer without an order is about the survey window it falls in (see `answer_occasion`).
+SURVEY_WINDOW_DAYS = 90
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def answer_occasion(order_id: str | None, answered_at: datetime, window_days: int = SURVEY_WINDOW_DAYS) -> str:
+    """What an answer is about, so one customer answers each occasion once: its order, else its survey window.
+
+    Windows are fixed (counted from 1970, `window_days` long) so the key is the same whichever
+    answer of the window arrives first; it also keys the answer's follow-ups (`<rule>:<occasion>`).
+    """
+    if order_id is not None:
+        return order_id
+    days = max(int(window_days), 1)
+    return f"window-{days}d-{(answered_at - _EPOCH) // timedelta(days=days)}"
+
+
 @dataclass(frozen=True)
 class NpsAnswer:
-    """One NPS answer; `occasion` is the order it was about, or a unique id when none."""
+    """One NPS answer; `occasion` is the order it was about, or the survey window (see `answer_occasion`)."""
 
     occasion: str
     score: int

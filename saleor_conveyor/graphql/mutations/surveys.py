@@ -16,7 +16,7 @@ from .base import ConveyorMutation
 
 
 def survey_customer(info: Any, token: str | None) -> Customer:
-    """The link's customer when a token is given (it must be valid), else the signed-in one."""
+    """The link's customer when a token is given (valid; a merged guest's names its account), else the signed-in one."""
     if token is not None:
         profile = tokens.profile_for_token(token, tokens.SURVEY)
         return Customer(email=profile.email, user_id=profile.user_id)
@@ -24,7 +24,7 @@ def survey_customer(info: Any, token: str | None) -> Customer:
 
 
 class SubmitNps(ConveyorMutation):
-    """How likely is the customer to recommend the shop, 0-10: one answer per order."""
+    """How likely is the customer to recommend the shop, 0-10: one answer per order, else per survey window."""
 
     class Arguments:
         token = graphene.String(description="The signed token of the survey link; else sign in.")
@@ -45,7 +45,7 @@ class SubmitNps(ConveyorMutation):
 
 
 class SubmitFanSurvey(ConveyorMutation):
-    """The fan-degree survey: places the customer on the engagement grid."""
+    """The fan-degree survey: places the customer on the engagement grid; one answer per survey window."""
 
     class Arguments:
         token = graphene.String(description="The signed token of the survey link; else sign in.")
