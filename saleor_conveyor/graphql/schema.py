@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Any
 
@@ -10,12 +11,13 @@ from django.utils import timezone
 
 from ..conveyor import find_profile
 from ..errors import ConveyorError
+from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
 from ..models import Inquiry as InquiryModel
 from ..models import ReturnRequest as ReturnRequestModel
 from ..stats import StatsReport, StatsWindow
 from . import loaders
-from .core import decode_id, paginate, require_permission, require_user
+from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .mutations import DecideReturn, RequestReturn, SubmitFanSurvey, SubmitInquiry, SubmitNps, Unsubscribe
 from .types import (
     ConveyorStats,
@@ -32,6 +34,7 @@ def _return_requests() -> Any:
     return ReturnRequestModel.objects.select_related("purchase", "profile").prefetch_related("lines")
 
 
+@guard_resolvers
 class Query(graphene.ObjectType):
     my_fan_profile = graphene.Field(FanProfile, description="The signed-in customer's own profile.")
     fan_profile = graphene.Field(
@@ -75,12 +78,10 @@ class Query(graphene.ObjectType):
         require_permission(info, MANAGE_USERS)
         if customer_id is None and not email:
             raise ConveyorError("Give customerId or email.", field="customerId")
-        user_id = None
-        if customer_id is not None:
-            raw = decode_id(customer_id, "User", "customerId")
-            if not raw.isdigit():
-                raise ConveyorError("Expected a User ID.", field="customerId")
-            user_id = int(raw)
+        user_id = decode_int_id(customer_id, "User", "customerId") if customer_id is not None else None
+        if email:
+            with contextlib.suppress(ConveyorError):  # not an address: it matches no profile
+                email = normalize_email(email)  # found as it was stored (a full-width at sign is @)
         return find_profile(user_id=user_id, email=email)
 
     @staticmethod
@@ -88,10 +89,11 @@ class Query(graphene.ObjectType):
         root: Any, info: Any, since: date | None = None, until: date | None = None, channel: str | None = None
     ) -> Any:
         require_permission(info, MANAGE_ORDERS)
+        zone = get_host().config().time_zone
+        window = StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now())
         if since and until and since > until:
             raise ConveyorError("since is after until.", field="since")
-        zone = get_host().config().time_zone
-        return StatsReport(StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now()))
+        return StatsReport(window)
 
     @staticmethod
     def resolve_my_return_requests(root: Any, info: Any) -> Any:
