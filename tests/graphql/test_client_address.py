@@ -109,3 +109,47 @@ def test_the_base_host_checks_remote_addr_too():
 
     assert Minimal().client_address(RequestFactory().post("/", REMOTE_ADDR="bogus")) is None
     assert Minimal().client_address(RequestFactory().post("/", REMOTE_ADDR="192.0.2.7")) == "192.0.2.7"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_uvicorns_proxy_headers_a_forwarded_non_address_is_no_crash():
+    """The probe's path: uvicorn trusts 127.0.0.1 and hands X-Forwarded-For on as the client (REMOTE_ADDR)."""
+    import asyncio
+    import json
+
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from sandbox.asgi import application
+
+    async def post(forwarded: str) -> tuple[int, dict]:
+        body = json.dumps({"query": SUBMIT, "variables": {"email": "guest@example.com"}}).encode()
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/graphql/", "raw_path": b"/graphql/", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()), (b"x-forwarded-for", forwarded.encode())],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        sent: list[dict] = []
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop(0)
+            await asyncio.sleep(60)  # the client stays connected (Django abandons a request on disconnect)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async with ThreadSensitiveContext():  # Django's own, made here so the request's thread can be cleaned up
+            await ProxyHeadersMiddleware(application, trusted_hosts="127.0.0.1")(scope, receive, send)
+            await sync_to_async(connections.close_all)()  # that thread's connection (CONN_MAX_AGE keeps it)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+    status, body = asyncio.run(post("not-an-ip"))
+    assert status == 200 and body["data"]["submitInquiry"]["errors"] == [], body
+    assert Inquiry.objects.get().client_address is None
