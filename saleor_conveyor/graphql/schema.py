@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import graphene
 from django.utils import timezone
+from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType, GraphQLString
 
 from ..conveyor import find_profile
 from ..errors import ConveyorError
@@ -130,4 +132,24 @@ class Mutation(graphene.ObjectType):
     unsubscribe = Unsubscribe.Field()
 
 
-schema = graphene.Schema(query=Query, mutation=Mutation)
+def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse_or_none(value: Any) -> Any:
+        try:
+            return parse(value)
+        except Exception:  # e.g. aniso8601's NotImplementedError for "-2026-01-01"
+            return None  # GraphQL answers "Expected type Date": INVALID on the argument
+
+    return parse_or_none
+
+
+def _values_never_raise(built: graphene.Schema) -> graphene.Schema:
+    """This schema's own scalars (Date, DateTime) refuse a value they cannot read instead of raising."""
+    shared = {GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLString}  # every schema's: left alone
+    for graphql_type in built.get_type_map().values():
+        if isinstance(graphql_type, GraphQLScalarType) and graphql_type not in shared:
+            graphql_type.parse_value = _parse_or_none(graphql_type.parse_value)
+            graphql_type.parse_literal = _parse_or_none(graphql_type.parse_literal)
+    return built
+
+
+schema = _values_never_raise(graphene.Schema(query=Query, mutation=Mutation))

@@ -500,3 +500,13 @@ def test_a_return_request_id_that_is_no_uuid_is_refused(api, staff, raw):
         user=staff,
     )
     assert [e["field"] for e in answer.payload("decideReturn")["errors"]] == ["id"]
+
+
+@pytest.mark.parametrize("value", ["-2026-01-01", "+2026-01-01", "2026-366", "0000-01-01", "10000-01-01", "2026-1-1"])
+@pytest.mark.parametrize("as_variable", [True, False], ids=["variable", "literal"])
+def test_a_date_the_parser_cannot_read_is_invalid_not_a_crash(api, staff, value, as_variable):
+    if as_variable:
+        answer = api("query($u: Date) { conveyorStats(until: $u) { nps { responses } } }", {"u": value}, user=staff)
+    else:
+        answer = api(f'{{ conveyorStats(until: "{value}") {{ nps {{ responses }} }} }}', user=staff)
+    assert answer.status == 400 and answer.codes() == ["INVALID"], answer.body
