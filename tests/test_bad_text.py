@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 def user_id(django_user_model) -> int:
     return django_user_model.objects.create_user(username="hanako", email="hanako@example.com").pk
 
+
 BAD = ["\x00", "\ud800", "\udfff"]
 
 
