@@ -510,3 +510,35 @@ def test_a_date_the_parser_cannot_read_is_invalid_not_a_crash(api, staff, value,
     else:
         answer = api(f'{{ conveyorStats(until: "{value}") {{ nps {{ responses }} }} }}', user=staff)
     assert answer.status == 400 and answer.codes() == ["INVALID"], answer.body
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("7", 7), (str(2**63 - 1), 2**63 - 1), (str(2**63), None), ("0", None), ("\u0667", None), ("\u00b2", None),
+     ("07", 7), ("7 ", None), ("", None)],
+)  # fmt: skip
+def test_whole_number_ids_of_every_type_are_ascii_digits_in_bigint(raw, expected):
+    from saleor_conveyor.errors import ConveyorError
+    from saleor_conveyor.graphql.core import decode_int_id
+
+    for type_name in ("User", "Touchpoint"):
+        if expected is None:
+            with pytest.raises(ConveyorError) as refused:
+                decode_int_id(raw_gid(f"{type_name}:{raw}"), type_name, "id")
+            assert refused.value.field == "id" and refused.value.code == "INVALID"
+        else:
+            assert decode_int_id(raw_gid(f"{type_name}:{raw}"), type_name, "id") == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("12345678-1234-5678-1234-567812345678", "12345678-1234-5678-1234-567812345678"),
+     ("{12345678-1234-5678-1234-567812345678}", "12345678-1234-5678-1234-567812345678"),
+     ("12345678123456781234567812345678", "12345678-1234-5678-1234-567812345678"),
+     ("1234567812345678123456781234567\uff18", None), ("12\x0034", None), ("nope", None)],
+)  # fmt: skip
+def test_uuid_ids_of_every_type_are_canonical_or_none(raw, expected):
+    from saleor_conveyor.graphql.core import decode_uuid_id
+
+    for type_name in ("ReturnRequest", "Inquiry"):
+        assert decode_uuid_id(raw_gid(f"{type_name}:{raw}"), type_name, "id") == expected
