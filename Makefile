@@ -4,6 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON312 ?= $(shell ./scripts/find-python312)
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conveyor_sandbox
+# The sandbox refuses to start outside DEBUG without a secret key: the demo and benchmarks get a throwaway
+# one per run (set SECRET_KEY yourself to keep one; the tests make their own, see tests/settings.py).
+ifndef SECRET_KEY
+SECRET_KEY := $(shell od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+endif
+export SECRET_KEY
 PYTEST_ARGS ?=
 
 .PHONY: venv test lint demo bench bench-delivery test-saleor clean

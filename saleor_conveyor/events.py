@@ -6,6 +6,8 @@ bad values before anything is written.
 
 from __future__ import annotations
 
+import ipaddress
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -18,18 +20,73 @@ from .engine.surveys import validate_score
 from .errors import ConveyorError, ErrorCode
 
 COMMENT_MAX = 2000
+# RFC 5321's limit on a forward path, and the width of every email column.
+EMAIL_MAX = 254
+# Ids the host gives (orders, order lines): the width of their columns.
+HOST_ID_MAX = 64
+CHANNEL_MAX = 255
+
+
+def storable(text: str, field: str) -> str:
+    """Text PostgreSQL can hold (no NUL, no lone surrogate); anything else is INVALID on `field`."""
+    if "\x00" in text:
+        raise ConveyorError(f"{field} contains a NUL character.", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # a surrogate pair (graphql-core 2 reads an escaped emoji so) is the character it spells
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise ConveyorError(f"{field} contains a lone surrogate, which is not text.", field=field) from None
+    return text
+
+
+def sanitized(text: object, max_length: int) -> str:
+    """A display value from the host (a first name): unstorable characters dropped, cut to its column."""
+    if not isinstance(text, str):
+        return ""
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "ignore")
+    return text.replace("\x00", "")[:max_length]
+
+
+def single_line(text: str, field: str) -> str:
+    """Names and ids are one line: a line break or another control character is INVALID (mail headers)."""
+    text = storable(text, field)
+    if not text.isprintable():
+        raise ConveyorError(f"{field} must be one line of text without control characters.", field=field)
+    return text
 
 
 def normalize_email(email: object) -> str:
-    """Emails identify guests; compare them trimmed and lower-cased."""
+    """Emails identify guests; compare them NFKC-normalised (a full-width at sign is @), trimmed and lower-cased."""
     if not isinstance(email, str) or not email.strip():
         raise ConveyorError("An email address is required.", field="email")
-    cleaned = email.strip().lower()
+    cleaned = unicodedata.normalize("NFKC", storable(email, "email")).strip().lower()
+    if len(cleaned) > EMAIL_MAX:
+        raise ConveyorError(f"An email address has at most {EMAIL_MAX} characters.", field="email")
     try:
         validate_email(cleaned)
+        valid = cleaned.isprintable()  # a quoted local part may hold control characters; no header may
     except ValidationError:
-        raise ConveyorError(f"{email!r} is not a valid email address.", field="email") from None
+        valid = False
+    if not valid:
+        raise ConveyorError(f"{email!r} is not a valid email address.", field="email")
     return cleaned
+
+
+def client_address_or_none(value: object) -> str | None:
+    """An IP address in its one canonical form (IPv4-mapped IPv6 as IPv4, no zone), or None: never a crash."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 100:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        address = ipaddress.IPv6Address(int(address))  # drops a %zone, which no column stores
+    return str(address)
 
 
 def _aware(value: object, name: str) -> datetime:
@@ -38,12 +95,22 @@ def _aware(value: object, name: str) -> datetime:
     return value
 
 
+def host_id_problem(value: object) -> str | None:
+    """Why a host's id (order, order line) cannot be one, or None: 1 to 64 printable characters, no spaces."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty id"
+    if len(value) > HOST_ID_MAX:
+        return f"must be an id of at most {HOST_ID_MAX} characters"
+    if not value.isprintable() or " " in value:
+        return "must be an id without spaces or control characters"
+    return None
+
+
 def _order_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise ConveyorError(
-            f"order_id must be a non-empty id of at most 64 characters, got {value!r}.", field="order_id"
-        )
-    return value
+    problem = host_id_problem(value)
+    if problem:
+        raise ConveyorError(f"order_id {problem}, got {value!r}.", field="order_id")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -59,7 +126,8 @@ class Customer:
         email = normalize_email(self.email)
         if self.user_id is not None and (isinstance(self.user_id, bool) or not isinstance(self.user_id, int)):
             raise ConveyorError(f"user_id must be an integer, got {self.user_id!r}.", field="user_id")
-        return Customer(email, self.user_id, (self.first_name or "")[:256], (self.language_code or "")[:35])
+        # Display values from the host: cleaned, never a reason to lose the customer's order.
+        return Customer(email, self.user_id, sanitized(self.first_name, 256), sanitized(self.language_code, 35))
 
 
 @dataclass(frozen=True)
@@ -80,7 +148,8 @@ class OrderPlaced:
     def validate(self) -> OrderPlaced:
         _order_id(self.order_id)
         _aware(self.placed_at, "placed_at")
-        if not isinstance(self.currency, str) or len(self.currency) != 3 or not self.currency.isalpha():
+        currency = self.currency
+        if not isinstance(currency, str) or len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
             raise ConveyorError(f"currency must be a 3-letter code, got {self.currency!r}.", field="currency")
         currency = self.currency.upper()
         mismatched = sorted({c for c in self.line_currencies if c.upper() != currency})
@@ -108,11 +177,11 @@ class OrderPlaced:
         return OrderPlaced(
             order_id=self.order_id,
             customer=self.customer.validate(),
-            channel=self.channel[:255],
+            channel=storable(self.channel, "channel")[:CHANNEL_MAX],
             currency=currency,
             total=total,
             placed_at=self.placed_at,
-            order_number=str(self.order_number or "")[:64],
+            order_number=sanitized(str(self.order_number or ""), 64),
             line_currencies=self.line_currencies,
             used_voucher=bool(self.used_voucher),
             used_sale=bool(self.used_sale),
@@ -201,6 +270,7 @@ def _comment(comment: object) -> str:
         return ""
     if not isinstance(comment, str):
         raise ConveyorError("comment must be text.", field="comment")
+    comment = storable(comment, "comment")
     if len(comment) > COMMENT_MAX:
         raise ConveyorError(
             f"comment is {len(comment)} characters; at most {COMMENT_MAX} are kept.",
@@ -253,7 +323,7 @@ class ReturnRequested:
             raise ConveyorError("Choose at least one line to return.", field="lines")
         seen: set[str] = set()
         for line in self.lines:
-            if not isinstance(line.order_line_id, str) or not line.order_line_id or len(line.order_line_id) > 64:
+            if host_id_problem(line.order_line_id):
                 raise ConveyorError(f"Bad order line id {line.order_line_id!r}.", field="lines")
             if line.order_line_id in seen:
                 raise ConveyorError("Each order line may appear once.", field="lines")
@@ -290,17 +360,18 @@ class InquirySubmitted:
             raise ConveyorError(f"Unknown topic {self.topic!r}.", field="topic")
         if not isinstance(self.message, str) or not self.message.strip():
             raise ConveyorError("Write a message.", field="message")
-        if len(self.message) > INQUIRY_MESSAGE_MAX:
+        message = storable(self.message, "message")
+        if len(message) > INQUIRY_MESSAGE_MAX:
             raise ConveyorError(
-                f"message is {len(self.message)} characters; at most {INQUIRY_MESSAGE_MAX} are accepted.",
+                f"message is {len(message)} characters; at most {INQUIRY_MESSAGE_MAX} are accepted.",
                 field="message",
                 code=ErrorCode.OUT_OF_RANGE,
             )
         name = self.name or ""
         if not isinstance(name, str) or len(name) > NAME_MAX:
             raise ConveyorError(f"name must be text of at most {NAME_MAX} characters.", field="name")
+        name = single_line(name, "name")
         if self.order_id is not None:
             _order_id(self.order_id)
-        return InquirySubmitted(
-            email, self.topic, self.message, name.strip(), self.order_id, self.client_address, self.user_id
-        )
+        address = client_address_or_none(self.client_address)
+        return InquirySubmitted(email, self.topic, message, name.strip(), self.order_id, address, self.user_id)

@@ -20,6 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from .engine import FanStage
 from .engine.metrics import improving_streak, share
 from .engine.surveys import nps_from_counts
+from .errors import ConveyorError, ErrorCode
 from .models import FanProfile, NpsResponse, Purchase, Touchpoint
 
 P = Purchase._meta.db_table
@@ -29,6 +30,9 @@ T = Touchpoint._meta.db_table
 COUNTED = "cancelled_at IS NULL AND returned_at IS NULL"
 # Before any shop existed: stands in for "no lower bound" so every query has the same shape.
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
+# The days a window may name: wide enough for any shop, far from the calendar's ends (a day's end, a time zone).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 MONTHS_DEFAULT = 12
 MONTHS_MAX = 36
 
@@ -55,6 +59,11 @@ class StatsWindow:
         using: str = DEFAULT_DB_ALIAS,
     ) -> StatsWindow:
         """Dates are the shop's local days; `until` is inclusive (the whole day counts)."""
+        for name, day in (("since", since), ("until", until)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise ConveyorError(
+                    f"{name} must be a day from {FIRST_DAY} to {LAST_DAY}.", field=name, code=ErrorCode.OUT_OF_RANGE
+                )
         tz = ZoneInfo(zone)
         start = datetime.combine(since, time(), tzinfo=tz) if since else None
         end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz) if until else now

@@ -5,9 +5,22 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent
-SECRET_KEY = os.environ.get("SECRET_KEY", "sandbox-not-secret")
 DEBUG = os.environ.get("DEBUG", "") == "1"
+# The key signs access tokens and the links in mails: one anyone can read in this file would let them
+# sign in as staff. DEBUG=1 (a developer's machine) has a fixed one; otherwise SECRET_KEY must be set.
+_DEBUG_ONLY_KEY = "django-insecure-sandbox-debug-only"
+_PUBLISHED_KEYS = {"", "sandbox-not-secret", _DEBUG_ONLY_KEY}
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if SECRET_KEY in _PUBLISHED_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "The sandbox needs a secret key outside DEBUG: set SECRET_KEY to a long random value "
+            '(python -c "import secrets; print(secrets.token_urlsafe(50))"), or DEBUG=1 on a development machine.'
+        )
+    SECRET_KEY = _DEBUG_ONLY_KEY
 ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [
@@ -103,6 +116,9 @@ CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
 CONVEYOR.update(json.loads(os.environ.get("CONVEYOR_SETTINGS_JSON") or "{}"))
 # Delivery knobs (batch size, retries, lease...): see saleor_conveyor/delivery.py DeliverySettings.
 CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
+# Addresses or networks of the proxies in front of the sandbox (comma-separated): only their X-Forwarded-For
+# is read, from the right (saleor_conveyor/hosts/django.py DjangoHost.client_address). Default: none.
+CONVEYOR_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("CONVEYOR_TRUSTED_PROXIES", "").split(",") if p.strip()]
 # PREPARE/EXECUTE on connections that outlive a request (README: Database connections); 0 switches it off.
 CONVEYOR_PREPARED_STATEMENTS = os.environ.get("CONVEYOR_PREPARED_STATEMENTS", "1") != "0"
 

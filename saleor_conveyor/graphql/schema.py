@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import graphene
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
+from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType, GraphQLString
 
 from ..conveyor import find_profile
 from ..errors import ConveyorError
+from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
 from ..models import Inquiry as InquiryModel
 from ..models import ReturnRequest as ReturnRequestModel
 from ..stats import StatsReport, StatsWindow
 from . import loaders
-from .core import decode_id, paginate, require_permission, require_user
+from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .mutations import DecideReturn, RequestReturn, SubmitFanSurvey, SubmitInquiry, SubmitNps, Unsubscribe
 from .types import (
     ConveyorStats,
@@ -38,6 +42,7 @@ def _staff_reads() -> str:
     return get_host().replica_alias()
 
 
+@guard_resolvers
 class Query(graphene.ObjectType):
     my_fan_profile = graphene.Field(FanProfile, description="The signed-in customer's own profile.")
     fan_profile = graphene.Field(
@@ -82,12 +87,10 @@ class Query(graphene.ObjectType):
         require_permission(info, MANAGE_USERS)
         if customer_id is None and not email:
             raise ConveyorError("Give customerId or email.", field="customerId")
-        user_id = None
-        if customer_id is not None:
-            raw = decode_id(customer_id, "User", "customerId")
-            if not raw.isdigit():
-                raise ConveyorError("Expected a User ID.", field="customerId")
-            user_id = int(raw)
+        user_id = decode_int_id(customer_id, "User", "customerId") if customer_id is not None else None
+        if email:
+            with contextlib.suppress(ConveyorError):  # not an address: it matches no profile
+                email = normalize_email(email)  # found as it was stored (a full-width at sign is @)
         return find_profile(user_id=user_id, email=email, using=_staff_reads())
 
     @staticmethod
@@ -95,10 +98,10 @@ class Query(graphene.ObjectType):
         root: Any, info: Any, since: date | None = None, until: date | None = None, channel: str | None = None
     ) -> Any:
         require_permission(info, MANAGE_ORDERS)
-        if since and until and since > until:
-            raise ConveyorError("since is after until.", field="since")
         zone = get_host().config().time_zone
         window = StatsWindow.from_dates(since, until, channel, zone=zone, now=timezone.now(), using=_staff_reads())
+        if since and until and since > until:
+            raise ConveyorError("since is after until.", field="since")
         return StatsReport(window)
 
     @staticmethod
@@ -137,4 +140,24 @@ class Mutation(graphene.ObjectType):
     unsubscribe = Unsubscribe.Field()
 
 
-schema = graphene.Schema(query=Query, mutation=Mutation)
+def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse_or_none(value: Any) -> Any:
+        try:
+            return parse(value)
+        except Exception:  # e.g. aniso8601's NotImplementedError for "-2026-01-01"
+            return None  # GraphQL answers "Expected type Date": INVALID on the argument
+
+    return parse_or_none
+
+
+def _values_never_raise(built: graphene.Schema) -> graphene.Schema:
+    """This schema's own scalars (Date, DateTime) refuse a value they cannot read instead of raising."""
+    shared = {GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLString}  # every schema's: left alone
+    for graphql_type in built.get_type_map().values():
+        if isinstance(graphql_type, GraphQLScalarType) and graphql_type not in shared:
+            graphql_type.parse_value = _parse_or_none(graphql_type.parse_value)
+            graphql_type.parse_literal = _parse_or_none(graphql_type.parse_literal)
+    return built
+
+
+schema = _values_never_raise(graphene.Schema(query=Query, mutation=Mutation))

@@ -63,8 +63,10 @@ class ConveyorHost(ABC):
         return ""
 
     def client_address(self, request: Any) -> str | None:
-        """The caller's IP address for throttling; hosts behind a proxy override this."""
-        return request.META.get("REMOTE_ADDR") or None
+        """The caller's IP address for throttling (None if it is not one); hosts behind a proxy override this."""
+        from ..events import client_address_or_none
+
+        return client_address_or_none(request.META.get("REMOTE_ADDR"))
 
     def endpoint_url(self, path: str) -> str:
         """The public URL of one of the conveyor's own endpoints (one-click unsubscribe)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,16 +12,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils.module_loading import import_string
 
 from ..config import ConveyorConfig
+from ..events import client_address_or_none
 from ..sql import Table
 from .base import ConveyorHost, OrderInfo
 
 _PERMISSION_CODENAMES = {"MANAGE_USERS": "conveyor_manage_users", "MANAGE_ORDERS": "conveyor_manage_orders"}
 _ACCESS_SALT = "saleor_conveyor.sandbox.access"
 ACCESS_TOKEN_MAX_AGE = timedelta(days=1)
+_USER_ID_MAX = 2**63 - 1
 
 
 def make_access_token(user: Any) -> str:
@@ -40,16 +44,30 @@ def _active_user_by_id() -> tuple[Table, str]:
 def _user_from_access_token(token: str) -> Any | None:
     try:
         data = signing.loads(token, salt=_ACCESS_SALT, max_age=ACCESS_TOKEN_MAX_AGE)
-    except signing.BadSignature:
+    except Exception:  # forged, expired, or a body that is not ours (bad JSON, bad zlib): no identity
         return None
     user_id = data.get("u") if isinstance(data, dict) else None
-    if not isinstance(user_id, int):
+    if type(user_id) is not int or not 1 <= user_id <= _USER_ID_MAX:  # not True, 1.0, "1" or past bigint
         return None
     # Every API request asks this: one precompiled statement, not an ORM query built each time
     # (the same row as `User.objects.filter(pk=user_id, is_active=True).first()`).
     users, where = _active_user_by_id()
     found = users.select(where, [user_id], suffix=" LIMIT 1")
     return found[0] if found else None
+
+
+@lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """settings.CONVEYOR_TRUSTED_PROXIES as networks (an address is a network of one)."""
+    try:
+        return tuple(ipaddress.ip_network(str(proxy).strip(), strict=False) for proxy in proxies)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"CONVEYOR_TRUSTED_PROXIES: {error}") from None
+
+
+def _trusted(address: str, networks: tuple[Any, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == network.version and ip in network for network in networks)
 
 
 class DjangoHost(ConveyorHost):
@@ -79,6 +97,22 @@ class DjangoHost(ConveyorHost):
             return _user_from_access_token(token.strip())
         user = getattr(request, "user", None)
         return user if user is not None and user.is_authenticated else None
+
+    def client_address(self, request: Any) -> str | None:
+        """REMOTE_ADDR; from a trusted proxy (CONVEYOR_TRUSTED_PROXIES), the right-most X-Forwarded-For hop
+        that is not one of them. The rest of that header is the client's to write, so it is never read."""
+        remote = client_address_or_none(request.META.get("REMOTE_ADDR"))
+        networks = _networks(tuple(getattr(settings, "CONVEYOR_TRUSTED_PROXIES", ()) or ()))
+        if remote is None or not networks or not _trusted(remote, networks):
+            return remote
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        for hop in reversed(hops):
+            address = client_address_or_none(hop)
+            if address is None:
+                return None  # what our proxy saw is not an address: no per-address throttle, never a crash
+            if not _trusted(address, networks):
+                return address
+        return remote
 
     def has_permission(self, user: Any, permission: str) -> bool:
         codename = _PERMISSION_CODENAMES.get(permission)

@@ -260,10 +260,18 @@ class SaleorHost(ConveyorHost):
         return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path.lstrip('/')}")
 
     def client_address(self, request: Any) -> str | None:
-        """The caller's address as Saleor itself reads it (X-Forwarded-For first, as its own throttles do)."""
+        """The caller's address as Saleor itself reads it (X-Forwarded-For first, as its own throttles do),
+        checked as an IP address: None when it is not one, never an error."""
         from saleor.core.utils import get_client_ip
 
-        return get_client_ip(request) or None
+        from ..events import client_address_or_none
+
+        try:
+            address = get_client_ip(request)
+        except Exception:
+            logger.debug("conveyor: no client address", exc_info=True)
+            return None
+        return client_address_or_none(address)
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:

@@ -7,11 +7,11 @@ from typing import Any
 import graphene
 
 from ...errors import ConveyorError
-from ..core import ConveyorErrorType
+from ..core import ConveyorErrorType, checked_arguments
 
 
 class ConveyorMutation(graphene.Mutation):
-    """Subclasses implement `perform`; a ConveyorError becomes the payload's `errors`."""
+    """Subclasses implement `perform` (on checked arguments); a ConveyorError becomes the payload's `errors`."""
 
     class Meta:
         abstract = True
@@ -21,7 +21,7 @@ class ConveyorMutation(graphene.Mutation):
     @classmethod
     def mutate(cls, root: Any, info: Any, **data: Any) -> ConveyorMutation:
         try:
-            return cls.perform(info, **data)
+            return cls.perform(info, **checked_arguments(data))
         except ConveyorError as error:
             return cls(errors=[ConveyorErrorType(field=error.field, code=error.code.value, message=error.message)])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import graphene
@@ -11,7 +10,7 @@ from ... import conveyor
 from ...errors import ConveyorError, ErrorCode
 from ...events import ReturnLineRequested, ReturnRequested
 from ...hosts import MANAGE_ORDERS
-from ..core import customer_of, decode_id, require_permission, require_user
+from ..core import customer_of, decode_id, decode_uuid_id, require_permission, require_user
 from ..types import ReturnReason, ReturnRequest
 from .base import ConveyorMutation
 
@@ -63,11 +62,9 @@ class DecideReturn(ConveyorMutation):
     @classmethod
     def perform(cls, info: Any, id: str, approve: bool, note: str | None = None) -> DecideReturn:
         staff = require_permission(info, MANAGE_ORDERS)
-        raw_id = decode_id(id, "ReturnRequest", "id")
-        try:
-            uuid.UUID(raw_id)
-        except ValueError:
-            raise ConveyorError("No such return request.", field="id", code=ErrorCode.NOT_FOUND) from None
+        raw_id = decode_uuid_id(id, "ReturnRequest", "id")
+        if raw_id is None:
+            raise ConveyorError("No such return request.", field="id", code=ErrorCode.NOT_FOUND)
         decided = conveyor.decide_return(
             raw_id, approve=approve, note=note or "", decided_by=getattr(staff, "email", "") or str(staff.pk)
         )
