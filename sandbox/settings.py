@@ -48,6 +48,10 @@ def _database(url: str) -> dict:
         "PORT": str(parsed.port or 5432),
         # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
         "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        # A connection kept from an earlier request (persistent, or in the pool, where it is psycopg_pool's
+        # check) is tested before it is used: one the server dropped (a restart, a failover, an idle
+        # timeout) is replaced, not handed to the request.
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": _pool_options(),
     }
 
@@ -77,11 +81,19 @@ LANGUAGES = [("en", "English"), ("ja", "Japanese")]
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "") == "1"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every call to the broker gives up after these seconds: a broker that accepts connections and
+# never answers stalls neither a request nor a worker. (Enqueueing in a request has its own, shorter
+# bound where these are unset: CONVEYOR_DELIVERY enqueue_timeout.)
+BROKER_TIMEOUT = float(os.environ.get("CELERY_BROKER_TIMEOUT", "10"))
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": BROKER_TIMEOUT, "socket_timeout": BROKER_TIMEOUT}
 CELERY_TIMEZONE = "UTC"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+# Seconds an SMTP connection waits for the server (Django waits for ever without it).
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = "shop@example.com"
 
 # The shop's conveyor settings; see saleor_conveyor/config.py for every key.

@@ -36,7 +36,7 @@ def within(seconds: float, call: Callable[[], Any]) -> tuple[Any, float]:
         started = time.monotonic()
         try:
             outcome["result"] = call()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
+        except BaseException as error:  # handed to the test
             outcome["error"] = error
         finally:
             outcome["took"] = time.monotonic() - started
@@ -92,17 +92,21 @@ def test_a_broker_that_refuses_connections_costs_the_caller_no_wait(knobs, caplo
     assert Touchpoint.objects.get(id=tp_id).status == S.SCHEDULED
 
 
-def test_the_broker_timeouts_are_the_hosts_where_it_set_them(settings):
+@pytest.mark.parametrize(("hosts", "expected"), [(7, 2.0), (1, 1)], ids=["hosts-longer", "hosts-shorter"])
+def test_the_broker_timeouts_of_enqueueing_are_ours_or_the_hosts_if_shorter(hosts, expected):
     from sandbox.celery import app
 
     use_broker(LOCAL_REDIS)
-    app.conf.broker_transport_options = {"socket_timeout": 7}
+    configured = dict(app.conf.broker_transport_options or {})
+    app.conf.update(CELERY_BROKER_TRANSPORT_OPTIONS={**configured, "socket_timeout": hosts})
     try:
-        options = delivery._broker_address(app, 2.0).transport_options
+        address = delivery._broker_address(app, 2.0)
     finally:
-        app.conf.broker_transport_options = {}
+        app.conf.update(CELERY_BROKER_TRANSPORT_OPTIONS=configured)
         delivery._broker = None
-    assert options["socket_timeout"] == 7 and options["socket_connect_timeout"] == 2.0
+    options = address.transport_options
+    assert options["socket_timeout"] == expected and options["socket_connect_timeout"] == 2.0
+    assert address.connect_timeout == 2.0
 
 
 # --- a mail server that never answers -----------------------------------------------------
