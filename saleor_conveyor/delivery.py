@@ -143,14 +143,12 @@ class DeliveryContext:
             raise MailServerSilent(f"not tried: {self._silent} earlier in this batch")
         try:
             if self._connection is None:
-                self._connection = self.host.mail_connection()
-                if self.mail_timeout and getattr(self._connection, "timeout", False) is None:
-                    self._connection.timeout = self.mail_timeout  # Django's SMTP backend without EMAIL_TIMEOUT
+                self._connection = mail_connection(self.host, self.mail_timeout)
                 self._connection.open()
             message.connection = self._connection
             self.host.send_mail(message)
         except Exception as error:
-            if isinstance(error, TimeoutError):
+            if _timed_out(error):
                 self._silent = f"the mail server did not answer within its timeout ({describe(error)})"
             self.close()
             raise
@@ -162,6 +160,31 @@ class DeliveryContext:
             except Exception:  # a broken connection cannot be closed politely
                 logger.debug("closing the mail connection failed", exc_info=True)
             self._connection = None
+
+
+def _timed_out(error: BaseException | None) -> bool:
+    """Whether a socket timeout is behind `error` (smtplib reports one as SMTPServerDisconnected)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, TimeoutError):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+# A request (the shop's notice of an inquiry) waits at most this for the mail server, unless the host says otherwise.
+REQUEST_MAIL_TIMEOUT = 5.0
+
+
+def mail_connection(host: ConveyorHost, timeout: float | None) -> Any:
+    """The host's mail connection, given `timeout` seconds where its backend has a timeout and none is set.
+
+    Django's SMTP backend without EMAIL_TIMEOUT (Saleor sets none) waits for a silent server for ever.
+    """
+    connection = host.mail_connection()
+    if timeout and getattr(connection, "timeout", False) is None:
+        connection.timeout = timeout
+    return connection
 
 
 class MailServerSilent(Exception):

@@ -52,7 +52,8 @@ def _database(url: str) -> dict:
         # check) is tested before it is used: one the server dropped (a restart, a failover, an idle
         # timeout) is replaced, not handed to the request.
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": _pool_options(),
+        # Seconds to wait for the server to answer a new connection (libpq waits for ever without it).
+        "OPTIONS": {"connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "10")), **_pool_options()},
     }
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.utils import ConnectionHandler
 
 from sandbox import settings as sandbox_settings
 
 
-def in_fresh_threads(count: int, call) -> list:
+def in_fresh_threads(count: int, call, *, timeout: float = 30) -> list:
     """Run `call` on `count` threads at once (ASGI runs each request on a new thread); their results."""
     results: list = [None] * count
     barrier = threading.Barrier(count)
@@ -27,7 +28,8 @@ def in_fresh_threads(count: int, call) -> list:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), f"still waiting after {timeout} s"
     return results
 
 
@@ -102,3 +104,18 @@ def test_the_sandbox_bounds_its_mail_and_broker_calls(monkeypatch):
     assert sandbox_settings.EMAIL_TIMEOUT == 10
     assert sandbox_settings.CELERY_BROKER_CONNECTION_TIMEOUT == 10
     assert sandbox_settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"socket_connect_timeout": 10, "socket_timeout": 10}
+
+
+@pytest.mark.django_db  # pytest-django allows connecting at all
+def test_a_database_server_that_never_answers_a_new_connection_is_given_up_on(monkeypatch):
+    from tests.delivery.helpers import silent_server
+
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")  # libpq's least
+    with silent_server() as port:
+        handler = ConnectionHandler({"default": sandbox_settings._database(f"postgres://postgres@127.0.0.1:{port}/x")})
+        started = time.monotonic()
+        (outcome,) = in_fresh_threads(1, handler["default"].ensure_connection, timeout=8)
+        took = time.monotonic() - started
+    assert isinstance(outcome, OperationalError) and took < 5
+    monkeypatch.delenv("DB_CONNECT_TIMEOUT")
+    assert sandbox_settings._database("postgres://postgres@127.0.0.1/x")["OPTIONS"]["connect_timeout"] == 10
