@@ -80,6 +80,29 @@ def test_a_broker_that_never_answers_does_not_hold_the_request_and_the_sweep_del
     assert tp_id in report.sent and [m.extra_headers["X-Conveyor-Touchpoint"] for m in mail.outbox] == [str(tp_id)]
 
 
+def test_an_nps_answer_over_http_is_answered_in_seconds_while_the_broker_never_answers(knobs, django_user_model):
+    from saleor_conveyor.models import NpsResponse
+
+    from ..graphql.conftest import Api, gid, shop_order
+
+    user = django_user_model.objects.create_user(username="hanako@example.com", email="hanako@example.com")
+    order = shop_order(user)
+    knobs(enqueue=True, enqueue_window=0)  # the answer's follow-up is sent before the response
+    query = "mutation($o: ID) { submitNps(orderId: $o, score: 0) { errors { code } } }"
+    with silent_server() as port:
+        use_broker(f"redis://127.0.0.1:{port}/0")
+        try:
+            answer, took = within(15, lambda: Api()(query, {"o": gid("Order", order.pk)}, user=user))
+        finally:
+            use_broker(LOCAL_REDIS)
+    assert answer.status == 200 and answer.payload("submitNps")["errors"] == []
+    assert took < 4, f"the response waited {took:.1f} s for a broker that never answers"
+    assert NpsResponse.objects.filter(profile__email="hanako@example.com", score=0).count() == 1
+    letter = Touchpoint.objects.get(profile__email="hanako@example.com", rule="honesty_letter")
+    assert letter.status == S.SCHEDULED and letter.due_at <= timezone.now()
+    assert letter.id in delivery.sweep().sent  # nothing lost: the sweep delivers it
+
+
 def test_a_broker_that_refuses_connections_costs_the_caller_no_wait(knobs, caplog):
     knobs(enqueue=True, enqueue_window=0)
     use_broker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
