@@ -639,8 +639,6 @@ class _Unread:
 
 
 _broker: tuple[tuple[int, str, float], Any] | None = None
-# The timeouts of each transport's socket calls, as kombu passes them on from `transport_options`.
-_TRANSPORT_TIMEOUTS = {"redis": ("socket_connect_timeout", "socket_timeout"), "amqp": ("read_timeout", "write_timeout")}
 
 
 def _broker_address(app: Any, timeout: float) -> Any:
@@ -651,15 +649,30 @@ def _broker_address(app: Any, timeout: float) -> Any:
     global _broker
     key = (id(app), str(app.conf.broker_write_url or app.conf.broker_url), timeout)
     if _broker is None or _broker[0] != key:
-        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
-        options: dict[str, Any] = {"max_retries": 0, "interval_start": 0}
-        configured = app.conf.broker_transport_options or {}
-        driver = app.connection_for_write().transport.driver_type
-        for name in _TRANSPORT_TIMEOUTS.get(driver, ()):
-            options[name] = min(configured.get(name) or timeout, timeout)
+        driver = app.connection_for_write().transport.driver_name
+        options = _bounded_transport_options(driver, app.conf.broker_transport_options or {}, timeout)
         connect_timeout = min(app.conf.broker_connection_timeout or timeout, timeout)
         _broker = (key, app.connection_for_write(transport_options=options, connect_timeout=connect_timeout))
     return _broker[1]
+
+
+def _bounded_transport_options(driver: str, configured: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """Transport options (beside the host's) that bound each broker call of this kombu driver by `timeout`."""
+    # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
+    options: dict[str, Any] = {"max_retries": 0, "interval_start": 0}
+
+    def bounded(given: Mapping[str, Any], *names: str) -> dict[str, Any]:
+        return {name: min(given.get(name) or timeout, timeout) for name in names}
+
+    if driver == "redis":
+        options.update(bounded(configured, "socket_connect_timeout", "socket_timeout"))
+    elif driver == "py-amqp":
+        options.update(bounded(configured, "read_timeout", "write_timeout"))
+    elif driver == "sqs":  # boto3's own defaults: 60 s to connect, 60 s to read, retried
+        client = dict(configured.get("client-config") or {})
+        options["client-config"] = {**client, **bounded(client, "connect_timeout", "read_timeout")}
+        options["client-config"].setdefault("retries", {"max_attempts": 1})
+    return options
 
 
 def enqueue_scheduled(

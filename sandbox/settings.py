@@ -83,11 +83,11 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "") == "1"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every call to the broker gives up after these seconds: a broker that accepts connections and
-# never answers stalls neither a request nor a worker. (Enqueueing in a request has its own, shorter
-# bound where these are unset: CONVEYOR_DELIVERY enqueue_timeout.)
-BROKER_TIMEOUT = float(os.environ.get("CELERY_BROKER_TIMEOUT", "10"))
-CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": BROKER_TIMEOUT, "socket_timeout": BROKER_TIMEOUT}
+# never answers stalls no worker. (Enqueueing in a request waits at most CONVEYOR_DELIVERY's
+# enqueue_timeout, 2 s, or these if shorter.)
+_broker_timeout = float(os.environ.get("CELERY_BROKER_TIMEOUT", "10"))
+CELERY_BROKER_CONNECTION_TIMEOUT = _broker_timeout
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": _broker_timeout, "socket_timeout": _broker_timeout}
 CELERY_TIMEZONE = "UTC"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")

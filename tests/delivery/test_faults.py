@@ -132,6 +132,17 @@ def test_the_broker_timeouts_of_enqueueing_are_ours_or_the_hosts_if_shorter(host
     assert address.connect_timeout == 2.0
 
 
+def test_an_amazon_sqs_broker_is_bounded_through_its_client_config():
+    options = delivery._bounded_transport_options("sqs", {"client-config": {"read_timeout": 1}}, 2.0)
+    assert options["client-config"] == {"read_timeout": 1, "connect_timeout": 2.0, "retries": {"max_attempts": 1}}
+    assert delivery._bounded_transport_options("py-amqp", {}, 2.0) == {
+        "max_retries": 0,
+        "interval_start": 0,
+        "read_timeout": 2.0,
+        "write_timeout": 2.0,
+    }
+
+
 # --- a mail server that never answers -----------------------------------------------------
 
 
