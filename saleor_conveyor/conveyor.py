@@ -1202,6 +1202,9 @@ def _notify_shop_of_inquiry(inquiry: Inquiry) -> None:
         reply_to=[inquiry.email],
     )
     try:
+        from .delivery import REQUEST_MAIL_TIMEOUT, mail_connection
+
+        message.connection = mail_connection(host, REQUEST_MAIL_TIMEOUT)  # the caller waits for it: bounded
         host.send_mail(message)
     except Exception:
         logger.exception("could not mail the shop about inquiry %s", inquiry.id)

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu import pools
@@ -72,6 +73,13 @@ class DeliverySettings:
     # 20 ms gave 8-26% more NPS answers per second (one Celery message costs about 0.35 ms of
     # CPU); an email leaving 0.1 s later is not noticed.
     enqueue_window: timedelta = timedelta(milliseconds=100)
+    # Each call to the broker while enqueueing (connecting, reading, writing) gives up after this,
+    # or the host's own broker timeout if shorter (Redis, AMQP): a broker that accepts connections
+    # and never answers costs a request about this much, and the sweep delivers later.
+    enqueue_timeout: timedelta = timedelta(seconds=2)
+    # The mail connection of a batch waits this long for the server where the host's mail backend
+    # sets no timeout (Django's SMTP backend without EMAIL_TIMEOUT waits for ever).
+    mail_timeout: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_settings(cls) -> DeliverySettings:
@@ -123,17 +131,25 @@ class DeliveryContext:
     config: ConveyorConfig
     host: ConveyorHost
     claimed_at: datetime
+    # Seconds the mail connection waits for the server where the host's backend sets no timeout.
+    mail_timeout: float | None = None
     _connection: Any = None
+    _silent: str | None = None  # the mail server did not answer in this batch: what was seen
 
     def send_mail(self, message: Any) -> None:
         """Send through the host, reusing one open connection for the whole batch."""
-        if self._connection is None:
-            self._connection = self.host.mail_connection()
-            self._connection.open()
-        message.connection = self._connection
+        if self._silent is not None:
+            # One wait per batch for a server that does not answer, not one per row: retried later.
+            raise MailServerSilent(f"not tried: {self._silent} earlier in this batch")
         try:
+            if self._connection is None:
+                self._connection = mail_connection(self.host, self.mail_timeout)
+                self._connection.open()
+            message.connection = self._connection
             self.host.send_mail(message)
-        except Exception:
+        except Exception as error:
+            if _timed_out(error):
+                self._silent = f"the mail server did not answer within its timeout ({describe(error)})"
             self.close()
             raise
 
@@ -144,6 +160,35 @@ class DeliveryContext:
             except Exception:  # a broken connection cannot be closed politely
                 logger.debug("closing the mail connection failed", exc_info=True)
             self._connection = None
+
+
+def _timed_out(error: BaseException | None) -> bool:
+    """Whether a socket timeout is behind `error` (smtplib reports one as SMTPServerDisconnected)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, TimeoutError):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+# A request (the shop's notice of an inquiry) waits at most this for the mail server, unless the host says otherwise.
+REQUEST_MAIL_TIMEOUT = 5.0
+
+
+def mail_connection(host: ConveyorHost, timeout: float | None) -> Any:
+    """The host's mail connection, given `timeout` seconds where its backend has a timeout and none is set.
+
+    Django's SMTP backend without EMAIL_TIMEOUT (Saleor sets none) waits for a silent server for ever.
+    """
+    connection = host.mail_connection()
+    if timeout and getattr(connection, "timeout", False) is None:
+        connection.timeout = timeout
+    return connection
+
+
+class MailServerSilent(Exception):
+    """The mail server did not answer earlier in this batch: the rest of the batch is retried later."""
 
 
 Handler = Callable[[Touchpoint, DeliveryContext], "str | None"]
@@ -277,7 +322,9 @@ def deliver_batch(*, ids: Sequence[int] | None = None, limit: int | None = None)
     if not reservation.reserved:
         return report
     kinds = handlers()
-    context = DeliveryContext(config=config, host=host, claimed_at=now)
+    context = DeliveryContext(
+        config=config, host=host, claimed_at=now, mail_timeout=knobs.mail_timeout.total_seconds() or None
+    )
     rows = sorted(reservation.reserved, key=lambda row: row.id)
     chunk = max(knobs.claim_chunk, 1)
     try:
@@ -298,15 +345,17 @@ def _deliver_chunk(
     """Claim a chunk of reserved rows in one durable commit, then deliver them one by one."""
     claimed_at = timezone.now()
     by_id = {tp.id: tp for tp in chunk}
-    with context.host.writer():
-        # The rows of one reservation share its time; a row cancelled or re-reserved since is not claimed.
-        claimed = conveyor.claim_touchpoints(list(by_id), chunk[0].claimed_at, now=claimed_at)
-    waiting = [by_id[tp_id] for tp_id in claimed]
-    for tp in waiting:
-        tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+    # Until the claim answers, all of them: if it committed and its answer was lost, they are released.
+    waiting = list(chunk)
     # Renewed well before the stale rule could take a claim that is merely waiting its turn.
     renew_after = knobs.stale_after / 2
     try:
+        with context.host.writer():
+            # The rows of one reservation share its time; a row cancelled or re-reserved since is not claimed.
+            claimed = conveyor.claim_touchpoints(list(by_id), chunk[0].claimed_at, now=claimed_at)
+        waiting = [by_id[tp_id] for tp_id in claimed]
+        for tp in waiting:
+            tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
         while waiting:
             now = timezone.now()
             if now - claimed_at > renew_after:
@@ -325,10 +374,21 @@ def _deliver_chunk(
         if waiting:
             try:
                 with context.host.writer():
+                    _reconnect_if_lost()  # the error may have been the connection's: release on a new one
                     conveyor.release_claims([tp.id for tp in waiting], claimed_at, now=timezone.now())
             except Exception:
                 logger.warning("could not release %s claimed touchpoint(s)", len(waiting), exc_info=True)
         raise
+
+
+def _reconnect_if_lost() -> bool:
+    """Close the writer's database connection if the server dropped it (Django opens a new one on next use)."""
+    db = connections[router.db_for_write(Touchpoint)]
+    if db.connection is None or db.in_atomic_block or db.is_usable():
+        return False
+    logger.warning("the database connection was lost; going on with a new one")
+    db.close()
+    return True
 
 
 def _deliver_one(
@@ -459,7 +519,8 @@ def _publish(app: Any, due_soon: Sequence[_Due]) -> int:
     try:
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
-        with pools.connections[_broker_address(app)].acquire(block=True, timeout=5) as connection:
+        timeout = delivery_settings().enqueue_timeout.total_seconds()
+        with pools.connections[_broker_address(app, timeout)].acquire(block=True, timeout=timeout) as connection:
             try:
                 if app.conf.task_always_eager:  # runs here and now, as apply_async does
                     for item in due_soon:
@@ -577,18 +638,41 @@ class _Unread:
         self.id = task_id
 
 
-_broker: tuple[tuple[int, str], Any] | None = None
+_broker: tuple[tuple[int, str, float], Any] | None = None
 
 
-def _broker_address(app: Any) -> Any:
-    """The Celery app's broker connection settings, made once per app and broker URL (costly to make)."""
+def _broker_address(app: Any, timeout: float) -> Any:
+    """The Celery app's broker connection settings, made once per app and broker URL (costly to make).
+
+    Bounded: each connect, read and write gives up after `timeout`, or the host's own shorter timeout.
+    """
     global _broker
-    key = (id(app), str(app.conf.broker_write_url or app.conf.broker_url))
+    key = (id(app), str(app.conf.broker_write_url or app.conf.broker_url), timeout)
     if _broker is None or _broker[0] != key:
-        # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
-        fail_fast = {"max_retries": 0, "interval_start": 0}
-        _broker = (key, app.connection_for_write(transport_options=fail_fast))
+        driver = app.connection_for_write().transport.driver_name
+        options = _bounded_transport_options(driver, app.conf.broker_transport_options or {}, timeout)
+        connect_timeout = min(app.conf.broker_connection_timeout or timeout, timeout)
+        _broker = (key, app.connection_for_write(transport_options=options, connect_timeout=connect_timeout))
     return _broker[1]
+
+
+def _bounded_transport_options(driver: str, configured: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """Transport options (beside the host's) that bound each broker call of this kombu driver by `timeout`."""
+    # One attempt to reach the broker, not Kombu's default retries (seconds in a checkout request).
+    options: dict[str, Any] = {"max_retries": 0, "interval_start": 0}
+
+    def bounded(given: Mapping[str, Any], *names: str) -> dict[str, Any]:
+        return {name: min(given.get(name) or timeout, timeout) for name in names}
+
+    if driver == "redis":
+        options.update(bounded(configured, "socket_connect_timeout", "socket_timeout"))
+    elif driver == "py-amqp":
+        options.update(bounded(configured, "read_timeout", "write_timeout"))
+    elif driver == "sqs":  # boto3's own defaults: 60 s to connect, 60 s to read, retried
+        client = dict(configured.get("client-config") or {})
+        options["client-config"] = {**client, **bounded(client, "connect_timeout", "read_timeout")}
+        options["client-config"].setdefault("retries", {"max_attempts": 1})
+    return options
 
 
 def enqueue_scheduled(

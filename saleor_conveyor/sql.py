@@ -214,6 +214,8 @@ _PREPARED_MAX = 200  # statements prepared per connection at most
 _COUNTED_MAX = 2000  # distinct texts counted per connection before the counts start over
 _SESSION_STATE = "_conveyor_prepared"  # attribute of psycopg's connection: lives and dies with the session
 _SAVEPOINT = "conveyor_prepare"
+_NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+_FEATURE_NOT_SUPPORTED = "0A000"  # feature_not_supported, which a plan outdated by a changed column is
 _PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"%(.)")
 # Texts never prepared: PostgreSQL refused them (a parameter of no telling type), or they are not
@@ -322,14 +324,15 @@ class _Prepared:
 
     def lost(self, error: DatabaseError) -> bool:
         """Whether `error` says the session lost our prepared statements; if so, stop using them on it."""
-        cause = error.__cause__
-        gone = isinstance(cause, psycopg.errors.InvalidSqlStatementName) or (
-            isinstance(cause, psycopg.errors.FeatureNotSupported) and "cached plan" in str(cause)
-        )
+        # By SQLSTATE only: the server words its messages in its own language (lc_messages).
+        # 26000: a statement of ours is gone; 0A000 on a session with statements prepared: "cached plan
+        # must not change result type" (a column changed under it). Another 0A000 fails again as text.
+        sqlstate = getattr(error.__cause__, "sqlstate", None)
+        gone = sqlstate == _NO_SUCH_STATEMENT or (sqlstate == _FEATURE_NOT_SUPPORTED and bool(self.names))
         if gone:
             logger.warning(
                 "prepared statements of this database session were dropped or outdated (%s); it goes on without",
-                cause,
+                error.__cause__,
             )
             self.off = True
             self.names.clear()

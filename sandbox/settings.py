@@ -61,7 +61,12 @@ def _database(url: str) -> dict:
         "PORT": str(parsed.port or 5432),
         # Saleor reads DB_CONN_MAX_AGE too (its default 0 suits ASGI, which opens a thread per request).
         "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        "OPTIONS": _pool_options(),
+        # A connection kept from an earlier request (persistent, or in the pool, where it is psycopg_pool's
+        # check) is tested before it is used: one the server dropped (a restart, a failover, an idle
+        # timeout) is replaced, not handed to the request.
+        "CONN_HEALTH_CHECKS": True,
+        # Seconds to wait for the server to answer a new connection (libpq waits for ever without it).
+        "OPTIONS": {"connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "10")), **_pool_options()},
     }
 
 
@@ -90,11 +95,19 @@ LANGUAGES = [("en", "English"), ("ja", "Japanese")]
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "") == "1"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every call to the broker gives up after these seconds: a broker that accepts connections and
+# never answers stalls no worker. (Enqueueing in a request waits at most CONVEYOR_DELIVERY's
+# enqueue_timeout, 2 s, or these if shorter.)
+_broker_timeout = float(os.environ.get("CELERY_BROKER_TIMEOUT", "10"))
+CELERY_BROKER_CONNECTION_TIMEOUT = _broker_timeout
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": _broker_timeout, "socket_timeout": _broker_timeout}
 CELERY_TIMEZONE = "UTC"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+# Seconds an SMTP connection waits for the server (Django waits for ever without it).
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = "shop@example.com"
 
 # The shop's conveyor settings; see saleor_conveyor/config.py for every key.

@@ -6,7 +6,7 @@ import logging
 
 import psycopg
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from django.db import NotSupportedError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor import sql
@@ -133,6 +133,44 @@ def test_statements_dropped_from_the_session_are_run_again_as_text_and_the_conne
     assert rows == again == [("a@example.com", 0)]
     assert sent.startswith("SELECT") and prepared_on_server() == {}
     assert "dropped or outdated" in caplog.text
+
+
+# What a server with lc_messages = 'ja_JP.UTF-8' says for "cached plan must not change result type"
+# (this machine's PostgreSQL has no translations installed, so the text is put in its mouth).
+JAPANESE_CACHED_PLAN = "キャッシュした実行計画は結果型を変更してはなりません"
+
+
+@pytest.fixture
+def probe_table():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE conveyor_probe (a int); INSERT INTO conveyor_probe VALUES (1)")
+    yield "SELECT a FROM conveyor_probe WHERE a = %s"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS conveyor_probe")
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_a_plan_outdated_by_a_changed_column_is_recognised_by_its_sqlstate_in_any_language(
+    probe_table, language, monkeypatch, caplog
+):
+    run(probe_table, [1])
+    run(probe_table, [1])  # prepared now
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE conveyor_probe ALTER a TYPE bigint")  # a migration while the process runs
+    if language == "ja":
+        monkeypatch.setattr(psycopg.Error, "__str__", lambda self: JAPANESE_CACHED_PLAN)
+    with caplog.at_level(logging.WARNING, logger="saleor_conveyor.sql"):
+        rows, sent = run(probe_table, [1])  # failed as EXECUTE (0A000), answered as text
+    assert rows == [(1,)] and sent.startswith("SELECT")
+    assert "dropped or outdated" in caplog.text
+    again, sent = run(probe_table, [1])
+    assert again == [(1,)] and sent.startswith("SELECT")  # the session goes on without prepared statements
+
+
+def test_a_feature_refused_on_a_session_with_nothing_prepared_is_not_taken_for_a_lost_statement(probe_table):
+    with pytest.raises(NotSupportedError):
+        run("SELECT a FROM conveyor_probe WHERE a = %s GROUP BY a FOR UPDATE", [1])  # 0A000, as text
+    assert getattr(connection.connection, sql._SESSION_STATE).off is False
 
 
 def test_the_first_batch_of_an_own_transaction_is_run_again_after_a_rollback_when_its_statements_are_gone():

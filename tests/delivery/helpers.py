@@ -52,6 +52,38 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
 
 
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP server on localhost that accepts every connection and never answers (a hung broker or mail server).
+
+    Yields its port; on leaving, every connection it held is closed (a client still waiting gets EOF).
+    """
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+        for sock in held:
+            sock.close()
+
+
 # --- SMTP --------------------------------------------------------------------------------
 
 
