@@ -63,7 +63,7 @@ MAX_NUMBER_LENGTH = 64
 # Deep enough for every real query and for GraphiQL's introspection; a 20-level query is refused.
 MAX_DEPTH = 15
 # Field selections of all operations, fragments expanded: stops alias and fragment floods.
-MAX_FIELDS = 500
+MAX_FIELDS = 300
 # Top-level fields of a mutation operation (aliases counted, fragments expanded), as Saleor bounds query cost.
 MAX_MUTATION_FIELDS = 10
 # The most values one request may resolve, estimated before it runs (see `check_cost`): GraphiQL's

@@ -500,8 +500,9 @@ def test_no_document_under_the_limits_costs_more_than_a_few_tens_of_milliseconds
         print(f"\none-field request: {one_field * 1000:.2f} ms")
         for name, seconds, ratio in report:
             print(f"  {name:45} {seconds * 1000:8.2f} ms {ratio:7.1f}x")
-    # The bound: under 60 ms each, and under 150 times a one-field request (about 0.25 ms here).
-    slow = [(name, round(seconds * 1000, 1), round(ratio)) for name, seconds, ratio in report if seconds > 0.060]
+    # The bound: under 100 ms each, and under 150 times a one-field request (0.2-0.6 ms on the 2-core
+    # test machine). Before the document bounds, the first document took 16 s, unknown names 2-4 s.
+    slow = [(name, round(seconds * 1000, 1), round(ratio)) for name, seconds, ratio in report if seconds > 0.100]
     assert slow == []
     costly = [(name, round(ratio)) for name, seconds, ratio in report if ratio > 150]
     assert costly == []
