@@ -359,7 +359,7 @@ def test_a_long_string_literal_is_read_quickly(staff):
     started = time.perf_counter()
     status, body = ask('{ fanProfile(email: "' + "a" * 900_000 + '") { stage } }', user=staff)
     assert status == 200 and body["data"]["fanProfile"] is None
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 0.2
 
 
 def test_an_escaped_string_literal_is_read_as_graphql_reads_it(staff):
