@@ -55,6 +55,8 @@ from graphql.type import (
 from graphql.utils.undefined import Undefined
 from promise import Promise, is_thenable
 
+from ..errors import ConveyorError
+
 # graphql-core's own logger for resolver errors, so its filters and handlers still apply.
 logger = logging.getLogger("graphql.execution.executor")
 
@@ -94,6 +96,13 @@ class _Context(ExecutionContext):
         if key not in self._leaf_plans:
             self._leaf_plans[key] = _plan_leaves(self.schema, object_type, fields)
         return self._leaf_plans[key]
+
+    def report_error(self, error: Exception, traceback: Any = None) -> None:
+        """As graphql-core, but a ConveyorError is an answer: kept for the response, never logged as a crash."""
+        if isinstance(getattr(error, "original_error", None), ConveyorError):
+            self.errors.append(error)
+        else:
+            super().report_error(error, traceback)
 
     def sub_fields(self, return_type: GraphQLObjectType, field_asts: list) -> DefaultOrderedDict:
         # field_asts is the list kept in the parent's (cached) field map: its identity is stable
@@ -177,13 +186,19 @@ def _resolve_field(context: _Context, parent_type: GraphQLObjectType, source: An
             info = _info(context, field_name, field_asts, return_type, parent_type, path)
             result = resolve_fn(source, info, **args)
     except Exception as error:
-        logger.exception(f"An error occurred while resolving field {parent_type.name}.{field_name}")
-        error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
+        _log_unexpected(error, parent_type, field_name)
         result = error
     if info is None and (result is None or type(result) not in _PLAIN):
         # a null (its message names the field) or anything but a plain value: as graphql-core, with info
         info = _info(context, field_name, field_asts, return_type, parent_type, path)
     return _complete_catching(context, return_type, field_asts, info, path, result)
+
+
+def _log_unexpected(error: Exception, parent_type: GraphQLObjectType, field_name: str) -> None:
+    """graphql-core logs every resolver exception with its traceback; a ConveyorError is an expected answer."""
+    if not isinstance(error, ConveyorError):
+        logger.exception(f"An error occurred while resolving field {parent_type.name}.{field_name}")
+        error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
 
 
 def _default_reader(resolve_fn: Any) -> tuple[Any, str, Any] | None:
@@ -369,8 +384,7 @@ def _answer_leaves(
                 info = _info(context, leaf.field_name, leaf.field_asts, leaf.return_type, parent_type, field_path)
                 value = leaf.resolver(source, info)
         except Exception as error:  # as _resolve_field reports it
-            logger.exception(f"An error occurred while resolving field {parent_type.name}.{leaf.field_name}")
-            error.stack = sys.exc_info()[2]  # type: ignore[attr-defined]
+            _log_unexpected(error, parent_type, leaf.field_name)
             value = error
         if value is None and not leaf.non_null:
             results[leaf.response_name] = None

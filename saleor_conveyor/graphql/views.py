@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import re
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
@@ -24,48 +25,46 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from graphql import GraphQLError, parse, validate
+from graphql import GraphQLError
 from graphql.language import ast
 from graphql.type import (
     GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLFloat,
     GraphQLID,
     GraphQLInputObjectType,
     GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
+    GraphQLScalarType,
     GraphQLString,
 )
 from graphql.utils.type_from_ast import type_from_ast
 
 from ..errors import ConveyorError, ErrorCode
 from ..hosts import get_host
+from . import documents
+from .documents import (  # noqa: F401  (the limits, where callers and the README look for them)
+    MAX_COST,
+    MAX_DEPTH,
+    MAX_FIELDS,
+    MAX_MUTATION_FIELDS,
+    MAX_NAME_LENGTH,
+    MAX_NESTING,
+    MAX_TOKENS,
+    MAX_VALIDATION_ERRORS,
+)
 from .execution import execute
 from .schema import schema
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-# Deep enough for every real query and for GraphiQL's introspection; a 20-level query is refused.
-MAX_DEPTH = 15
-# Field selections after expanding fragments: stops alias and fragment floods.
-MAX_FIELDS = 2000
 _CACHED_QUERY_MAX = 20_000
+_INTROSPECTION_ANSWERS_MAX = 16
 _INT_RANGE = (-(2**31), 2**31 - 1)
 _BAD_ARGUMENT = re.compile(r'^Argument "(?P<name>\w+)" has invalid value (?P<value>.*?)\.\n', re.S)
-
-
-class _QuietConveyorErrors(logging.Filter):
-    """graphql-core logs every resolver exception; a ConveyorError is an answer, not a fault."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, ConveyorError):
-            return False
-        return "saleor_conveyor.errors.ConveyorError" not in record.getMessage()
-
-
-for _name in ("graphql.execution.utils", "graphql.execution.executor"):
-    logging.getLogger(_name).addFilter(_QuietConveyorErrors())
+_EXPECTED_TYPE = re.compile(r'Expected type "(?P<type>\w+)!?"')
 
 
 def _error(message: str, code: str = ErrorCode.INVALID, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -79,39 +78,7 @@ def _refuse(status: int, *errors: dict[str, Any], **headers: str) -> JsonRespons
     return response
 
 
-# --- the document: parsed, measured and validated once per distinct query -----------------
-
-
-def _measure(document: ast.Document) -> tuple[int, int]:
-    """(depth, field count) of the deepest operation, fragments expanded, each fragment measured once."""
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, ast.FragmentDefinition)}
-    measured: dict[str, tuple[int, int]] = {}
-
-    def selections(selection_set: ast.SelectionSet | None, stack: frozenset[str]) -> tuple[int, int]:
-        depth = fields = 0
-        for node in selection_set.selections if selection_set else ():
-            if isinstance(node, ast.Field):
-                inner_depth, inner_fields = selections(node.selection_set, stack)
-                depth, fields = max(depth, inner_depth + 1), fields + inner_fields + 1
-            elif isinstance(node, ast.InlineFragment):
-                inner_depth, inner_fields = selections(node.selection_set, stack)
-                depth, fields = max(depth, inner_depth), fields + inner_fields
-            elif isinstance(node, ast.FragmentSpread):
-                name = node.name.value
-                if name in stack or name not in fragments:
-                    continue  # a cycle or an unknown fragment: validation reports it
-                if name not in measured:
-                    measured[name] = selections(fragments[name].selection_set, stack | {name})
-                inner_depth, inner_fields = measured[name]
-                depth, fields = max(depth, inner_depth), fields + inner_fields
-        return depth, fields
-
-    worst = (0, 0)
-    for definition in document.definitions:
-        if isinstance(definition, ast.OperationDefinition):
-            depth, fields = selections(definition.selection_set, frozenset())
-            worst = (max(worst[0], depth), max(worst[1], fields))
-    return worst
+# --- the document: parsed, bounded and validated once per distinct query ----------------------
 
 
 def _located(error: GraphQLError) -> dict[str, Any]:
@@ -121,30 +88,36 @@ def _located(error: GraphQLError) -> dict[str, Any]:
     bad = _BAD_ARGUMENT.match(message)
     if bad:
         field = bad.group("name")
-        try:
-            float(bad.group("value"))
-            code = ErrorCode.OUT_OF_RANGE  # a number, but not one the argument accepts (e.g. 7.5 for Int)
-        except ValueError:
-            pass
+        expected = _EXPECTED_TYPE.search(message)
+        if expected and expected.group("type") in ("Int", "Float") and _is_number(bad.group("value")):
+            code = ErrorCode.OUT_OF_RANGE  # a number, but not one the argument accepts (7.5 or 10**30 for an Int)
     return _error(message, code, field, **({"locations": locations} if locations else {}))
 
 
-def _prepare(query: str) -> tuple[ast.Document | None, list[dict[str, Any]]]:
-    """Parse, bound and validate a query; returns the document or the errors."""
+def _is_number(text: str) -> bool:
     try:
-        document = parse(query)
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _prepare(query: str) -> tuple[ast.Document | None, list[dict[str, Any]]]:
+    """Parse, bound and validate a query; returns the document or the errors (see `documents`)."""
+    try:
+        document = documents.parse(query)
+        documents.check(document)
+        errors = documents.validate(document)
+        if errors:
+            return None, [_located(error) for error in errors]
+        documents.check_merge(document)
+        documents.check_cost(document)
+    except ConveyorError as error:
+        return None, [_error(error.message, error.code, error.field)]
     except GraphQLError as error:
         return None, [_located(error)]
-    except Exception:  # graphql-core 2 may raise plain errors on odd input; never a trace
-        return None, [_error("The query could not be parsed.")]
-    depth, fields = _measure(document)
-    if depth > MAX_DEPTH:
-        return None, [_error(f"The query is {depth} levels deep; at most {MAX_DEPTH} are allowed.")]
-    if fields > MAX_FIELDS:
-        return None, [_error(f"The query selects {fields} fields; at most {MAX_FIELDS} are allowed.")]
-    errors = validate(schema, document)
-    if errors:
-        return None, [_located(error) for error in errors]
+    except RecursionError:  # the bounds should make this unreachable; never a 500 if they do not
+        return None, [_error("The query is nested too deeply.", field="query")]
     return document, []
 
 
@@ -157,6 +130,13 @@ def prepare(query: str) -> tuple[ast.Document | None, list[dict[str, Any]]]:
 
 
 # --- variables: GraphQL 2 would round 7.5 to 7 and read "false" as true; refuse instead -----
+
+
+def _shown(value: Any) -> str:
+    """A short, safe rendering of a variable's value for a message (never the whole of a deep value)."""
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    return json.dumps(value)[:40]
 
 
 def _check_value(graphql_type: Any, value: Any, path: str) -> dict[str, Any] | None:
@@ -174,6 +154,9 @@ def _check_value(graphql_type: Any, value: Any, path: str) -> dict[str, Any] | N
     if isinstance(graphql_type, GraphQLInputObjectType):
         if not isinstance(value, dict):
             return _error(f"{path} must be an object.", field=path)
+        for name in value:
+            if name not in graphql_type.fields:
+                return _error(f"{path}.{name[:40]} is not a field of {graphql_type.name}.", field=path)
         for name, field in graphql_type.fields.items():
             problem = _check_value(field.type, value.get(name), f"{path}.{name}")
             if problem:
@@ -185,15 +168,19 @@ def _check_value(graphql_type: Any, value: Any, path: str) -> dict[str, Any] | N
         if isinstance(value, float):
             return _error(f"{path} must be a whole number, got {value}.", ErrorCode.OUT_OF_RANGE, path)
         if isinstance(value, bool) or not isinstance(value, int):
-            return _error(f"{path} must be a whole number, got {json.dumps(value)[:40]}.", field=path)
+            return _error(f"{path} must be a whole number, got {_shown(value)}.", field=path)
         if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
-            return _error(f"{path} is out of range, got {value}.", ErrorCode.OUT_OF_RANGE, path)
+            return _error(f"{path} is out of range, got {_shown(value)}.", ErrorCode.OUT_OF_RANGE, path)
     elif graphql_type is GraphQLBoolean and not isinstance(value, bool):
         return _error(f"{path} must be true or false.", field=path)
     elif graphql_type is GraphQLString and not isinstance(value, str):
         return _error(f"{path} must be a string.", field=path)
     elif graphql_type is GraphQLID and (isinstance(value, bool) or not isinstance(value, str | int)):
         return _error(f"{path} must be an ID.", field=path)
+    elif graphql_type is GraphQLFloat and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return _error(f"{path} must be a number.", field=path)
+    elif isinstance(graphql_type, GraphQLEnumType | GraphQLScalarType) and not isinstance(value, str | int | float):
+        return _error(f"{path} must be a {graphql_type.name}, got {_shown(value)}.", field=path)
     return None
 
 
@@ -229,6 +216,26 @@ def _format(error: Exception) -> dict[str, Any]:
     return _error("Internal server error.", "INTERNAL_ERROR", **located)
 
 
+def _log_refusals(errors: list[Exception]) -> None:
+    """The answers a request refused, in one line at INFO: a refusal is an answer, not a fault."""
+    codes = Counter(
+        str(error.original_error.code)
+        for error in errors
+        if isinstance(getattr(error, "original_error", None), ConveyorError)
+    )
+    if codes:
+        logger.info("GraphQL request refused %s", ", ".join(f"{count} {code}" for code, count in codes.items()))
+
+
+_introspection_answers: dict[tuple[str, str | None], tuple[int, dict[str, Any]]] = {}
+
+
+def clear_caches() -> None:
+    """Forget prepared documents and introspection answers (tests that time or count preparing)."""
+    _prepare_cached.cache_clear()
+    _introspection_answers.clear()
+
+
 def run(
     request: HttpRequest, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
 ) -> tuple[int, dict[str, Any]]:
@@ -240,6 +247,11 @@ def run(
     errors = _check_variables(document, operation_name, variables)
     if errors:
         return 400, {"errors": errors}
+    # As Saleor: introspection is served (the schema is public), its answer computed once outside debug.
+    cacheable = not variables and not settings.DEBUG and documents.introspection_only(document)
+    key = (query, operation_name)
+    if cacheable and key in _introspection_answers:
+        return _introspection_answers[key]
     mutation = any(  # the one operation `_check_variables` found to run
         isinstance(d, ast.OperationDefinition)
         and d.operation == "mutation"
@@ -259,7 +271,12 @@ def run(
         return 400, {"errors": [_format(error)]}
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
+        _log_refusals(result.errors)
         body["errors"] = [_format(error) for error in result.errors]
+    elif cacheable:
+        if len(_introspection_answers) >= _INTROSPECTION_ANSWERS_MAX:
+            _introspection_answers.clear()
+        _introspection_answers[key] = (200, body)
     return 200, body
 
 
@@ -284,6 +301,8 @@ def _body(request: HttpRequest) -> tuple[dict[str, Any] | None, JsonResponse | N
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None, _refuse(400, _error("The request body is not valid JSON."))
+    except RecursionError:
+        return None, _refuse(400, _error("The request body is nested too deeply."))
     if not isinstance(data, dict):
         return None, _refuse(400, _error("Send one operation as a JSON object: {query, variables, operationName}."))
     return data, None
