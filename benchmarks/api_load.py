@@ -5,7 +5,7 @@ in three profiles:
 - `saleor-asgi`: as Saleor's Dockerfile runs it with Saleor's default DB_CONN_MAX_AGE=0, so a
   new database connection for every request (under ASGI each request runs on a new thread);
 - `asgi-pool`: the same server with Django's own connection pool (DB_POOL_MAX_SIZE=8 per
-  worker), so connections outlive requests: what the README advises shops to run;
+  worker), so connections outlive requests: what docs/install.md advises shops to run;
 - `wsgi`: uvicorn's WSGI interface with persistent connections, whose floor is much faster.
 For each profile it drives four endpoints in turn with concurrent keep-alive clients for a
 bounded time: the floor (a plain Django view returning fixed JSON), a reference (the same

@@ -132,7 +132,7 @@ CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
 # Addresses or networks of the proxies in front of the sandbox (comma-separated): only their X-Forwarded-For
 # is read, from the right (saleor_conveyor/hosts/django.py DjangoHost.client_address). Default: none.
 CONVEYOR_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("CONVEYOR_TRUSTED_PROXIES", "").split(",") if p.strip()]
-# PREPARE/EXECUTE on connections that outlive a request (README: Database connections); 0 switches it off.
+# PREPARE/EXECUTE on connections that outlive a request (docs/install.md: Prepared statements); 0 switches it off.
 CONVEYOR_PREPARED_STATEMENTS = os.environ.get("CONVEYOR_PREPARED_STATEMENTS", "1") != "0"
 
 LOGGING = {

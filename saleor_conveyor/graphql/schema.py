@@ -1,4 +1,4 @@
-"""The conveyor's schema: the contract's queries and mutations (contract/graphql.md)."""
+"""The conveyor's schema: the queries and mutations of the API contract (docs/graphql.md)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ from graphql.utils.type_from_ast import type_from_ast
 from ..errors import ConveyorError, ErrorCode
 from ..hosts import get_host
 from . import documents
-from .documents import (  # noqa: F401  (the limits, where callers and the README look for them)
+from .documents import (  # noqa: F401  (the limits, where callers and docs/graphql.md look for them)
     MAX_COST,
     MAX_DEPTH,
     MAX_FIELDS,

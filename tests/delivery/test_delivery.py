@@ -196,7 +196,7 @@ line_messages: list[tuple[int, str]] = []
 
 
 def send_line(touchpoint: Touchpoint, context: delivery.DeliveryContext) -> str:
-    """A developer's handler for a new kind (see the README's Delivery section)."""
+    """A developer's handler for a new kind (see docs/extending.md, Delivery kinds)."""
     line_messages.append((touchpoint.id, touchpoint.profile.email))
     return "pushed to LINE"
 
