@@ -96,8 +96,10 @@ def check_delivery(**kwargs: Any) -> list[Error]:
         elif isinstance(default, timedelta):
             problem = None if number and value >= 0 else "must be a number of seconds, 0 or more"
         elif name == "lapse_scan_hour":
-            problem = None if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 23 else (
-                "must be an hour from 0 to 23"
+            problem = (
+                None
+                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 23
+                else ("must be an hour from 0 to 23")
             )
         else:
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -120,8 +122,12 @@ def check_delivery_handlers(**kwargs: Any) -> list[Error]:
     for kind, handler in handlers.items():
         if not isinstance(kind, str) or not _KIND.match(kind) or len(kind) > _KIND_LENGTH:
             errors.append(
-                _error(4, name, f"{kind!r} is not a delivery kind", hint=f"Upper case, like LINE or SMS, at most "
-                       f"{_KIND_LENGTH} characters.")
+                _error(
+                    4,
+                    name,
+                    f"{kind!r} is not a delivery kind",
+                    hint=f"Upper case, like LINE or SMS, at most {_KIND_LENGTH} characters.",
+                )
             )
             continue
         target, problem = (handler, None) if callable(handler) else _imported(handler)
@@ -169,8 +175,14 @@ def check_trusted_proxies(**kwargs: Any) -> list[Error]:
         return []
     name = "CONVEYOR_TRUSTED_PROXIES"
     if isinstance(proxies, str) or not isinstance(proxies, list | tuple | set | frozenset):
-        return [_error(7, name, f"must be a list of addresses or networks, got {type(proxies).__name__}",
-                       hint='For example ["10.0.0.0/8", "192.0.2.1"].')]
+        return [
+            _error(
+                7,
+                name,
+                f"must be a list of addresses or networks, got {type(proxies).__name__}",
+                hint='For example ["10.0.0.0/8", "192.0.2.1"].',
+            )
+        ]
     errors = []
     for proxy in proxies:
         try:
@@ -204,9 +216,7 @@ def check_graphql_executor(**kwargs: Any) -> list[Error]:
 @register()
 def check_unknown_settings(**kwargs: Any) -> list[Warning]:
     """W001: a CONVEYOR_* setting nothing reads is most likely a typo of one that is."""
-    unknown = sorted(
-        name for name in dir(settings) if name.startswith("CONVEYOR") and name not in conf.SETTING_NAMES
-    )
+    unknown = sorted(name for name in dir(settings) if name.startswith("CONVEYOR") and name not in conf.SETTING_NAMES)
     return [
         Warning(
             f"{name} is not a setting of the conveyor; it is ignored",
