@@ -33,7 +33,7 @@ from . import conf, conveyor, mail
 from .config import ConveyorConfig
 from .engine.pacing import Pacing
 from .hosts import ConveyorHost, get_config, get_host
-from .models import Touchpoint
+from .models import Touchpoint, TouchpointKind, TouchpointStatus
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,11 @@ def give_badge(touchpoint: Touchpoint, context: DeliveryContext) -> str:
     return f"badge {rule.badge} given" if added else f"already had badge {rule.badge}"
 
 
-BUILT_IN_HANDLERS: dict[str, Handler] = {"EMAIL": send_email, "COUPON": send_coupon, "BADGE": give_badge}
+BUILT_IN_HANDLERS: dict[str, Handler] = {
+    TouchpointKind.EMAIL: send_email,
+    TouchpointKind.COUPON: send_coupon,
+    TouchpointKind.BADGE: give_badge,
+}
 
 
 def handlers() -> dict[str, Handler]:
@@ -354,7 +358,7 @@ def _deliver_chunk(
             claimed = conveyor.claim_touchpoints(list(by_id), chunk[0].claimed_at, now=claimed_at)
         waiting = [by_id[tp_id] for tp_id in claimed]
         for tp in waiting:
-            tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+            tp.status, tp.claimed_at, tp.attempts = TouchpointStatus.SENDING, claimed_at, tp.attempts + 1
         while waiting:
             now = timezone.now()
             if now - claimed_at > renew_after:
@@ -475,7 +479,9 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     if not knobs.enqueue:
         return 0
     horizon = timezone.now() + knobs.eta_horizon
-    due_soon = [_Due(tp.id, tp.due_at) for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
+    due_soon = [
+        _Due(tp.id, tp.due_at) for tp in touchpoints if tp.due_at <= horizon and tp.kind != TouchpointKind.STAFF_TASK
+    ]
     if not due_soon:
         return 0
     try:

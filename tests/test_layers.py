@@ -89,7 +89,9 @@ def imports(name: str, path: Path, known: set[str]) -> list[Import]:
             else:
                 module = node.module or ""
             # `from . import delivery` imports the submodule; `from .hosts import get_host` the package.
-            targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module for alias in node.names]
+            targets = [
+                f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module for alias in node.names
+            ]
         found.extend(Import(name, target, node.lineno, in_function) for target in targets)
     return found
 

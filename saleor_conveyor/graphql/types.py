@@ -334,7 +334,10 @@ class ConveyorStats(graphene.ObjectType):
 
     @staticmethod
     def resolve_touchpoints(root: StatsReport, info: Any) -> Any:
-        return [TouchpointCount(rule=r, kind=k, status=s, count=c) for r, k, s, c in root.touchpoints]
+        return [
+            TouchpointCount(rule=rule, kind=kind, status=status, count=count)
+            for rule, kind, status, count in root.touchpoints
+        ]
 
     @staticmethod
     def resolve_monthly(root: StatsReport, info: Any) -> Any:
