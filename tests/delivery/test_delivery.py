@@ -19,7 +19,7 @@ from saleor_conveyor.errors import ConveyorError
 from saleor_conveyor.hosts import get_config
 from saleor_conveyor.models import FanProfile, Purchase, ReturnRequest, Touchpoint, TouchpointStatus
 
-from .helpers import profile, touchpoint
+from ..factories import profile, touchpoint
 
 S = TouchpointStatus
 pytestmark = pytest.mark.django_db

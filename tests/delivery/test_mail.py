@@ -18,7 +18,7 @@ from saleor_conveyor.hosts import get_config
 from saleor_conveyor.mail import build_message, choose_language, render_email, shipped_languages
 from saleor_conveyor.models import TouchpointStatus
 
-from .helpers import profile, touchpoint
+from ..factories import profile, touchpoint
 
 pytestmark = pytest.mark.django_db
 
