@@ -130,7 +130,7 @@ def main() -> None:
     from django.utils import timezone
 
     from saleor_conveyor import delivery, mail
-    from saleor_conveyor.config import get_config
+    from saleor_conveyor.hosts import get_config
     from saleor_conveyor.models import FanProfile, Touchpoint
 
     prefix = "bench-delivery-"

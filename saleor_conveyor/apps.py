@@ -5,16 +5,19 @@ from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
-class ConveyorConfig(AppConfig):
+class SaleorConveyorAppConfig(AppConfig):
+    """The Django app (not the shop's settings, which are `config.ConveyorConfig`): wiring done once at start."""
+
     name = "saleor_conveyor"
     label = "saleor_conveyor"
     verbose_name = "Fan Conveyor"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import config, delivery, signals
+        # Imported here, not at the top: models and what uses them load only once the app registry is ready.
+        from . import checks, delivery, hosts, signals, tasks  # noqa: F401  (checks and tasks register themselves)
 
-        config.connect_cache_reset()
+        hosts.connect_cache_reset()
         signals.touchpoint_scheduled.connect(
             delivery.enqueue_scheduled, weak=False, dispatch_uid="saleor_conveyor.delivery.enqueue"
         )
@@ -29,6 +32,6 @@ class ConveyorConfig(AppConfig):
 
 def _register_with_saleor_beat(**kwargs: Any) -> None:
     """After `migrate`, the sweep and lapse scan are rows Saleor's beat scheduler reads."""
-    from .hosts.saleor import register_periodic_tasks
+    from .saleor.beat import register_periodic_tasks
 
     register_periodic_tasks()

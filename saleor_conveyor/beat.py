@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from .config import get_config
 from .delivery import delivery_settings
+from .hosts import get_config
 
 SWEEP = "saleor_conveyor: deliver due touchpoints"
 LAPSE_SCAN = "saleor_conveyor: daily lapse scan"

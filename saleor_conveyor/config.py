@@ -2,7 +2,8 @@
 
 The same keys come from Django's `settings.CONVEYOR` (sandbox) or from the plugin's
 Dashboard configuration (Saleor). `ConveyorConfig.from_data` validates them and says
-which value is wrong in words a shop admin understands.
+which value is wrong in words a shop admin understands. The configuration in force is the
+host's: `hosts.get_config()`. This module imports no host, so every host can build one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import conf
 from .engine import RuleBook, RuleBookError
 from .engine.rules import DEFAULT_RULES
 
@@ -147,9 +149,7 @@ def _json(value: Any, name: str, default: Any) -> Any:
 
 def _handler_kinds() -> tuple[str, ...]:
     """Delivery kinds a developer registered in settings.CONVEYOR_DELIVERY_HANDLERS (e.g. LINE)."""
-    from django.conf import settings
-
-    return tuple(getattr(settings, "CONVEYOR_DELIVERY_HANDLERS", None) or ())
+    return tuple(conf.DELIVERY_HANDLERS)
 
 
 def _language(value: Any) -> str:
@@ -225,21 +225,13 @@ def parse_quiet_hours(value: Any) -> QuietHours | None:
     return QuietHours(time(start_h, start_m), time(end_h, end_m))
 
 
-def get_config() -> ConveyorConfig:
-    """The configuration in force, from the host (cached by the host)."""
-    from .hosts import get_host
+def __getattr__(name: str) -> Any:
+    """`config.get_config`, moved to `hosts.get_config` (the host holds the configuration in force).
 
-    return get_host().config()
+    Kept only while the service modules still import it from here; remove once none does.
+    """
+    if name == "get_config":
+        from .hosts import get_config
 
-
-def connect_cache_reset() -> None:
-    """Tests change settings; drop cached hosts and configurations when they do."""
-    from django.core.signals import setting_changed
-
-    def reset(*, setting: str, **kwargs: Any) -> None:
-        if setting in {"CONVEYOR", "CONVEYOR_HOST", "CONVEYOR_DELIVERY_HANDLERS"}:
-            from . import hosts
-
-            hosts.reset_host()
-
-    setting_changed.connect(reset, weak=False, dispatch_uid="saleor_conveyor.config.reset")
+        return get_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

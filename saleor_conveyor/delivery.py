@@ -23,18 +23,17 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu import pools
 
-from . import conveyor, mail
-from .config import ConveyorConfig, get_config
+from . import conf, conveyor, mail
+from .config import ConveyorConfig
 from .engine.pacing import Pacing
-from .hosts import ConveyorHost, get_host
-from .models import Touchpoint
+from .hosts import ConveyorHost, get_config, get_host
+from .models import Touchpoint, TouchpointKind, TouchpointStatus
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class DeliverySettings:
 
     @classmethod
     def from_settings(cls) -> DeliverySettings:
-        data: Mapping[str, Any] = getattr(settings, "CONVEYOR_DELIVERY", None) or {}
+        data: Mapping[str, Any] = conf.DELIVERY
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for name, value in data.items():
@@ -244,13 +243,17 @@ def give_badge(touchpoint: Touchpoint, context: DeliveryContext) -> str:
     return f"badge {rule.badge} given" if added else f"already had badge {rule.badge}"
 
 
-BUILT_IN_HANDLERS: dict[str, Handler] = {"EMAIL": send_email, "COUPON": send_coupon, "BADGE": give_badge}
+BUILT_IN_HANDLERS: dict[str, Handler] = {
+    TouchpointKind.EMAIL: send_email,
+    TouchpointKind.COUPON: send_coupon,
+    TouchpointKind.BADGE: give_badge,
+}
 
 
 def handlers() -> dict[str, Handler]:
     """Built-in handlers plus the developer's `CONVEYOR_DELIVERY_HANDLERS` (which may replace one)."""
     found = dict(BUILT_IN_HANDLERS)
-    for kind, path in (getattr(settings, "CONVEYOR_DELIVERY_HANDLERS", None) or {}).items():
+    for kind, path in conf.DELIVERY_HANDLERS.items():
         found[kind] = import_string(path) if isinstance(path, str) else path
     return found
 
@@ -355,7 +358,7 @@ def _deliver_chunk(
             claimed = conveyor.claim_touchpoints(list(by_id), chunk[0].claimed_at, now=claimed_at)
         waiting = [by_id[tp_id] for tp_id in claimed]
         for tp in waiting:
-            tp.status, tp.claimed_at, tp.attempts = "SENDING", claimed_at, tp.attempts + 1
+            tp.status, tp.claimed_at, tp.attempts = TouchpointStatus.SENDING, claimed_at, tp.attempts + 1
         while waiting:
             now = timezone.now()
             if now - claimed_at > renew_after:
@@ -476,7 +479,9 @@ def enqueue(touchpoints: Iterable[Touchpoint], *, knobs: DeliverySettings | None
     if not knobs.enqueue:
         return 0
     horizon = timezone.now() + knobs.eta_horizon
-    due_soon = [_Due(tp.id, tp.due_at) for tp in touchpoints if tp.due_at <= horizon and tp.kind != "STAFF_TASK"]
+    due_soon = [
+        _Due(tp.id, tp.due_at) for tp in touchpoints if tp.due_at <= horizon and tp.kind != TouchpointKind.STAFF_TASK
+    ]
     if not due_soon:
         return 0
     try:
@@ -495,6 +500,11 @@ def _not_enqueued(count: int) -> None:
     logger.warning("could not enqueue %s touchpoint(s); the sweep will deliver it", count, exc_info=True)
 
 
+# The Celery tasks that deliver (tasks.py), by the names workers know them by.
+DELIVER_TOUCHPOINT = "saleor_conveyor.deliver_touchpoint"
+DELIVER_TOUCHPOINTS = "saleor_conveyor.deliver_touchpoints"
+
+
 @dataclass(frozen=True, slots=True)
 class _Due:
     """A touchpoint to enqueue: its id and when it falls due."""
@@ -508,8 +518,6 @@ def _publish(app: Any, due_soon: Sequence[_Due]) -> int:
 
     Returns how many touchpoints were sent; logs (never raises) what could not be.
     """
-    from .tasks import deliver_touchpoint, deliver_touchpoints
-
     if not due_soon:
         return 0
     now = timezone.now()
@@ -517,6 +525,8 @@ def _publish(app: Any, due_soon: Sequence[_Due]) -> int:
     later = [item for item in due_soon if item.due_at > now]
     sent = 0
     try:
+        # By name from the app: tasks.py registers them (the app's ready() imports it) and calls this module.
+        deliver_touchpoint, deliver_touchpoints = app.tasks[DELIVER_TOUCHPOINT], app.tasks[DELIVER_TOUCHPOINTS]
         # A connection from kombu's process-wide pool for this broker: connecting, authenticating and
         # declaring the queue anew for every order or answer cost more than the publishing itself.
         timeout = delivery_settings().enqueue_timeout.total_seconds()

@@ -152,7 +152,7 @@ class OrderPlaced:
         if not isinstance(currency, str) or len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
             raise ConveyorError(f"currency must be a 3-letter code, got {self.currency!r}.", field="currency")
         currency = self.currency.upper()
-        mismatched = sorted({c for c in self.line_currencies if c.upper() != currency})
+        mismatched = sorted({line for line in self.line_currencies if line.upper() != currency})
         if mismatched:
             raise ConveyorError(
                 f"The order is in {currency} but its lines are in {', '.join(mismatched)}.",

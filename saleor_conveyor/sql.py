@@ -41,6 +41,8 @@ from django.db.models import Field, Model
 from django.db.models.expressions import DatabaseDefault
 from psycopg.pq import TransactionStatus
 
+from . import conf
+
 logger = logging.getLogger(__name__)
 
 RowsHandler = Callable[[list[tuple]], None]
@@ -247,7 +249,7 @@ class _Prepared:
     @classmethod
     def of(cls, cursor: Any) -> _Prepared | None:
         """This cursor's session state, or None where prepared statements are not used."""
-        if not getattr(settings, "CONVEYOR_PREPARED_STATEMENTS", True):
+        if not conf.PREPARED_STATEMENTS:
             return None
         raw = cursor.connection
         state = getattr(raw, _SESSION_STATE, None)

@@ -21,13 +21,15 @@ from .engine import FanStage
 from .engine.metrics import improving_streak, share
 from .engine.surveys import nps_from_counts
 from .errors import ConveyorError, ErrorCode
-from .models import FanProfile, NpsResponse, Purchase, Touchpoint
+from .models import FanProfile, NpsResponse, Purchase, Touchpoint, TouchpointStatus
 
-P = Purchase._meta.db_table
-N = NpsResponse._meta.db_table
-F = FanProfile._meta.db_table
-T = Touchpoint._meta.db_table
+PURCHASES = Purchase._meta.db_table
+NPS_ANSWERS = NpsResponse._meta.db_table
+PROFILES = FanProfile._meta.db_table
+TOUCHPOINTS = Touchpoint._meta.db_table
 COUNTED = "cancelled_at IS NULL AND returned_at IS NULL"
+# A claimed touchpoint (SENDING) is shown as SCHEDULED: being sent is internal.
+SENDING, SCHEDULED = TouchpointStatus.SENDING.value, TouchpointStatus.SCHEDULED.value
 # Before any shop existed: stands in for "no lower bound" so every query has the same shape.
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 # The days a window may name: wide enough for any shop, far from the calendar's ends (a day's end, a time zone).
@@ -106,7 +108,7 @@ class Monthly:
     months: list[MonthFigures] = field(default_factory=list)
 
     def streak(self, name: str) -> int:
-        return improving_streak([getattr(m, name) for m in self.months])
+        return improving_streak([getattr(month, name) for month in self.months])
 
 
 def _rows(window: StatsWindow, sql: str, params: list) -> list[tuple]:
@@ -123,7 +125,8 @@ def _profile_in_channel(window: StatsWindow, profile_column: str) -> tuple[str, 
     if not window.channel:
         return "", []
     return (
-        f" AND EXISTS (SELECT 1 FROM {P} cp WHERE cp.profile_id = {profile_column} AND cp.channel = %s)",
+        f" AND EXISTS (SELECT 1 FROM {PURCHASES} bought"
+        f" WHERE bought.profile_id = {profile_column} AND bought.channel = %s)",
         [window.channel],
     )
 
@@ -135,7 +138,7 @@ def nps(window: StatsWindow) -> NpsFigures:
         window,
         f"SELECT COUNT(*) FILTER (WHERE score >= 9), COUNT(*) FILTER (WHERE score BETWEEN 7 AND 8),"
         f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*)"
-        f" FROM {N} WHERE created_at >= %s AND created_at < %s{where}",
+        f" FROM {NPS_ANSWERS} WHERE created_at >= %s AND created_at < %s{where}",
         [window.start, window.until, *params],
     )
     return NpsFigures(nps_from_counts(promoters, detractors, total), promoters, passives, detractors, total)
@@ -143,8 +146,8 @@ def nps(window: StatsWindow) -> NpsFigures:
 
 def stages(window: StatsWindow) -> list[tuple[str, int]]:
     """Customers per stage now (a channel narrows to customers who bought there); every stage listed."""
-    where, params = _profile_in_channel(window, f"{F}.id")
-    sql = f"SELECT stage, COUNT(*) FROM {F} WHERE stage IS NOT NULL{where} GROUP BY stage"
+    where, params = _profile_in_channel(window, f"{PROFILES}.id")
+    sql = f"SELECT stage, COUNT(*) FROM {PROFILES} WHERE stage IS NOT NULL{where} GROUP BY stage"
     counts = dict(_rows(window, sql, params))
     return [(stage.value, counts.get(stage.value, 0)) for stage in FanStage]
 
@@ -154,9 +157,9 @@ def f2_conversion(window: StatsWindow) -> float | None:
     where, params = _channel(window)
     (cohort, converted), *_ = _rows(
         window,
-        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE n >= 2) FROM ("
-        f" SELECT MIN(placed_at) AS first_at, COUNT(*) AS n FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id"
-        f") c WHERE first_at >= %s AND first_at < %s",
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE orders >= 2) FROM ("
+        f" SELECT MIN(placed_at) AS first_at, COUNT(*) AS orders FROM {PURCHASES} WHERE {COUNTED}{where}"
+        f" GROUP BY profile_id) per_customer WHERE first_at >= %s AND first_at < %s",
         [*params, window.start, window.until],
     )
     return share(converted, cohort)
@@ -167,9 +170,10 @@ def repeat_rate(window: StatsWindow) -> float | None:
     where, params = _channel(window)
     (buyers, repeaters), *_ = _rows(
         window,
-        f"SELECT COUNT(*) FILTER (WHERE n_in > 0), COUNT(*) FILTER (WHERE n_in > 1 OR (n_in > 0 AND first_at < %s))"
-        f" FROM (SELECT COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS n_in, MIN(placed_at) AS first_at"
-        f" FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id) c",
+        f"SELECT COUNT(*) FILTER (WHERE orders_in > 0),"
+        f" COUNT(*) FILTER (WHERE orders_in > 1 OR (orders_in > 0 AND first_at < %s))"
+        f" FROM (SELECT COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS orders_in,"
+        f" MIN(placed_at) AS first_at FROM {PURCHASES} WHERE {COUNTED}{where} GROUP BY profile_id) per_customer",
         [window.start, window.start, window.until, *params],
     )
     return share(repeaters, buyers)
@@ -182,10 +186,10 @@ def average_lifetime_values(window: StatsWindow) -> list[tuple[str, Decimal, int
     rows = _rows(
         window,
         f"SELECT currency, AVG(spent), COUNT(*) FROM ("
-        f" SELECT profile_id, currency, SUM(total_gross_amount) AS spent FROM {P}"
+        f" SELECT profile_id, currency, SUM(total_gross_amount) AS spent FROM {PURCHASES}"
         f" WHERE {COUNTED} AND placed_at < %s{where} GROUP BY profile_id, currency"
         f" HAVING COUNT(*) FILTER (WHERE placed_at >= %s) > 0"
-        f") c GROUP BY currency ORDER BY COUNT(*) DESC, currency",
+        f") per_customer GROUP BY currency ORDER BY COUNT(*) DESC, currency",
         [window.until, *params, window.start],
     )
     return [(currency, Decimal(average).quantize(Decimal("0.001")), count) for currency, average, count in rows]
@@ -201,7 +205,7 @@ def shipping_lead_time(window: StatsWindow) -> LeadTime:
         f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
         f" SELECT EXTRACT(EPOCH FROM fulfilled_at - placed_at)::float8 / 3600 AS hours,"
         f" (fulfilled_at AT TIME ZONE %s)::date = (placed_at AT TIME ZONE %s)::date AS same_day"
-        f" FROM {P} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) s",
+        f" FROM {PURCHASES} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) shipped",
         [window.zone, window.zone, window.start, window.until, *params],
     )
     return LeadTime(median, p90, share(same_day, shipped), shipped)
@@ -209,13 +213,13 @@ def shipping_lead_time(window: StatsWindow) -> LeadTime:
 
 def touchpoints(window: StatsWindow) -> list[tuple[str, str, str, int]]:
     """Touchpoints due in the window per rule, kind and status (a claimed one still counts as SCHEDULED)."""
-    where, params = _profile_in_channel(window, f"{T}.profile_id")
+    where, params = _profile_in_channel(window, f"{TOUCHPOINTS}.profile_id")
     return [
         (rule, kind, status, count)
         for rule, kind, status, count in _rows(
             window,
-            f"SELECT rule, kind, CASE WHEN status = 'SENDING' THEN 'SCHEDULED' ELSE status END AS shown, COUNT(*)"
-            f" FROM {T} WHERE due_at >= %s AND due_at < %s{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            f"SELECT rule, kind, CASE WHEN status = '{SENDING}' THEN '{SCHEDULED}' ELSE status END AS shown, COUNT(*)"
+            f" FROM {TOUCHPOINTS} WHERE due_at >= %s AND due_at < %s{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             [window.start, window.until, *params],
         )
     ]
@@ -247,45 +251,54 @@ def monthly(window: StatsWindow) -> Monthly:
     month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
     nps_rows = _rows(
         window,
-        f"SELECT {month_of.format('created_at')} AS m, COUNT(*) FILTER (WHERE score >= 9),"
-        f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*) FROM {N}"
-        f" WHERE created_at >= %s AND created_at < %s{where} GROUP BY m",
+        f"SELECT {month_of.format('created_at')} AS local_month, COUNT(*) FILTER (WHERE score >= 9),"
+        f" COUNT(*) FILTER (WHERE score <= 6), COUNT(*) FROM {NPS_ANSWERS}"
+        f" WHERE created_at >= %s AND created_at < %s{where} GROUP BY local_month",
         [window.zone, start, window.until, *params],
     )
     # A repeater in a month: two orders in it, or an earlier first order (engine.metrics.repeat_rate).
     repeat_rows = _rows(
         window,
-        f"SELECT m, COUNT(*), COUNT(*) FILTER (WHERE n > 1 OR first_at < GREATEST(m::timestamp AT TIME ZONE %s, %s))"
-        f" FROM (SELECT {month_of.format('placed_at')} AS m, profile_id, COUNT(*) AS n FROM {P}"
-        f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, profile_id) c"
-        f" JOIN (SELECT profile_id, MIN(placed_at) AS first_at FROM {P} WHERE {COUNTED}{where} GROUP BY profile_id) f"
-        f" USING (profile_id) GROUP BY m",
+        f"SELECT local_month, COUNT(*), COUNT(*) FILTER (WHERE orders > 1"
+        f" OR first_at < GREATEST(local_month::timestamp AT TIME ZONE %s, %s))"
+        f" FROM (SELECT {month_of.format('placed_at')} AS local_month, profile_id, COUNT(*) AS orders"
+        f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where}"
+        f" GROUP BY local_month, profile_id) per_customer"
+        f" JOIN (SELECT profile_id, MIN(placed_at) AS first_at FROM {PURCHASES} WHERE {COUNTED}{where}"
+        f" GROUP BY profile_id) firsts USING (profile_id) GROUP BY local_month",
         [window.zone, start, window.zone, start, window.until, *params, *params],
     )
     money_rows = _rows(
         window,
-        f"SELECT {month_of.format('placed_at')} AS m, currency, AVG(total_gross_amount), COUNT(*) FROM {P}"
-        f" WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where} GROUP BY m, currency",
+        f"SELECT {month_of.format('placed_at')} AS local_month, currency, AVG(total_gross_amount), COUNT(*)"
+        f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where}"
+        f" GROUP BY local_month, currency",
         [window.zone, start, window.until, *params],
     )
-    nps_by_month = {m: nps_from_counts(promoters, detractors, total) for m, promoters, detractors, total in nps_rows}
-    repeat_by_month = {m: share(repeaters, buyers) for m, buyers, repeaters in repeat_rows}
+    nps_by_month = {
+        month: nps_from_counts(promoters, detractors, total) for month, promoters, detractors, total in nps_rows
+    }
+    repeat_by_month = {month: share(repeaters, buyers) for month, buyers, repeaters in repeat_rows}
     orders_per_currency: dict[str, int] = defaultdict(int)
     for _, currency, _, count in money_rows:
         orders_per_currency[currency] += count
     main = max(sorted(orders_per_currency), key=orders_per_currency.__getitem__) if orders_per_currency else None
-    money = {m: (Decimal(avg).quantize(Decimal("0.001")), n) for m, currency, avg, n in money_rows if currency == main}
+    money = {
+        month: (Decimal(average).quantize(Decimal("0.001")), count)
+        for month, currency, average, count in money_rows
+        if currency == main
+    }
     return Monthly(
         [
             MonthFigures(
-                month=m,
-                nps=nps_by_month.get(m),
-                repeat_rate=repeat_by_month.get(m),
-                average_order_value=money[m][0] if m in money else None,
+                month=month,
+                nps=nps_by_month.get(month),
+                repeat_rate=repeat_by_month.get(month),
+                average_order_value=money[month][0] if month in money else None,
                 currency=main,
-                orders=money[m][1] if m in money else 0,
+                orders=money[month][1] if month in money else 0,
             )
-            for m in months
+            for month in months
         ]
     )
 

@@ -9,13 +9,13 @@ from . import conveyor, delivery
 from .hosts import get_host
 
 
-@shared_task(name="saleor_conveyor.deliver_touchpoint", ignore_result=True)
+@shared_task(name=delivery.DELIVER_TOUCHPOINT, ignore_result=True)
 def deliver_touchpoint(touchpoint_id: int) -> dict[str, int]:
     """Deliver one touchpoint if it is still due and nobody else has it (a second run finds nothing to do)."""
     return delivery.deliver_batch(ids=[touchpoint_id], limit=1).as_dict()
 
 
-@shared_task(name="saleor_conveyor.deliver_touchpoints", ignore_result=True)
+@shared_task(name=delivery.DELIVER_TOUCHPOINTS, ignore_result=True)
 def deliver_touchpoints(touchpoint_ids: list[int]) -> dict[str, int]:
     """Deliver the touchpoints of one enqueue window that were due when it was sent (each at most once)."""
     return delivery.deliver_batch(ids=touchpoint_ids, limit=len(touchpoint_ids)).as_dict()

@@ -100,7 +100,7 @@ def profile_for_token(token: object, purpose: str) -> FanProfile:
 def link(profile: FanProfile | int, purpose: str, *, config: ConveyorConfig | None = None, **params: str) -> str:
     """The storefront URL of a purpose's page, carrying the customer's token (and extra query params)."""
     if config is None:
-        from .config import get_config
+        from .hosts import get_config
 
         config = get_config()
     query = urlencode({"token": make_token(profile, purpose), **params})

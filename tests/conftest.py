@@ -1,17 +1,12 @@
-"""Shared fixtures: a fixed clock and builders for the conveyor's plain events."""
+"""Shared fixtures: no broker unless a test asks, a fixed clock. Builders are in tests/factories.py."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 import pytest
 
-from saleor_conveyor.events import Customer, OrderPlaced
-
-T0 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
-_numbers = itertools.count(1000)
+from .factories import T0
 
 
 @pytest.fixture(autouse=True)
@@ -23,39 +18,6 @@ def _no_broker_unless_asked(settings):
 @pytest.fixture
 def t0() -> datetime:
     return T0
-
-
-def days(n: float) -> timedelta:
-    return timedelta(days=n)
-
-
-def customer(email: str = "hanako@example.com", user_id: int | None = None, **extra) -> Customer:
-    return Customer(email=email, user_id=user_id, **extra)
-
-
-def placed(
-    order_id: str | None = None,
-    *,
-    at: datetime = T0,
-    total: str | int | Decimal = "5000",
-    currency: str = "JPY",
-    who: Customer | None = None,
-    discounted: bool = False,
-    channel: str = "default-channel",
-    **extra,
-) -> OrderPlaced:
-    number = next(_numbers)
-    return OrderPlaced(
-        order_id=f"order-{number}" if order_id is None else order_id,
-        order_number=str(number),
-        customer=who or customer(),
-        channel=channel,
-        currency=currency,
-        total=total,
-        placed_at=at,
-        used_voucher=discounted,
-        **extra,
-    )
 
 
 # tests/saleor/ is the Saleor tier: its own pytest session inside Saleor's test setup

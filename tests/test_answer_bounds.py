@@ -14,7 +14,7 @@ from saleor_conveyor.errors import ConveyorError, ErrorCode
 from saleor_conveyor.events import FanSurveyAnswered, NpsAnswered, OrderFulfilled
 from saleor_conveyor.models import FanProfile, FanSurveyResponse, NpsResponse, Touchpoint
 
-from .conftest import T0, customer, days, placed
+from .factories import T0, customer, days, placed
 
 pytestmark = pytest.mark.django_db
 

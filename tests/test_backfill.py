@@ -14,7 +14,7 @@ from saleor_conveyor.conveyor import BackfillOrder, record_order_history, record
 from saleor_conveyor.events import Customer
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
 
-from .conftest import T0, days, placed
+from .factories import T0, days, placed
 
 pytestmark = pytest.mark.django_db
 NOW = T0 + days(400)

@@ -17,7 +17,7 @@ from saleor_conveyor.events import (
 )
 from saleor_conveyor.models import FanProfile, Inquiry, Purchase
 
-from .conftest import T0, customer, placed
+from .factories import T0, customer, placed
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from saleor_conveyor.models import (
     Touchpoint,
 )
 
-from .conftest import T0, customer, days, placed
+from .factories import T0, customer, days, placed
 
 pytestmark = pytest.mark.django_db
 

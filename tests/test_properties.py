@@ -27,7 +27,7 @@ from saleor_conveyor.events import (
 )
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
 
-from .conftest import T0, customer, days, placed
+from .factories import T0, customer, days, placed
 
 pytestmark = pytest.mark.django_db
 

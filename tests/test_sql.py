@@ -15,7 +15,7 @@ from psycopg.pq import Format, TransactionStatus
 from saleor_conveyor import conveyor, signals, sql
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
 
-from .conftest import T0, customer, days, placed
+from .factories import T0, customer, days, placed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,9 +24,9 @@ from saleor.discount.models import OrderDiscount
 from saleor.order import OrderStatus
 from saleor.order.models import Fulfillment, Order
 
-from saleor_conveyor import backfill
 from saleor_conveyor.conveyor import record_order_history
 from saleor_conveyor.models import BackfillCheckpoint, FanProfile, Purchase, Touchpoint
+from saleor_conveyor.saleor import backfill
 
 ORDERS = int(os.environ.get("BENCH_BACKFILL_ORDERS", "100000"))
 PER_ORDER_SAMPLE = int(os.environ.get("BENCH_PER_ORDER_SAMPLE", "2000"))

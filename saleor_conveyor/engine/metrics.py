@@ -28,8 +28,8 @@ class CustomerDates:
 
 def f2_conversion(customers: Iterable[CustomerDates], since: datetime, until: datetime) -> float | None:
     """Of customers whose first purchase fell in [since, until), the share who bought again."""
-    cohort = [c for c in customers if since <= c.first_at < until]
-    return share(sum(c.second_at is not None for c in cohort), len(cohort))
+    cohort = [customer for customer in customers if since <= customer.first_at < until]
+    return share(sum(customer.second_at is not None for customer in cohort), len(cohort))
 
 
 def repeat_rate(purchase_times: Iterable[Sequence[datetime]], since: datetime, until: datetime) -> float | None:

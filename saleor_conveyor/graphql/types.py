@@ -8,12 +8,12 @@ import graphene
 from django.utils import timezone
 
 from .. import models
-from ..config import get_config
 from ..engine import FanDegree as FanDegreeValues
 from ..engine import FanStage as FanStageValues
 from ..engine import Liking as LikingValues
 from ..engine import NpsCategory as NpsCategoryValues
 from ..engine import engagement_class, is_lapsed
+from ..hosts import get_config
 from ..stats import StatsReport
 from . import loaders
 from .core import Money, global_id, money
@@ -334,7 +334,10 @@ class ConveyorStats(graphene.ObjectType):
 
     @staticmethod
     def resolve_touchpoints(root: StatsReport, info: Any) -> Any:
-        return [TouchpointCount(rule=r, kind=k, status=s, count=c) for r, k, s, c in root.touchpoints]
+        return [
+            TouchpointCount(rule=rule, kind=kind, status=status, count=count)
+            for rule, kind, status, count in root.touchpoints
+        ]
 
     @staticmethod
     def resolve_monthly(root: StatsReport, info: Any) -> Any:

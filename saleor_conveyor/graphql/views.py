@@ -330,15 +330,46 @@ def handle_graphql_request(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=status, encoder=DjangoJSONEncoder)
 
 
+# A page of our own to try queries in debug: nothing loaded from elsewhere, no third-party code.
 GRAPHIQL_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Conveyor GraphQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3.0.10/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script src="https://unpkg.com/react@18.2.0/umd/react.production.min.js"></script>
-<script src="https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@3.0.10/graphiql.min.js"></script>
+<html lang="en"><head><meta charset="utf-8"><title>Conveyor GraphQL</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 1rem; display: grid; gap: .5rem;
+       grid-template-columns: 1fr 1fr; grid-template-rows: auto 1fr auto auto; height: calc(100vh - 2rem); }
+h1 { font-size: 1rem; margin: 0; grid-column: 1 / 3; }
+label { display: flex; flex-direction: column; gap: .25rem; }
+textarea, pre, input { font: 13px ui-monospace, monospace; box-sizing: border-box; width: 100%; }
+#query { height: 100%; } #variables { height: 8rem; }
+#answer { grid-column: 2; grid-row: 2 / 5; margin: 0; padding: .5rem; overflow: auto; background: #f6f6f6; }
+</style></head>
+<body>
+<h1>Conveyor GraphQL (debug only). Ctrl+Enter runs the query.</h1>
+<label>Query <textarea id="query" spellcheck="false">{ myFanProfile { stage } }</textarea></label>
+<pre id="answer" aria-live="polite"></pre>
+<label>Variables (JSON) <textarea id="variables" spellcheck="false">{}</textarea></label>
+<div><label>Bearer token (optional) <input id="token" autocomplete="off"></label>
+<button id="run" type="button">Run</button></div>
 <script>
-const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
-ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {fetcher}));
+const field = (id) => document.getElementById(id);
+async function run() {
+  const answer = field("answer");
+  let variables;
+  try { variables = JSON.parse(field("variables").value || "{}"); }
+  catch (error) { answer.textContent = "Variables are not JSON: " + error.message; return; }
+  const headers = {"Content-Type": "application/json"};
+  if (field("token").value.trim()) headers.Authorization = "Bearer " + field("token").value.trim();
+  answer.textContent = "...";
+  try {
+    const response = await fetch(window.location.pathname, {method: "POST", headers, credentials: "same-origin",
+      body: JSON.stringify({query: field("query").value, variables})});
+    const text = await response.text();
+    try { answer.textContent = response.status + "\\n" + JSON.stringify(JSON.parse(text), null, 2); }
+    catch (error) { answer.textContent = response.status + "\\n" + text; }
+  } catch (error) { answer.textContent = "The request failed: " + error.message; }
+}
+field("run").addEventListener("click", run);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) run();
+});
 </script></body></html>
 """

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import conf
 from ..config import ConveyorConfig
+from ..events import client_address_or_none
 
 MANAGE_USERS = "MANAGE_USERS"
 MANAGE_ORDERS = "MANAGE_ORDERS"
@@ -64,16 +66,11 @@ class ConveyorHost(ABC):
 
     def client_address(self, request: Any) -> str | None:
         """The caller's IP address for throttling (None if it is not one); hosts behind a proxy override this."""
-        from ..events import client_address_or_none
-
         return client_address_or_none(request.META.get("REMOTE_ADDR"))
 
     def endpoint_url(self, path: str) -> str:
         """The public URL of one of the conveyor's own endpoints (one-click unsubscribe)."""
-        from django.conf import settings
-
-        base = getattr(settings, "CONVEYOR_PUBLIC_URL", "http://localhost:8000")
-        return f"{base.rstrip('/')}/{path.lstrip('/')}"
+        return f"{conf.PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
 
     def send_mail(self, message: Any) -> None:
         """Send an EmailMessage through the platform's configured mail backend."""

@@ -9,13 +9,13 @@ from datetime import timedelta
 from functools import cached_property, lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils.module_loading import import_string
 
+from .. import conf
 from ..config import ConveyorConfig
 from ..events import client_address_or_none
 from ..sql import Table
@@ -65,6 +65,10 @@ def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddre
         raise ImproperlyConfigured(f"CONVEYOR_TRUSTED_PROXIES: {error}") from None
 
 
+def _callable(path: str | None) -> Callable[..., Any] | None:
+    return import_string(path) if path else None
+
+
 def _trusted(address: str, networks: tuple[Any, ...]) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip.version == network.version and ip in network for network in networks)
@@ -82,7 +86,7 @@ class DjangoHost(ConveyorHost):
 
     @cached_property
     def _config(self) -> ConveyorConfig:
-        return ConveyorConfig.from_data(getattr(settings, "CONVEYOR", {}))
+        return ConveyorConfig.from_data(conf.SHOP)
 
     def config(self) -> ConveyorConfig:
         return self._config
@@ -102,7 +106,7 @@ class DjangoHost(ConveyorHost):
         """REMOTE_ADDR; from a trusted proxy (CONVEYOR_TRUSTED_PROXIES), the right-most X-Forwarded-For hop
         that is not one of them. The rest of that header is the client's to write, so it is never read."""
         remote = client_address_or_none(request.META.get("REMOTE_ADDR"))
-        networks = _networks(tuple(getattr(settings, "CONVEYOR_TRUSTED_PROXIES", ()) or ()))
+        networks = _networks(conf.TRUSTED_PROXIES)
         if remote is None or not networks or not _trusted(remote, networks):
             return remote
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
@@ -124,14 +128,10 @@ class DjangoHost(ConveyorHost):
         prefix = (voucher or purpose).upper()[:12]
         return f"{prefix}-{secrets.token_hex(4).upper()}"
 
-    def _callable(self, setting: str) -> Callable[..., Any] | None:
-        path = getattr(settings, setting, None)
-        return import_string(path) if path else None
-
     def order_info(self, order_id: str) -> OrderInfo | None:
-        source = self._callable("CONVEYOR_ORDER_INFO")
+        source = _callable(conf.ORDER_INFO)
         return source(order_id) if source is not None else None
 
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
-        create = self._callable("CONVEYOR_CREATE_RETURN")
+        create = _callable(conf.CREATE_RETURN)
         return create(order_id, lines) if create is not None else ""

@@ -1,7 +1,8 @@
 """The Saleor host: Saleor's users, permissions, vouchers, orders, writer database and Celery app.
 
-Only this module and `plugin.py`, `saleor_orders.py` and `backfill.py` import Saleor, so the
-core runs (and is tested) without it.
+Beside the one for plain Django (`django.py`), behind the same interface (`base.py`), so the host in
+force is found the same way (`CONVEYOR_HOST`, else by what is installed). Only this module and the
+`saleor/` folder import Saleor, so the core runs (and is tested) without it (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -23,34 +24,19 @@ from django.db import IntegrityError, transaction
 
 from ..config import ConveyorConfig
 from ..errors import ConveyorError, ErrorCode
+from ..events import client_address_or_none
+from ..saleor.configuration import PLUGIN_ID, merged_configuration, settings_from_plugin_configuration
+from . import get_host
 from .base import MANAGE_ORDERS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
 
 logger = logging.getLogger(__name__)
 
-PLUGIN_ID = "conveyor.crm"
 # Bumped in Django's cache (shared by web and Celery processes) whenever the plugin's stored
 # configuration is saved, so every process re-reads it.
 CONFIG_VERSION_KEY = "saleor_conveyor:plugin-config-version"
 # How often a process asks the shared cache whether another process saved the configuration.
 VERSION_CHECK_SECONDS = 5.0
-_INT_SETTINGS = {"lapse_days", "return_window_days", "late_grace_hours", "frequency_cap_hours"}
 _VOUCHER_SETTINGS = {"vip": "vip_voucher", "referral": "referral_voucher"}
-
-
-def settings_from_plugin_configuration(configuration: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
-    """Saleor's `[{name, value, ...}]` list as the plain settings `ConveyorConfig.from_data` reads."""
-    from ..config import KNOWN_KEYS
-
-    values: dict[str, Any] = {}
-    for item in configuration or ():
-        name = item.get("name")
-        if name not in KNOWN_KEYS:
-            continue
-        value = item.get("value")
-        if name in _INT_SETTINGS and (value is None or (isinstance(value, str) and not value.strip())):
-            continue  # an emptied number means "use the method's default"
-        values[name] = value
-    return values
 
 
 def _fingerprint(values: Mapping[str, Any]) -> str:
@@ -107,14 +93,12 @@ class SaleorHost(ConveyorHost):
     def _stored_configuration() -> list[dict[str, Any]]:
         from saleor.plugins.models import PluginConfiguration
 
-        from ..plugin import ConveyorPlugin
-
         stored = (
             PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel__isnull=True)
             .values_list("configuration", flat=True)
             .first()
         )
-        return ConveyorPlugin.merged_configuration(stored)
+        return merged_configuration(stored)
 
     # --- who is calling ------------------------------------------------------------------
 
@@ -264,8 +248,6 @@ class SaleorHost(ConveyorHost):
         checked as an IP address: None when it is not one, never an error."""
         from saleor.core.utils import get_client_ip
 
-        from ..events import client_address_or_none
-
         try:
             address = get_client_ip(request)
         except Exception:
@@ -333,8 +315,6 @@ def connect_signals() -> None:
     def changed(sender: Any, instance: Any, **kwargs: Any) -> None:
         if instance.identifier != PLUGIN_ID:
             return
-        from . import get_host
-
         host = get_host()
         if isinstance(host, SaleorHost):
             host.forget_configuration()
@@ -351,36 +331,3 @@ def _publish_change() -> None:
         cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, None)
     except Exception:  # a cache outage must not fail the Dashboard save
         logger.exception("conveyor: could not publish the configuration change")
-
-
-def register_periodic_tasks() -> list[str]:
-    """The conveyor's beat rows, in the form Saleor's beat scheduler reads.
-
-    Saleor runs beat with `saleor.schedulers.schedulers.DatabaseScheduler`, which only sees
-    `CustomPeriodicTask` rows (a multi-table child of django-celery-beat's PeriodicTask), so
-    each of our rows gets its child row too. Never raises: a failure must not stop `migrate`.
-    """
-    try:
-        from django.db import connection
-        from django_celery_beat.models import PeriodicTask, PeriodicTasks
-        from saleor.schedulers.models import CustomPeriodicTask
-
-        from ..beat import LAPSE_SCAN, SWEEP
-        from ..beat import register_periodic_tasks as register
-
-        with transaction.atomic():
-            changed = register()
-            ids = list(PeriodicTask.objects.filter(name__in=[SWEEP, LAPSE_SCAN]).values_list("id", flat=True))
-            table = connection.ops.quote_name(CustomPeriodicTask._meta.db_table)
-            pointer = connection.ops.quote_name(CustomPeriodicTask._meta.pk.column)
-            with connection.cursor() as cursor:
-                for task_id in ids:
-                    cursor.execute(
-                        f"INSERT INTO {table} ({pointer}, custom_id) VALUES (%s, NULL) ON CONFLICT DO NOTHING",
-                        [task_id],
-                    )
-            PeriodicTasks.update_changed()
-        return changed
-    except Exception:
-        logger.exception("conveyor: could not register the periodic tasks; run `manage.py conveyor_schedule`")
-        return []

@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 
 from saleor_conveyor import delivery
-from sandbox.celery import app as celery_app
 
-from .helpers import REDIS_DB, smtp_server
-
-LOCAL_REDIS = f"redis://127.0.0.1:6379/{REDIS_DB}"
+from .helpers import LOCAL_REDIS, smtp_server, use_broker
 
 
 @pytest.fixture(autouse=True)
@@ -39,17 +36,6 @@ def smtp(settings):
         settings.EMAIL_TIMEOUT = 10
         inbox.port = port
         yield inbox
-
-
-def use_broker(url: str) -> None:
-    """Point this process's Celery app (the one enqueueing) at a broker, dropping pooled connections."""
-    from kombu import pools
-
-    pools.reset()  # kombu keeps pools per broker address process-wide
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    # The sandbox app reads Django settings under the CELERY_ namespace, so that is the key to change.
-    celery_app.conf.update(CELERY_BROKER_URL=url)
 
 
 @pytest.fixture

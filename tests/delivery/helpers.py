@@ -14,19 +14,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from email.message import Message
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from django.conf import settings
-from django.utils import timezone
-
-from saleor_conveyor.models import FanProfile, Touchpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 # Tests of several checkouts on one machine can keep apart by database number.
 REDIS_DB = int(os.environ.get("CONVEYOR_TEST_REDIS_DB", "5"))
+LOCAL_REDIS = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
 def free_port() -> int:
@@ -125,29 +122,6 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
-
-
-# --- rows --------------------------------------------------------------------------------
-
-
-def profile(email_address: str = "hanako@example.com", **values) -> FanProfile:
-    return FanProfile.objects.create(email=email_address, **values)
-
-
-def touchpoint(
-    who: FanProfile, rule: str = "step_day7", *, kind: str = "EMAIL", due_at: datetime | None = None, **values
-) -> Touchpoint:
-    due_at = due_at or timezone.now() - timedelta(seconds=1)
-    values.setdefault("marketing", rule not in {"step_day3", "nps_survey", "honesty_letter", "thank_you_card"})
-    return Touchpoint.objects.create(
-        profile=who,
-        rule=rule,
-        key=f"{rule}:{Touchpoint.objects.count()}",
-        kind=kind,
-        planned_at=due_at,
-        due_at=due_at,
-        **values,
-    )
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -253,3 +227,16 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app (the one enqueueing) at a broker, dropping pooled connections."""
+    from kombu import pools
+
+    from sandbox.celery import app as celery_app
+
+    pools.reset()  # kombu keeps pools per broker address process-wide
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    # The sandbox app reads Django settings under the CELERY_ namespace, so that is the key to change.
+    celery_app.conf.update(CELERY_BROKER_URL=url)

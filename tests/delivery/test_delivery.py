@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from saleor_conveyor import conveyor, delivery, tasks
-from saleor_conveyor.config import get_config
 from saleor_conveyor.errors import ConveyorError
+from saleor_conveyor.hosts import get_config
 from saleor_conveyor.models import FanProfile, Purchase, ReturnRequest, Touchpoint, TouchpointStatus
 
-from .helpers import profile, touchpoint
+from ..factories import profile, touchpoint
 
 S = TouchpointStatus
 pytestmark = pytest.mark.django_db

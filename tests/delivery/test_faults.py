@@ -17,9 +17,8 @@ from django.utils import timezone
 from saleor_conveyor import conveyor, delivery, tasks
 from saleor_conveyor.models import Touchpoint, TouchpointStatus
 
-from ..conftest import customer, placed
-from .conftest import LOCAL_REDIS, use_broker
-from .helpers import free_port, profile, silent_server, touchpoint
+from ..factories import customer, placed, profile, touchpoint
+from .helpers import LOCAL_REDIS, free_port, silent_server, use_broker
 
 S = TouchpointStatus
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,7 +82,8 @@ def test_a_broker_that_never_answers_does_not_hold_the_request_and_the_sweep_del
 def test_an_nps_answer_over_http_is_answered_in_seconds_while_the_broker_never_answers(knobs, django_user_model):
     from saleor_conveyor.models import NpsResponse
 
-    from ..graphql.conftest import Api, gid, shop_order
+    from ..factories import gid, shop_order
+    from ..graphql.helpers import Api
 
     user = django_user_model.objects.create_user(username="hanako@example.com", email="hanako@example.com")
     order = shop_order(user)

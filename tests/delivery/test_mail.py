@@ -13,12 +13,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from saleor_conveyor import delivery, mail, tokens
-from saleor_conveyor.config import get_config
 from saleor_conveyor.engine.rules import DEFAULT_RULES
+from saleor_conveyor.hosts import get_config
 from saleor_conveyor.mail import build_message, choose_language, render_email, shipped_languages
 from saleor_conveyor.models import TouchpointStatus
 
-from .helpers import profile, touchpoint
+from ..factories import profile, touchpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from saleor_conveyor import conveyor, delivery, tasks
 from saleor_conveyor.beat import LAPSE_SCAN, SWEEP, register_periodic_tasks
 from saleor_conveyor.models import Touchpoint
 
-from ..conftest import customer, placed
+from ..factories import customer, placed
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def queued_tasks() -> list[dict]:
     """The broker's queue, once this process's publisher thread sent what it was handed."""
     import redis
 
-    from .conftest import LOCAL_REDIS
+    from .helpers import LOCAL_REDIS
 
     assert delivery.flush_enqueued(timeout=10)
 
@@ -103,7 +103,7 @@ def test_with_no_window_the_caller_sends_before_returning(broker, settings):
     assert delivery.enqueue([Touchpoint(id=5, kind="EMAIL", due_at=now)]) == 1
     import redis
 
-    from .conftest import LOCAL_REDIS
+    from .helpers import LOCAL_REDIS
 
     client = redis.Redis.from_url(LOCAL_REDIS)
     try:
@@ -170,7 +170,7 @@ def test_a_forked_process_starts_a_publisher_of_its_own():
 
 
 def test_a_batch_task_delivers_each_touchpoint_it_names(knobs):
-    from .helpers import profile, touchpoint
+    from ..factories import profile, touchpoint
 
     first = touchpoint(profile("a@example.com"), "step_day7")
     second = touchpoint(profile("b@example.com"), "step_day7")

@@ -17,9 +17,8 @@ from saleor_conveyor.beat import register_periodic_tasks
 from saleor_conveyor.models import Touchpoint, TouchpointStatus
 from sandbox.celery import app as celery_app
 
-from ..conftest import customer, placed
-from .conftest import use_broker
-from .helpers import RedisServer, free_port, profile, start_worker, touchpoint, wait_for, worker_env
+from ..factories import customer, placed, profile, touchpoint
+from .helpers import RedisServer, free_port, start_worker, use_broker, wait_for, worker_env
 
 S = TouchpointStatus
 NO_QUIET_HOURS = json.dumps({"quiet_hours": ""})

@@ -7,7 +7,8 @@ import pytest
 from saleor_conveyor import tokens
 from saleor_conveyor.models import FanProfile, FanSurveyResponse, NpsResponse, Touchpoint
 
-from .conftest import gid, shop_order, snapshot
+from ..factories import gid, shop_order
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

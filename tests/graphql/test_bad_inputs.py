@@ -22,8 +22,8 @@ from saleor_conveyor.events import ReturnLineRequested, ReturnRequested
 from saleor_conveyor.hosts.django import _ACCESS_SALT
 from saleor_conveyor.models import FanProfile, Inquiry
 
-from ..conftest import customer
-from .conftest import gid, shop_order, snapshot
+from ..factories import customer, gid, shop_order
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

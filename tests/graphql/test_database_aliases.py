@@ -16,7 +16,7 @@ from saleor_conveyor.hosts import get_host, reset_host
 from saleor_conveyor.hosts.django import DjangoHost, make_access_token
 from saleor_conveyor.models import Inquiry
 
-from .conftest import shop_order
+from ..factories import shop_order
 
 pytestmark = pytest.mark.django_db
 

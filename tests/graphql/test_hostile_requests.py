@@ -15,7 +15,7 @@ from saleor_conveyor import models
 from saleor_conveyor.graphql import views
 from saleor_conveyor.hosts.django import make_access_token
 
-from .conftest import snapshot
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import pytest
 from saleor_conveyor import conveyor, signals, tokens
 from saleor_conveyor.models import FanProfile, NpsResponse, ReturnRequest
 
-from ..conftest import T0, customer, placed
-from .conftest import gid, shop_order, snapshot
+from ..factories import T0, customer, gid, placed, shop_order
+from .helpers import snapshot
 from .test_returns import ask, fulfilled_order
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from django.core import mail
 from saleor_conveyor import conveyor
 from saleor_conveyor.models import Inquiry
 
-from .conftest import gid, snapshot
+from ..factories import gid
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +112,7 @@ def test_the_throttle_forgets_after_its_period(api, small_throttle):
 
 
 def test_an_inquiry_from_a_known_customer_is_linked_to_their_profile(api, hanako):
-    from .conftest import shop_order
+    from ..factories import shop_order
 
     shop_order(hanako)
     api(SUBMIT, inquiry(email="HANAKO@example.com"), user=hanako)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from saleor_conveyor import conveyor
 from saleor_conveyor.models import Touchpoint
 
-from ..conftest import customer, placed
-from .conftest import gid, snapshot
+from ..factories import customer, gid, placed
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ from django.utils import timezone
 from saleor_conveyor.models import ReturnRequest
 from sandbox.shop.models import OrderReturn
 
-from .conftest import gid, shop_order, snapshot
+from ..factories import gid, shop_order
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from freezegun import freeze_time
 from saleor_conveyor import tokens
 from saleor_conveyor.models import FanProfile, NpsResponse
 
-from .conftest import gid, shop_order, snapshot
+from ..factories import gid, shop_order
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 

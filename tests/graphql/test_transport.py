@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
 
 from saleor_conveyor.graphql import views
 
-from .conftest import snapshot
+from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +37,21 @@ def test_get_is_refused_outside_debug(settings):
     assert json.loads(response.content)["errors"][0]["extensions"]["code"] == "INVALID"
 
 
-def test_get_shows_graphiql_in_debug(settings):
+def test_get_shows_a_query_page_in_debug(settings):
     settings.DEBUG = True
     response = Client().get("/graphql/")
-    assert response.status_code == 200 and b"graphiql" in response.content
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    for part in ('<textarea id="query"', '<textarea id="variables"', '<button id="run"', '<pre id="answer"'):
+        assert part in page
+    assert "fetch(window.location.pathname" in page  # it posts to this same endpoint
+
+
+def test_the_query_page_loads_nothing_from_elsewhere(settings):
+    """House rule: nothing from a CDN at run time, no third-party code copied in."""
+    settings.DEBUG = True
+    page = Client().get("/graphql/").content.decode()
+    assert not re.search(r"""(src|href)\s*=|https?://|//unpkg|<link|import\s*\(""", page, re.I)
 
 
 def test_other_methods_are_refused():

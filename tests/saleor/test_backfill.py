@@ -11,8 +11,9 @@ from django.utils import timezone
 from saleor.order import FulfillmentStatus, OrderEvents, OrderStatus
 from saleor.order.models import Order, OrderEvent
 
-from saleor_conveyor import backfill, conveyor
+from saleor_conveyor import conveyor
 from saleor_conveyor.models import BackfillCheckpoint, FanProfile, Purchase, Touchpoint
+from saleor_conveyor.saleor import backfill
 
 from .test_hooks import snapshot
 

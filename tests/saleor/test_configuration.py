@@ -142,3 +142,28 @@ def test_emptied_numbers_fall_back_to_the_methods_defaults(conveyor_enabled, adm
     assert data["errors"] == []
     config = get_host().config()
     assert config.lapse_days == 90 and config.return_window_days == 30
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        [],
+        [{"name": "lapse_days", "value": "60"}],
+        [{"name": "lapse_days", "value": "60"}, {"name": "retired_setting", "value": "x"}],
+        [{"name": name, "value": ""} for name in ConveyorPlugin.CONFIG_STRUCTURE],
+    ],
+)
+def test_the_hosts_merge_of_the_stored_configuration_is_saleors_own(stored):
+    """The host reads the stored configuration outside a hook; it must merge it as Saleor merges it for the plugin."""
+    from saleor_conveyor.saleor.configuration import merged_configuration
+
+    saleors = ConveyorPlugin._update_configuration_structure(stored if isinstance(stored, list) else [])
+    assert sorted(merged_configuration(stored), key=str) == sorted(saleors, key=str)
+
+
+def test_the_entry_point_name_is_the_plugin_in_the_saleor_folder():
+    from saleor_conveyor.plugin import ConveyorPlugin as by_entry_point
+    from saleor_conveyor.saleor.plugin import ConveyorPlugin as itself
+
+    assert by_entry_point is itself

@@ -10,6 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ...hosts import get_host
+from ...saleor.backfill import run_backfill
+
 
 def _since(value: str) -> datetime:
     moment = parse_datetime(value)
@@ -43,17 +46,13 @@ class Command(BaseCommand):
             )
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be 1 or more")
-        from saleor.core.db.connection import allow_writer
-
-        from ...backfill import run_backfill
-
         dry_run = options["dry_run"]
 
         def report(progress: Any) -> None:
             self.stderr.write(f"\rbackfill: {progress.line()}  ", ending="")
             self.stderr.flush()
 
-        with allow_writer():
+        with get_host().writer():  # Saleor's allow_writer(): the backfill writes
             result = run_backfill(
                 since=options["since"],
                 batch_size=options["batch_size"],

@@ -12,7 +12,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if "saleor.plugins" in settings.INSTALLED_APPS:
             # Saleor's beat scheduler reads its own CustomPeriodicTask rows; `migrate` does this too.
-            from saleor_conveyor.hosts.saleor import register_periodic_tasks as register_for_saleor
+            # Imported only here: that module imports Saleor, which the sandbox does not have.
+            from saleor_conveyor.saleor.beat import register_periodic_tasks as register_for_saleor
 
             changed = register_for_saleor()
         else:

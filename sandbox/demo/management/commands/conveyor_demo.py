@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from saleor_conveyor.config import get_config
+from saleor_conveyor.hosts import get_config
 from sandbox.demo.simulation import Simulation, summary
 
 

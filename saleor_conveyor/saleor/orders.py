@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .events import Customer, OrderCancelled, OrderFulfilled, OrderPlaced, OrderReturned
+from ..events import Customer, OrderCancelled, OrderFulfilled, OrderPlaced, OrderReturned
 
 # Saleor's FulfillmentStatus values a return or refund leaves behind (Saleor has no return hook).
 RETURN_STATUSES = ("returned", "refunded_and_returned", "refunded")

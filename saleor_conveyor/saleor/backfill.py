@@ -19,9 +19,9 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
-from . import saleor_orders
-from .conveyor import BackfillOrder, BackfillResult, any_of, record_orders_backfill
-from .models import BackfillCheckpoint
+from ..conveyor import BackfillOrder, BackfillResult, any_of, record_orders_backfill
+from ..models import BackfillCheckpoint
+from . import orders as saleor_orders
 
 CHECKPOINT = "saleor-orders"
 _COLUMNS = (
