@@ -20,8 +20,9 @@ from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from . import saleor_orders
-from .conveyor import BackfillOrder, BackfillResult, any_of, record_orders_backfill
+from .conveyor import BackfillOrder, BackfillResult, record_orders_backfill
 from .models import BackfillCheckpoint
+from .sql import any_of
 
 CHECKPOINT = "saleor-orders"
 _COLUMNS = (

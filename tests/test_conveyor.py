@@ -440,7 +440,7 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 def test_a_customer_created_by_another_worker_meanwhile_is_recorded_as_returning(monkeypatch):
     """The first-order path finds the profile inserted under it, rolls back, and records again."""
     conveyor.record_order_placed(placed("o1"), now=T0)
-    real_read = conveyor._read_customer
+    real_read = conveyor.orders._read_customer
     misses = []
 
     def read_missing_once(customer, rule_names):
@@ -449,7 +449,7 @@ def test_a_customer_created_by_another_worker_meanwhile_is_recorded_as_returning
             return None, [], {}
         return real_read(customer, rule_names)
 
-    monkeypatch.setattr(conveyor, "_read_customer", read_missing_once)
+    monkeypatch.setattr(conveyor.orders, "_read_customer", read_missing_once)
     result = conveyor.record_order_placed(placed("o2", at=T0 + days(1)), now=T0 + days(1))
     assert misses == [True]
     fan = profile()
