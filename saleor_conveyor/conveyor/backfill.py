@@ -35,7 +35,7 @@ from ._locking import profile_qs_select_for_update
 from ._tables import PLACED_FIELDS, PROFILE_SUMMARY_FIELDS
 from .customers import customer_changes, email_of_another_account, fresh_profile
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
-from .outbox import MOVED_FIELDS, apply_changes, plan_changes, rule_names, set_plan
+from .outbox import MOVED_FIELDS, apply_changes, plan_changes, planned_values, rule_names, set_plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,10 +264,7 @@ class _Replay:
 
     def _new_touchpoint(self, profile: FanProfile, placement: Placement) -> _Row:
         """As `outbox.new_touchpoint`, without a model instance."""
-        item = placement.item
-        tp = _Row(**_touchpoint_defaults())
-        tp.profile, tp.rule, tp.key, tp.kind = profile, item.rule, item.key, item.kind
-        tp.order_id, tp.marketing = item.order_id, item.marketing
+        tp = _Row(**(_touchpoint_defaults() | planned_values(placement)), profile=profile)
         set_plan(tp, placement)
         return tp
 

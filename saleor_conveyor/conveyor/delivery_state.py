@@ -150,16 +150,30 @@ def claim_touchpoints(touchpoint_ids: Sequence[int], reserved_at: datetime, *, n
     Returns the ids actually claimed: a row cancelled, or taken by another sweep after our lease ran
     out, since the reservation is left out.
     """
+    column = touchpoint_column
+    return _update_claimed(
+        f"{column('status')} = %s, {column('claimed_at')} = %s, "
+        f"{column('attempts')} = {column('attempts')} + 1, {column('updated_at')} = %s",
+        [TouchpointStatus.SENDING, now, now],
+        touchpoint_ids,
+        status=TouchpointStatus.SCHEDULED,
+        claimed_at=reserved_at,
+    )
+
+
+def _update_claimed(
+    assignments: str, values: list[Any], touchpoint_ids: Sequence[int], *, status: str, claimed_at: datetime
+) -> list[int]:
+    """UPDATE the rows of these ids still in `status` under the claim `claimed_at`; the ids it changed, sorted."""
     if not touchpoint_ids:
         return []
     column = touchpoint_column
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {TOUCHPOINTS.name} SET {column('status')} = %s, {column('claimed_at')} = %s, "
-            f"{column('attempts')} = {column('attempts')} + 1, {column('updated_at')} = %s "
+            f"UPDATE {TOUCHPOINTS.name} SET {assignments} "
             f"WHERE {column('id')} = ANY(%s) AND {column('status')} = %s AND {column('claimed_at')} = %s "
             f"RETURNING {column('id')}",
-            [TouchpointStatus.SENDING, now, now, list(touchpoint_ids), TouchpointStatus.SCHEDULED, reserved_at],
+            [*values, list(touchpoint_ids), status, claimed_at],
         )
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -174,17 +188,14 @@ def renew_claims(touchpoint_ids: Sequence[int], claimed_at: datetime, *, now: da
 
     Returns the ids still ours; a row the stale rule already FAILED is left out (and so never sent).
     """
-    if not touchpoint_ids:
-        return []
     column = touchpoint_column
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {TOUCHPOINTS.name} SET {column('claimed_at')} = %s, {column('updated_at')} = %s "
-            f"WHERE {column('id')} = ANY(%s) AND {column('status')} = %s AND {column('claimed_at')} = %s "
-            f"RETURNING {column('id')}",
-            [now, now, list(touchpoint_ids), TouchpointStatus.SENDING, claimed_at],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+    return _update_claimed(
+        f"{column('claimed_at')} = %s, {column('updated_at')} = %s",
+        [now, now],
+        touchpoint_ids,
+        status=TouchpointStatus.SENDING,
+        claimed_at=claimed_at,
+    )
 
 
 def release_claims(touchpoint_ids: Sequence[int], claimed_at: datetime, *, now: datetime) -> int:

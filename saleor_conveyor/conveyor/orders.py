@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..config import ConveyorConfig, get_config
+from ..engine import Purchase as PurchaseFact
 from ..engine.rules import PURCHASE_TRIGGERS
 from ..errors import ConveyorError, ErrorCode
 from ..events import Customer, OrderCancelled, OrderFulfilled, OrderPlaced, OrderReturned, RecordResult
@@ -96,16 +97,7 @@ def _record_placed(
         _add_purchase(purchase, batch)
         history.append(purchase)
     facts = [fact(row) for row in history]
-    result = reconcile(
-        profile,
-        now=now,
-        purchases=facts,
-        triggers=PURCHASE_TRIGGERS,
-        backfill=backfill,
-        config=config,
-        existing=outbox,
-        batch=batch,
-    )
+    result = _reconcile_order(profile, facts, now=now, backfill=backfill, config=config, existing=outbox, batch=batch)
     update_summary(profile, facts, now, extra=changed, batch=batch)
     _flush_order(batch)
     result.changed = True
@@ -151,22 +143,21 @@ def _record_first_order(event: OrderPlaced, *, now: datetime, backfill: bool, co
     update_summary(profile, facts, now, write=False)
     PROFILES.insert([profile], batch=batch)
     _add_purchase(purchase, batch, owner_sql=owner)
-    result = reconcile(
-        profile,
-        now=now,
-        purchases=facts,
-        triggers=PURCHASE_TRIGGERS,
-        backfill=backfill,
-        config=config,
-        existing={},
-        batch=batch,
-        owner_sql=owner,
+    result = _reconcile_order(
+        profile, facts, now=now, backfill=backfill, config=config, existing={}, batch=batch, owner_sql=owner
     )
     _flush_order(batch)
     purchase.profile = profile
     result.profile_id = profile.id
     result.changed = True
     return result
+
+
+def _reconcile_order(
+    profile: FanProfile, facts: list[PurchaseFact], *, now: datetime, backfill: bool, **read: Any
+) -> RecordResult:
+    """The outbox of the purchase triggers made to match the ledger (`read`: what the caller read or batches)."""
+    return reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS, backfill=backfill, **read)
 
 
 def _read_customer(customer: Customer, rule_names: list[str]) -> tuple[FanProfile | None, list[Purchase], dict]:
@@ -262,7 +253,7 @@ def _update_order(order_id: str, field: str, when: datetime, *, now: datetime | 
 
 def _apply(profile: FanProfile, history: Sequence[Purchase], *, now: datetime, backfill: bool) -> RecordResult:
     facts = [fact(row) for row in history]
-    result = reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS, backfill=backfill)
+    result = _reconcile_order(profile, facts, now=now, backfill=backfill)
     update_summary(profile, facts, now)
     result.changed = True
     return result

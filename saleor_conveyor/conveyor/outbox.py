@@ -87,6 +87,14 @@ def apply_changes(
     return created, moved, cancelled
 
 
+# What a new touchpoint takes from the planned one as it is (its time and status: `set_plan`).
+PLANNED_FIELDS = ("rule", "key", "kind", "order_id", "marketing")
+
+
+def planned_values(placement: Placement) -> dict[str, Any]:
+    return {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+
+
 def set_plan(row: Any, placement: Placement) -> None:
     """Plan (or replan) a touchpoint in memory; `updated_at` is set when it is written."""
     row.planned_at = row.due_at = placement.item.due_at
@@ -168,15 +176,7 @@ def _announce_scheduled(profile: FanProfile, scheduled: list[Touchpoint]) -> Non
 
 def new_touchpoint(profile: FanProfile, placement: Placement) -> Touchpoint:
     """A new outbox row of the profile, as the engine placed it."""
-    item = placement.item
-    tp = TOUCHPOINTS.new(
-        profile_id=profile.id,
-        rule=item.rule,
-        key=item.key,
-        kind=item.kind,
-        order_id=item.order_id,
-        marketing=item.marketing,
-    )
+    tp = TOUCHPOINTS.new(profile_id=profile.id, **planned_values(placement))
     TOUCHPOINT_PROFILE.set_cached_value(tp, profile)
     set_plan(tp, placement)
     return tp

@@ -17,13 +17,11 @@ from .stages import Purchase
 
 
 class OutboxStatus(StrEnum):
-    """A touchpoint's states as the engine reads them (the same values as the model's TouchpointStatus)."""
+    """The touchpoint states the diff reads or decides (values of the model's TouchpointStatus)."""
 
     SCHEDULED = "SCHEDULED"
-    SENDING = "SENDING"
     SENT = "SENT"
     SKIPPED = "SKIPPED"
-    FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
 
