@@ -515,3 +515,10 @@ def test_rebuild_command_applies_a_changed_rule_book_to_every_customer(settings)
     call_command("conveyor_rebuild", stdout=out, stderr=err)
     assert set(Touchpoint.objects.filter(key="step_day14").values_list("status", flat=True)) == {"CANCELLED"}
     assert "Rebuilt 2 customers" in out.getvalue() and "2/2 customers" in err.getvalue()
+
+
+def test_the_engine_reads_and_decides_the_models_touchpoint_states():
+    from saleor_conveyor.engine import OutboxStatus
+    from saleor_conveyor.models import TouchpointStatus
+
+    assert {status.value for status in OutboxStatus} <= set(TouchpointStatus.values)
