@@ -61,7 +61,7 @@ def plan_changes(
     plan = plan_touchpoints(
         book, purchases, answers, now=now, triggers=triggers, recent_sends=recent_sends(existing.values())
     )
-    # A backfill schedules nothing already due; live events have a grace period for slow hooks.
+    # A backfill sends nothing already due; a live event that arrived late still sends what fell due within the grace.
     late_before = now if backfill else now - config.late_grace
     return diff_outbox(
         plan, existing, late_before=late_before, backfill=backfill, purchases=purchases, switched_off=switched_off(book)
