@@ -21,6 +21,9 @@ class SaleorConveyorAppConfig(AppConfig):
         signals.touchpoint_scheduled.connect(
             delivery.enqueue_scheduled, weak=False, dispatch_uid="saleor_conveyor.delivery.enqueue"
         )
+        signals.inquiry_submitted.connect(
+            delivery.notify_shop_of_inquiry, weak=False, dispatch_uid="saleor_conveyor.delivery.inquiry_notice"
+        )
         if "saleor.plugins" in settings.INSTALLED_APPS:
             from .hosts import saleor
 

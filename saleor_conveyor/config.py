@@ -223,15 +223,3 @@ def parse_quiet_hours(value: Any) -> QuietHours | None:
     if (start_h, start_m) == (end_h, end_m):
         raise ConfigError("quiet_hours", "start and end are the same; leave it empty for no quiet hours")
     return QuietHours(time(start_h, start_m), time(end_h, end_m))
-
-
-def __getattr__(name: str) -> Any:
-    """`config.get_config`, moved to `hosts.get_config` (the host holds the configuration in force).
-
-    Kept only while the service modules still import it from here; remove once none does.
-    """
-    if name == "get_config":
-        from .hosts import get_config
-
-        return get_config
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Delivery: due touchpoints become emails, coupons, badges; at most once, always ending visible.
 
-The flow for every due touchpoint (see the delivery section of conveyor.py for the states):
+The flow for every due touchpoint (see `conveyor/delivery_state.py` for the states):
 reserve a batch (paced: unsubscribed -> SKIPPED, quiet hours / cap / pending return ->
 deferred), claim it a small chunk at a time (SENDING, one durable commit per chunk), then
 for each row of the chunk: run its kind's handler, record SENT, or a retry with backoff,
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.mail import BadHeaderError
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -33,7 +33,7 @@ from . import conf, conveyor, mail
 from .config import ConveyorConfig
 from .engine.pacing import Pacing
 from .hosts import ConveyorHost, get_config, get_host
-from .models import Touchpoint, TouchpointKind, TouchpointStatus
+from .models import Inquiry, InquiryTopic, Touchpoint, TouchpointKind, TouchpointStatus
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,37 @@ def mail_connection(host: ConveyorHost, timeout: float | None) -> Any:
     if timeout and getattr(connection, "timeout", False) is None:
         connection.timeout = timeout
     return connection
+
+
+def notify_shop_of_inquiry(sender: Any = None, *, inquiry: Inquiry, **named: Any) -> None:
+    """Mail the shop's sender address about a new inquiry (after commit); a mail failure never loses it."""
+    host = get_host()
+    config = host.config()
+    if not config.sender_email:
+        return
+    topic = InquiryTopic(inquiry.topic).label
+    body = "\n".join(
+        [
+            f"From: {inquiry.name or '-'} <{inquiry.email}>",
+            f"Topic: {topic}",
+            f"Order: {inquiry.order_id or '-'}",
+            f"Received: {inquiry.created_at:%Y-%m-%d %H:%M %Z}",
+            "",
+            inquiry.message,
+        ]
+    )
+    message = EmailMessage(
+        subject=f"[{config.sender_name or 'Shop'}] New inquiry ({topic}) from {inquiry.email}",
+        body=body,
+        from_email=config.sender_email,
+        to=[config.sender_email],
+        reply_to=[inquiry.email],
+    )
+    try:
+        message.connection = mail_connection(host, REQUEST_MAIL_TIMEOUT)  # the caller waits for it: bounded
+        host.send_mail(message)
+    except Exception:
+        logger.exception("could not mail the shop about inquiry %s", inquiry.id)
 
 
 class MailServerSilent(Exception):

@@ -1,4 +1,4 @@
-"""The conveyor's tables. Only `conveyor.py` (the service) writes them."""
+"""The conveyor's tables. Only `conveyor/` (the service) writes them."""
 
 from __future__ import annotations
 

@@ -28,6 +28,8 @@ stage_changed = ConveyorSignal("stage_changed")
 touchpoint_scheduled = ConveyorSignal("touchpoint_scheduled")
 # response (NpsResponse), profile (FanProfile)
 nps_recorded = ConveyorSignal("nps_recorded")
+# inquiry (Inquiry): the delivery side mails the shop (`delivery.notify_shop_of_inquiry`)
+inquiry_submitted = ConveyorSignal("inquiry_submitted")
 
 
 def send(signal: ConveyorSignal, sender: Any, **named: Any) -> None:

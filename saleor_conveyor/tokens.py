@@ -90,7 +90,7 @@ def profile_for_token(token: object, purpose: str) -> FanProfile:
 
     profile_id = read_token(token, purpose)
     profile = FanProfile.objects.filter(pk=profile_id).first()
-    if profile is None:  # merged into another profile (see conveyor._merge_into): its links keep working
+    if profile is None:  # merged into another profile (see conveyor.customers.merge_into): its links keep working
         profile = FanProfile.objects.filter(aliases__old_profile_id=profile_id).first()
     if profile is None:
         raise ConveyorError("This link is no longer valid.", code=ErrorCode.INVALID_TOKEN, field="token")

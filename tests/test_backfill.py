@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import timedelta
 
@@ -11,7 +12,8 @@ from django.db import transaction
 
 from saleor_conveyor import conveyor, signals
 from saleor_conveyor.conveyor import BackfillOrder, record_order_history, record_orders_backfill
-from saleor_conveyor.events import Customer
+from saleor_conveyor.engine.rules import DEFAULT_RULES
+from saleor_conveyor.events import Customer, NpsAnswered, OrderFulfilled
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
 
 from .factories import T0, days, placed
@@ -184,3 +186,126 @@ def test_scheduled_touchpoints_are_announced_after_commit(django_capture_on_comm
 
     assert sorted(announced) == sorted(Touchpoint.objects.filter(status="SCHEDULED").values_list("id", flat=True))
     assert announced
+
+
+# --- the same decision on both paths, case by case -------------------------------------------
+# Each case: the orders the backfill reads, what the live hooks recorded before it ran, and one
+# touchpoint that shows the case's decision (key, status, outcome) on both paths.
+
+
+def _live_placed(*orders: BackfillOrder) -> None:
+    for order in orders:
+        conveyor.record_order_placed(order.placed, now=order.placed.placed_at)
+
+
+def _case_cancel():
+    o1 = BackfillOrder(placed("c1", at=NOW - days(5)), cancelled_at=NOW - days(4))
+    return [o1], lambda: _live_placed(o1), ("step_day7", "CANCELLED", "order c1 was cancelled")
+
+
+def _case_return():
+    o1 = BackfillOrder(placed("r1", at=NOW - days(5)), fulfilled_at=NOW - days(4), returned_at=NOW - days(1))
+    return [o1], lambda: _live_placed(o1), ("step_day7", "CANCELLED", "order r1 was returned")
+
+
+def _case_move():
+    """An earlier order the hooks never saw: the step mails move to it (one already due is skipped)."""
+    o1 = BackfillOrder(placed("m1", at=NOW - days(10)))
+    o2 = BackfillOrder(placed("m2", at=NOW - days(5)))
+    return [o1, o2], lambda: _live_placed(o2), ("step_day7", "SKIPPED", "backfill")
+
+
+def _case_move_scheduled():
+    o1 = BackfillOrder(placed("m1", at=NOW - days(4)))
+    o2 = BackfillOrder(placed("m2", at=NOW - days(2)))
+    return [o1, o2], lambda: _live_placed(o2), ("step_day14", "SCHEDULED", "")
+
+
+def _case_first_shipment_wins():
+    """The hooks saw a later shipment; the backfill reads the first: the NPS survey moves to it."""
+    o1 = BackfillOrder(placed("f1", at=NOW - days(6)), fulfilled_at=NOW - days(5))
+
+    def live():
+        _live_placed(o1)
+        conveyor.record_fulfillment(OrderFulfilled("f1", NOW - days(2)), now=NOW - days(2))
+
+    return [o1], live, ("nps_survey:f1", "SCHEDULED", "")
+
+
+def _case_nps_follow_up():
+    """A follow-up of a live NPS answer is the answer's (not the ledger's): both paths leave it as it is."""
+    o1 = BackfillOrder(placed("n1", at=NOW - days(6)), fulfilled_at=NOW - days(5))
+
+    def live():
+        _live_placed(o1)
+        conveyor.record_nps(NpsAnswered(o1.placed.customer, 10, NOW - days(1), order_id="n1"), now=NOW - days(1))
+
+    return [o1], live, ("referral:n1", "SCHEDULED", "")
+
+
+CASES = {
+    "cancel": _case_cancel,
+    "return": _case_return,
+    "move": _case_move,
+    "move-scheduled": _case_move_scheduled,
+    "first-shipment": _case_first_shipment_wins,
+    "nps-follow-up": _case_nps_follow_up,
+}
+
+
+def _both_paths(orders: list[BackfillOrder], live) -> tuple[dict, dict]:
+    """The state after recording one by one (rolled back), and after the bulk backfill."""
+    live()
+    with transaction.atomic():
+        for order in orders:
+            record_order_history(order, now=NOW)
+        expected = state()
+        transaction.set_rollback(True)
+    record_orders_backfill(orders, now=NOW)
+    return expected, state()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_both_paths_take_the_same_decision(case):
+    orders, live, (key, status, outcome) = CASES[case]()
+
+    expected, bulk = _both_paths(orders, live)
+
+    assert bulk == expected
+    shown = bulk["touchpoints"][(orders[0].placed.customer.email, key)]
+    assert shown["status"] == status and outcome in shown["outcome"]
+
+
+def test_both_paths_cancel_what_a_switched_off_rule_scheduled(settings):
+    o1 = BackfillOrder(placed("s1", at=NOW - days(5)))
+    _live_placed(o1)  # with the rule on
+    book = copy.deepcopy(DEFAULT_RULES)
+    next(rule for rule in book["rules"] if rule["name"] == "step_day14")["active"] = False
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": book}
+
+    expected, bulk = _both_paths([o1, BackfillOrder(placed("s2", at=NOW - days(1)))], lambda: None)
+
+    assert bulk == expected
+    shown = bulk["touchpoints"][("hanako@example.com", "step_day14")]
+    assert shown["status"] == "CANCELLED" and shown["outcome"] == "its rule was switched off in the rule book"
+
+
+def test_every_row_the_backfill_writes_carries_its_clock():
+    """One clock for a batch: new and changed rows alike are stamped with the backfill's `now`."""
+    moved = BackfillOrder(placed("k2", at=NOW - days(2)))
+    _live_placed(moved)
+    orders = [
+        BackfillOrder(placed("k1", at=NOW - days(4))),
+        moved,
+        BackfillOrder(placed("k3", who=Customer("new@example.com"), at=NOW - days(1))),
+    ]
+
+    record_orders_backfill(orders, now=NOW)
+
+    changed = Touchpoint.objects.filter(profile__email="hanako@example.com", key="step_day14").get()
+    assert changed.updated_at == NOW and changed.due_at == NOW - days(4) + days(14)
+    new = Touchpoint.objects.filter(profile__email="new@example.com")
+    assert new and {(tp.created_at, tp.updated_at) for tp in new} == {(NOW, NOW)}
+    assert {p.updated_at for p in FanProfile.objects.all()} == {NOW}
+    assert FanProfile.objects.get(email="new@example.com").created_at == NOW
+    assert {p.recorded_at for p in Purchase.objects.filter(order_id__in=["k1", "k3"])} == {NOW}

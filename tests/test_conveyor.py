@@ -440,7 +440,7 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 def test_a_customer_created_by_another_worker_meanwhile_is_recorded_as_returning(monkeypatch):
     """The first-order path finds the profile inserted under it, rolls back, and records again."""
     conveyor.record_order_placed(placed("o1"), now=T0)
-    real_read = conveyor._read_customer
+    real_read = conveyor.orders._read_customer
     misses = []
 
     def read_missing_once(customer, rule_names):
@@ -449,7 +449,7 @@ def test_a_customer_created_by_another_worker_meanwhile_is_recorded_as_returning
             return None, [], {}
         return real_read(customer, rule_names)
 
-    monkeypatch.setattr(conveyor, "_read_customer", read_missing_once)
+    monkeypatch.setattr(conveyor.orders, "_read_customer", read_missing_once)
     result = conveyor.record_order_placed(placed("o2", at=T0 + days(1)), now=T0 + days(1))
     assert misses == [True]
     fan = profile()
@@ -515,3 +515,10 @@ def test_rebuild_command_applies_a_changed_rule_book_to_every_customer(settings)
     call_command("conveyor_rebuild", stdout=out, stderr=err)
     assert set(Touchpoint.objects.filter(key="step_day14").values_list("status", flat=True)) == {"CANCELLED"}
     assert "Rebuilt 2 customers" in out.getvalue() and "2/2 customers" in err.getvalue()
+
+
+def test_the_engine_reads_and_decides_the_models_touchpoint_states():
+    from saleor_conveyor.engine import OutboxStatus
+    from saleor_conveyor.models import TouchpointStatus
+
+    assert {status.value for status in OutboxStatus} <= set(TouchpointStatus.values)

@@ -26,12 +26,7 @@ SALEOR_IMPORTERS = {"saleor_conveyor.hosts.saleor"}
 # and the commands that only run inside Saleor.
 SALEOR_FOLDER_USERS = {"saleor_conveyor.plugin", "saleor_conveyor.hosts.saleor", "saleor_conveyor.apps"}
 # Imports inside functions that still close a cycle, each with who removes it. Tolerated, not required.
-PENDING_CYCLE_EDGES = {
-    # The service sends the shop's inquiry notice itself; it moves to the delivery side (the service split).
-    ("saleor_conveyor.conveyor", "saleor_conveyor.delivery"),
-    # `config.get_config` forwards to `hosts.get_config` until the service modules import that instead.
-    ("saleor_conveyor.config", "saleor_conveyor.hosts"),
-}
+PENDING_CYCLE_EDGES: set[tuple[str, str]] = set()  # edges to cut later; none left
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,7 @@ def test_an_nps_answer_takes_two_round_trips_and_a_first_time_answerer_three():
     from saleor_conveyor.events import NpsAnswered
 
     conveyor.record_order_placed(placed("o1"), now=T0)
-    assert "nextval" in conveyor.NEW_NPS_RESPONSES.next_id_sql  # its sequence is looked up once per process
+    assert "nextval" in conveyor.surveys.NEW_NPS_RESPONSES.next_id_sql  # its sequence is looked up once per process
     with CaptureQueriesContext(connection) as queries:
         conveyor.record_nps(NpsAnswered(customer(), 9, T0 + days(12), order_id="o1"), now=T0 + days(12))
     assert len(queries) == 2 and queries[-1]["sql"].endswith("COMMIT")

@@ -1,7 +1,8 @@
 """Backfill from Saleor: read existing orders in keyset batches and record them in bulk.
 
 Each batch is one transaction that also advances the checkpoint, so a run that is stopped
-resumes after the last committed batch and counts nothing twice.
+resumes after the last committed batch and counts nothing twice. This module reads Saleor and
+keeps the checkpoint; recording a batch (the service's in-memory replay) is `conveyor/backfill.py`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
-from ..conveyor import BackfillOrder, BackfillResult, any_of, record_orders_backfill
+from ..conveyor import BackfillOrder, BackfillResult, record_orders_backfill
 from ..models import BackfillCheckpoint
+from ..sql import any_of
 from . import orders as saleor_orders
 
 CHECKPOINT = "saleor-orders"

@@ -155,7 +155,8 @@ def test_links_follow_a_profile_merged_twice(django_user_model, merged_guest):
     other = django_user_model.objects.create_user(username="u2", email="third@example.com", password="x")
     conveyor.record_order_placed(placed("b1", who=customer("third@example.com", other.pk)), now=T0)
     # The account gives up its profile to another account's (a support merge): the links still follow.
-    conveyor._merge_into(FanProfile.objects.get(pk=other.fan_profile.pk), FanProfile.objects.get(pk=account.pk))
+    keeper, given_up = FanProfile.objects.get(pk=other.fan_profile.pk), FanProfile.objects.get(pk=account.pk)
+    conveyor.customers.merge_into(keeper, given_up)
     assert tokens.profile_for_token(links["unsubscribe"], tokens.UNSUBSCRIBE).pk == other.fan_profile.pk
 
 

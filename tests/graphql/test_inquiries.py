@@ -39,7 +39,9 @@ def errors(answer) -> list[tuple[str | None, str]]:
 @pytest.fixture
 def small_throttle(monkeypatch):
     monkeypatch.setattr(
-        conveyor, "INQUIRY_THROTTLE", {"email": (2, timedelta(hours=1)), "client_address": (3, timedelta(hours=1))}
+        conveyor.inquiries,
+        "INQUIRY_THROTTLE",
+        {"email": (2, timedelta(hours=1)), "client_address": (3, timedelta(hours=1))},
     )
 
 

@@ -1,0 +1,85 @@
+"""The conveyor service: the only code that writes the conveyor's tables. This package's public API.
+
+Every `record_*` function takes a plain event (see `events.py`), validates it, and in one
+transaction updates the purchase ledger and the fan profile and reconciles the outbox with the
+rule book's plan. Recording is idempotent: the same event twice, or events out of order, leave
+the same state, and the unique (profile, key) constraint means an occurrence is never written
+twice. A customer's row is locked for the duration (`_locking.py`), so concurrent events for one
+customer are applied one after the other.
+
+The modules follow the flow: `customers` (which profile, its lock, merges) -> `orders`,
+`surveys`, `returns`, `inquiries` (the events) -> `outbox` (plan <-> rows, via the engine's
+`diff_outbox`) -> `delivery_state` (what delivery records); `backfill` replays `orders` in bulk.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConveyorError, ErrorCode  # what the service raises, typed for API callers
+from . import backfill, customers, delivery_state, inquiries, orders, outbox, returns, surveys
+from .backfill import BackfillOrder, BackfillResult, record_order_history, record_orders_backfill
+from .customers import find_profile, link_customer, unsubscribe
+from .delivery_state import (
+    Reservation,
+    add_badge,
+    claim_touchpoint,
+    claim_touchpoints,
+    fail_stale_sending,
+    record_coupon_code,
+    record_delivery_failed,
+    record_delivery_retry,
+    record_delivery_sent,
+    release_claims,
+    renew_claims,
+    reserve_due_touchpoints,
+)
+from .inquiries import submit_inquiry
+from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
+from .outbox import complete_staff_task, mark_touchpoints, open_staff_tasks, rebuild_profile, schedule_lapsed
+from .returns import decide_return, request_return
+from .surveys import record_fan_survey, record_nps
+
+__all__ = [
+    "BackfillOrder",
+    "BackfillResult",
+    "ConveyorError",
+    "ErrorCode",
+    "Reservation",
+    "add_badge",
+    "backfill",
+    "claim_touchpoint",
+    "claim_touchpoints",
+    "complete_staff_task",
+    "customers",
+    "decide_return",
+    "delivery_state",
+    "fail_stale_sending",
+    "find_profile",
+    "inquiries",
+    "link_customer",
+    "mark_touchpoints",
+    "open_staff_tasks",
+    "orders",
+    "outbox",
+    "rebuild_profile",
+    "record_coupon_code",
+    "record_delivery_failed",
+    "record_delivery_retry",
+    "record_delivery_sent",
+    "record_fan_survey",
+    "record_fulfillment",
+    "record_nps",
+    "record_order_cancelled",
+    "record_order_history",
+    "record_order_placed",
+    "record_orders_backfill",
+    "record_return",
+    "release_claims",
+    "renew_claims",
+    "request_return",
+    "reserve_due_touchpoints",
+    "returns",
+    "schedule_lapsed",
+    "submit_inquiry",
+    "surveys",
+    "unsubscribe",
+]

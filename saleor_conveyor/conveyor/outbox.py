@@ -1,0 +1,265 @@
+"""The outbox: make a customer's touchpoints match the rule book's plan; lapse scan, rebuild, staff tasks.
+
+What to create, move and cancel is the engine's decision (`engine.diff_outbox`); this module reads
+the rows it needs and writes the decision. The backfill's replay applies the same decision in memory.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from .. import signals
+from ..config import ConveyorConfig
+from ..engine import NpsAnswer, OutboxChanges, Placement, RuleBook, diff_outbox, plan_touchpoints, recent_sends
+from ..engine import Purchase as PurchaseFact
+from ..engine.outbox import OutboxRow
+from ..engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
+from ..errors import ConveyorError, ErrorCode
+from ..events import RecordResult
+from ..hosts import get_config
+from ..models import FanProfile, Touchpoint, TouchpointKind, TouchpointStatus
+from ..sql import Batch, on_commit
+from ._ledger import answer, fact, update_summary
+from ._locking import profile_qs_select_for_update, touchpoint_for_update
+from ._tables import OUTBOX, TOUCHPOINT_PROFILE, TOUCHPOINTS
+
+Row = TypeVar("Row")
+LAPSED = frozenset({"lapsed"})
+# The columns a move and a cancellation change.
+MOVED_FIELDS = ["status", "planned_at", "due_at", "outcome", "updated_at"]
+CANCELLED_FIELDS = ["status", "outcome", "updated_at"]
+
+
+def rule_names(book: RuleBook, triggers: frozenset[str]) -> list[str]:
+    """Every rule of these triggers, switched on or off (the outbox the service reconciles)."""
+    return [rule.name for rule in book.rules if rule.trigger in triggers]
+
+
+def switched_off(book: RuleBook) -> frozenset[str]:
+    """Rules switched off: what they scheduled and did not send yet is cancelled."""
+    return frozenset(rule.name for rule in book.rules if not rule.active)
+
+
+def plan_changes(
+    config: ConveyorConfig,
+    existing: Mapping[str, OutboxRow],
+    *,
+    now: datetime,
+    triggers: frozenset[str],
+    purchases: Sequence[PurchaseFact] = (),
+    answers: Sequence[NpsAnswer] = (),
+    backfill: bool = False,
+) -> OutboxChanges:
+    """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's)."""
+    book = config.rule_book
+    plan = plan_touchpoints(
+        book, purchases, answers, now=now, triggers=triggers, recent_sends=recent_sends(existing.values())
+    )
+    # A backfill sends nothing already due; a live event that arrived late still sends what fell due within the grace.
+    late_before = now if backfill else now - config.late_grace
+    return diff_outbox(
+        plan, existing, late_before=late_before, backfill=backfill, purchases=purchases, switched_off=switched_off(book)
+    )
+
+
+def apply_changes(
+    changes: OutboxChanges, existing: Mapping[str, Row], new_row: Callable[[Placement], Row]
+) -> tuple[list[Row], list[Row], list[Row]]:
+    """Apply the engine's decision to rows in memory: the created, the moved and the cancelled rows."""
+    created = [new_row(placement) for placement in changes.create]
+    moved = []
+    for placement in changes.move:
+        row = existing[placement.key]
+        set_plan(row, placement)
+        moved.append(row)
+    cancelled = []
+    for cancellation in changes.cancel:
+        row = existing[cancellation.key]
+        row.status = TouchpointStatus.CANCELLED
+        row.outcome = cancellation.reason
+        cancelled.append(row)
+    return created, moved, cancelled
+
+
+# What a new touchpoint takes from the planned one as it is (its time and status: `set_plan`).
+PLANNED_FIELDS = ("rule", "key", "kind", "order_id", "marketing")
+
+
+def planned_values(placement: Placement) -> dict[str, Any]:
+    return {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+
+
+def set_plan(row: Any, placement: Placement) -> None:
+    """Plan (or replan) a touchpoint in memory; `updated_at` is set when it is written."""
+    row.planned_at = row.due_at = placement.item.due_at
+    row.status = TouchpointStatus(placement.status)
+    row.outcome = placement.outcome
+
+
+def reconcile(
+    profile: FanProfile,
+    *,
+    now: datetime,
+    triggers: frozenset[str],
+    purchases: Sequence[PurchaseFact] | None = None,
+    answers: Sequence[NpsAnswer] | None = None,
+    backfill: bool = False,
+    config: ConveyorConfig | None = None,
+    existing: dict[str, Touchpoint] | None = None,
+    batch: Batch | None = None,
+    owner_sql: tuple[str, list[Any]] | None = None,
+) -> RecordResult:
+    """Make the outbox match the rule book's plan for the given triggers (profile is locked).
+
+    `existing` is the outbox for these triggers when the caller already read it; with a
+    `batch`, the writes join it and happen when the caller flushes.
+    """
+    config = config or get_config()
+    # Switched-off rules are read too, so what they scheduled and did not send yet is cancelled.
+    names = rule_names(config.rule_book, triggers)
+    result = RecordResult(profile_id=profile.id)
+    if not names:
+        return result
+    if purchases is None and triggers & PURCHASE_TRIGGERS:
+        purchases = [fact(row) for row in profile.purchases.all()]
+    if answers is None and triggers & NPS_TRIGGERS:
+        answers = [answer(r) for r in profile.nps_responses.all()]
+    if existing is None:
+        wanted_rules = set(names)  # filtered here: a rule filter in SQL can mislead the planner
+        existing = {tp.key: tp for tp in OUTBOX.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
+    changes = plan_changes(
+        config,
+        existing,
+        now=now,
+        triggers=triggers,
+        purchases=purchases or (),
+        answers=answers or (),
+        backfill=backfill,
+    )
+    created, moved, cancelled = apply_changes(changes, existing, functools.partial(new_touchpoint, profile))
+    for tp in moved:
+        TOUCHPOINTS.update(tp, MOVED_FIELDS, batch=batch)
+    for tp in cancelled:
+        TOUCHPOINTS.update(tp, CANCELLED_FIELDS, batch=batch)
+    TOUCHPOINTS.insert(created, batch=batch, column_sql={"profile_id": owner_sql} if owner_sql else None)
+    written = [*created, *moved, *cancelled]
+    tally = {
+        TouchpointStatus.SCHEDULED: result.scheduled,
+        TouchpointStatus.CANCELLED: result.cancelled,
+        TouchpointStatus.SKIPPED: result.skipped,
+    }
+    for tp in written:
+        tally[tp.status].append(tp.key)
+    scheduled = [tp for tp in written if tp.status == TouchpointStatus.SCHEDULED]
+    if scheduled:  # ids of new rows (and of a new profile) exist only once the batch ran: read them at commit
+        on_commit(functools.partial(_announce_scheduled, profile, scheduled))
+    return result
+
+
+def _announce_scheduled(profile: FanProfile, scheduled: list[Touchpoint]) -> None:
+    for tp in scheduled:
+        tp.profile_id = profile.id
+    signals.send(
+        signals.touchpoint_scheduled,
+        Touchpoint,
+        touchpoint_ids=[tp.id for tp in scheduled],
+        profile_id=profile.id,
+        touchpoints=scheduled,
+    )
+
+
+def new_touchpoint(profile: FanProfile, placement: Placement) -> Touchpoint:
+    """A new outbox row of the profile, as the engine placed it."""
+    tp = TOUCHPOINTS.new(profile_id=profile.id, **planned_values(placement))
+    TOUCHPOINT_PROFILE.set_cached_value(tp, profile)
+    set_plan(tp, placement)
+    return tp
+
+
+# --- time-driven ---------------------------------------------------------------------------
+
+
+def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Find customers who lapsed and have no win-back for this lapse yet; schedule it. Returns how many."""
+    now = now or timezone.now()
+    config = get_config()
+    rules = [rule.name for rule in config.rule_book.active_rules(LAPSED)]
+    if not rules:
+        return 0
+    cutoff = now - timedelta(days=config.lapse_days)
+    has_winback = Touchpoint.objects.filter(
+        profile=OuterRef("pk"), rule__in=rules, planned_at__gte=OuterRef("last_purchase_at")
+    )
+    ids = list(
+        FanProfile.objects.filter(last_purchase_at__lte=cutoff)
+        .exclude(Exists(has_winback))
+        .values_list("id", flat=True)[:batch_size]
+    )
+    scheduled = 0
+    for profile_id in ids:
+        with transaction.atomic():
+            profile = profile_qs_select_for_update().get(pk=profile_id)
+            result = reconcile(profile, now=now, triggers=LAPSED, config=config)
+            scheduled += len(result.scheduled)
+    return scheduled
+
+
+def rebuild_profile(profile_id: int, *, now: datetime | None = None) -> RecordResult:
+    """Recompute a profile and its outbox from the ledger (after a rule book change)."""
+    with transaction.atomic():
+        profile = profile_qs_select_for_update().get(pk=profile_id)
+        return rebuild(profile, now=now or timezone.now())
+
+
+def rebuild(profile: FanProfile, *, now: datetime) -> RecordResult:
+    """Recompute a locked profile's figures and its outbox (every trigger) from its ledger and answers."""
+    facts = [fact(row) for row in profile.purchases.all()]
+    result = reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+    update_summary(profile, facts, now)
+    return result
+
+
+# --- delivery outcomes and staff tasks -----------------------------------------------------
+
+_FINISHED = [TouchpointStatus.SENT, TouchpointStatus.SKIPPED, TouchpointStatus.FAILED, TouchpointStatus.CANCELLED]
+
+
+def mark_touchpoints(ids: Iterable[int], status: str, *, outcome: str = "", now: datetime | None = None) -> int:
+    """Record how touchpoints ended (delivery code calls this; it never re-opens a sent one)."""
+    now = now or timezone.now()
+    values: dict[str, Any] = {"status": status, "outcome": outcome, "updated_at": now}
+    if status == TouchpointStatus.SENT:
+        values["sent_at"] = now
+    return Touchpoint.objects.filter(id__in=list(ids)).exclude(status__in=_FINISHED).update(**values)
+
+
+def open_staff_tasks(*, due_by: datetime | None = None) -> QuerySet[Touchpoint]:
+    """Staff tasks (the paper thank-you card) waiting for someone, oldest first."""
+    tasks = Touchpoint.objects.filter(kind=TouchpointKind.STAFF_TASK, status=TouchpointStatus.SCHEDULED)
+    if due_by is not None:
+        tasks = tasks.filter(due_at__lte=due_by)
+    return tasks.select_related("profile").order_by("due_at", "id")
+
+
+def complete_staff_task(touchpoint_id: int, by: str, *, now: datetime | None = None) -> Touchpoint:
+    """Staff did the task (wrote the card): SENT with done_at and who did it; doing it twice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        tp = touchpoint_for_update(touchpoint_id)
+        if tp is None or tp.kind != TouchpointKind.STAFF_TASK:
+            raise ConveyorError(f"No staff task {touchpoint_id}.", field="id", code=ErrorCode.NOT_FOUND)
+        if tp.status == TouchpointStatus.SENT:
+            return tp
+        if tp.status != TouchpointStatus.SCHEDULED:
+            raise ConveyorError(f"This task is {tp.status.lower()}: {tp.outcome or 'nothing to do'}.", field="id")
+        tp.status, tp.sent_at, tp.done_at, tp.updated_at = TouchpointStatus.SENT, now, now, now
+        tp.outcome = f"done by {by}" if by else "done"
+        tp.save(update_fields=["status", "sent_at", "done_at", "outcome", "updated_at"])
+        return tp
