@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import time
 
 import pytest
@@ -317,11 +316,21 @@ def test_a_batch_is_refused():
     assert refused(status, body, "one operation")
 
 
+def _fastest(call, tries: int = 3) -> tuple[float, object]:
+    """The fastest of a few tries and its answer: a bound on CPU cost that a busy machine's pauses do not trip."""
+    best, answer = float("inf"), None
+    for _ in range(tries):
+        views.clear_caches()
+        started = time.perf_counter()
+        answer = call()
+        best = min(best, time.perf_counter() - started)
+    return best, answer
+
+
 def test_fifty_thousand_undeclared_variables_are_ignored_quickly():
     variables = {f"v{n}": n for n in range(50_000)}
-    started = time.perf_counter()
-    status, body = ask("{ __typename }", variables)
-    assert status == 200 and time.perf_counter() - started < 1
+    seconds, (status, body) = _fastest(lambda: ask("{ __typename }", variables))
+    assert status == 200 and seconds < 1
 
 
 def test_a_variable_declared_twice_is_refused():
@@ -332,10 +341,9 @@ def test_a_variable_declared_twice_is_refused():
 @pytest.mark.parametrize("filler", [" ", "# a comment\n", ",", "\t\r\n"])
 def test_a_megabyte_of_whitespace_or_comments_is_served_quickly(filler):
     padding = filler * ((views.MAX_BODY_BYTES - 300) // (len(json.dumps(filler)) - 2) // 2)
-    started = time.perf_counter()
-    status, body = ask(padding + "{ __typename }" + padding)
+    seconds, (status, body) = _fastest(lambda: ask(padding + "{ __typename }" + padding))
     assert status == 200 and body["data"] == {"__typename": "Query"}
-    assert time.perf_counter() - started < 0.2
+    assert seconds < 0.2
 
 
 @pytest.mark.parametrize(
@@ -349,17 +357,16 @@ def test_a_megabyte_of_whitespace_or_comments_is_served_quickly(filler):
     ids=["10,000 directives", "a 900 KB name", "a 5,000-digit number", "90,000 fields"],
 )
 def test_an_oversized_document_is_refused_quickly(query, words):
-    started = time.perf_counter()
-    status, body = ask(query)
+    seconds, (status, body) = _fastest(lambda: ask(query))
     assert refused(status, body, *words)
-    assert time.perf_counter() - started < 0.2
+    assert seconds < 0.2
 
 
 def test_a_long_string_literal_is_read_quickly(staff):
-    started = time.perf_counter()
-    status, body = ask('{ fanProfile(email: "' + "a" * 900_000 + '") { stage } }', user=staff)
+    query = '{ fanProfile(email: "' + "a" * 900_000 + '") { stage } }'
+    seconds, (status, body) = _fastest(lambda: ask(query, user=staff))
     assert status == 200 and body["data"]["fanProfile"] is None
-    assert time.perf_counter() - started < 0.2
+    assert seconds < 0.2
 
 
 def test_an_escaped_string_literal_is_read_as_graphql_reads_it(staff):
@@ -485,7 +492,7 @@ def _worst_documents() -> dict[str, str]:
     }
 
 
-def _median_seconds(client: Client, query: str, repeats: int = 5) -> float:
+def _fastest_seconds(client: Client, query: str, repeats: int = 5) -> float:
     body = json.dumps({"query": query})
     timings = []
     for _ in range(repeats):
@@ -494,17 +501,17 @@ def _median_seconds(client: Client, query: str, repeats: int = 5) -> float:
         response = client.post("/graphql/", body, content_type="application/json")
         timings.append(time.perf_counter() - started)
         assert response.status_code in (200, 400), response.content[:200]
-    return statistics.median(timings)
+    return min(timings)  # what the work costs; a busy machine only ever adds to it
 
 
 def test_no_document_under_the_limits_costs_more_than_a_few_tens_of_milliseconds():
-    """Each worst document, as a ratio to a one-field request timed in the same run (medians of 5)."""
+    """Each worst document, as a ratio to a one-field request timed in the same run (fastest of 5 each)."""
     client = Client()
-    _median_seconds(client, "{ __typename }")  # warm up
-    one_field = _median_seconds(client, "{ __typename }", repeats=9)
+    _fastest_seconds(client, "{ __typename }")  # warm up
+    one_field = _fastest_seconds(client, "{ __typename }", repeats=9)
     report = []
     for name, query in _worst_documents().items():
-        seconds = _median_seconds(client, query)
+        seconds = _fastest_seconds(client, query)
         report.append((name, seconds, seconds / one_field))
     table = f"one-field request {one_field * 1000:.2f} ms\n" + "\n".join(
         f"{name:45} {seconds * 1000:8.2f} ms {ratio:7.1f}x" for name, seconds, ratio in report
