@@ -135,8 +135,15 @@ def find_profile(
     return None
 
 
-def link_customer(customer: Customer, *, previous_email: str | None = None) -> FanProfile:
-    """An account was created or changed: its guest history joins it, its email follows it."""
+def link_customer(
+    customer: Customer, *, previous_email: str | None = None, take_guest_history: bool = True
+) -> FanProfile | None:
+    """An account was created or changed: its guest history joins it, its email follows it.
+
+    `take_guest_history=False` is for an account whose email is not proven yet (Saleor's
+    `is_confirmed`): a guest profile with that email stays the guest's, and nothing is written,
+    until the host links the account again once the email is confirmed (returns None then).
+    """
     customer = customer.validate()
     if customer.user_id is None:
         raise ConveyorError("link_customer needs an account (user_id).", field="user_id")
@@ -147,6 +154,8 @@ def link_customer(customer: Customer, *, previous_email: str | None = None) -> F
         same_email = next((p for p in found if p.email == customer.email and p is not account), None)
         if same_email is not None and same_email.user_id is not None:
             raise email_of_another_account(customer)
+        if same_email is not None and not take_guest_history:
+            return None
         if account is None and same_email is not None:
             account, same_email = same_email, None
         if account is None:

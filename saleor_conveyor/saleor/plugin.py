@@ -122,8 +122,13 @@ class ConveyorPlugin(BasePlugin):
         return previous_value
 
     def customer_created(self, customer: Any, previous_value: Any, **kwargs: Any) -> Any:
-        """A new account takes over the guest history bought under its email."""
+        """A new account takes over the guest history bought under its email, once the email is proven."""
         self._after_commit("customer_created", customer, lambda: _link_customer(customer))
+        return previous_value
+
+    def account_confirmed(self, user: Any, previous_value: Any, **kwargs: Any) -> Any:
+        """The account proved its email (Saleor links the guest's orders now too): the guest history joins."""
+        self._after_commit("account_confirmed", user, lambda: _link_customer(user))
         return previous_value
 
     def customer_updated(self, customer: Any, previous_value: Any, webhooks: Any = None, **kwargs: Any) -> Any:
@@ -230,4 +235,6 @@ def _link_customer(user: Any) -> None:
     )
     if unchanged.exists():
         return  # customer_updated fires for address edits too; emails are unique, so no guest waits
-    conveyor.link_customer(customer)
+    # Saleor itself joins guest orders to an account only once its email is proven (confirmAccount,
+    # confirmEmailChange, staff edits); until then anyone could register a guest's address.
+    conveyor.link_customer(customer, take_guest_history=bool(getattr(user, "is_confirmed", True)))

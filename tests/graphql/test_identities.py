@@ -91,6 +91,18 @@ def test_linking_an_account_whose_email_is_another_accounts_profile_is_a_typed_r
     assert snapshot() == before
 
 
+def test_an_account_whose_email_is_unproven_leaves_the_guest_profile_alone_until_linked_again(django_user_model):
+    conveyor.record_order_placed(placed("g1", who=customer("guest@example.com")), now=T0)
+    user = django_user_model.objects.create_user(username="g", email="guest@example.com", password="x")
+    before = snapshot()
+
+    assert conveyor.link_customer(customer("guest@example.com", user.pk), take_guest_history=False) is None
+    assert snapshot() == before
+
+    fan = conveyor.link_customer(customer("guest@example.com", user.pk))
+    assert fan.user_id == user.pk and fan.purchase_count == 1
+
+
 def test_a_guest_profile_still_joins_the_account_of_its_email(django_user_model):
     conveyor.record_order_placed(placed("g1", who=customer("guest@example.com")), now=T0)
     user = django_user_model.objects.create_user(username="g", email="guest@example.com", password="x")

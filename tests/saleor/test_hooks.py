@@ -32,6 +32,11 @@ mutation UpdateCustomer($id: ID!, $email: String, $languageCode: LanguageCodeEnu
   customerUpdate(id: $id, input: {email: $email, languageCode: $languageCode}) { errors { field message } }
 }
 """
+CUSTOMER_CONFIRM = """
+mutation ConfirmCustomer($id: ID!) {
+  customerUpdate(id: $id, input: {isConfirmed: true}) { errors { field message } }
+}
+"""
 ORDER_CANCEL = """
 mutation OrderCancel($id: ID!) { orderCancel(id: $id) { errors { field message } order { status } } }
 """
@@ -325,9 +330,10 @@ def test_order_updated_after_a_return_twice_changes_nothing_more(
 # --- customers -----------------------------------------------------------------------------
 
 
-def test_customer_create_merges_the_guest_history_into_the_new_account(
+def test_customer_create_merges_the_guest_history_into_the_new_account_once_it_is_confirmed(
     conveyor_enabled, order_with_lines, place_order, staff_api_client, permission_manage_users
 ):
+    """As Saleor joins guest orders: an account made by staff is unconfirmed until confirmed (or its password set)."""
     Order.objects.filter(pk=order_with_lines.pk).update(user=None, user_email="new.fan@example.com")
     order_with_lines.refresh_from_db()
     place_order(order_with_lines)
@@ -338,10 +344,45 @@ def test_customer_create_merges_the_guest_history_into_the_new_account(
 
     data = response.json()["data"]["customerCreate"]
     assert not data["errors"]
+    assert FanProfile.objects.get().user_id is None  # Saleor made it unconfirmed: the history waits
+
+    response = staff_api_client.post_graphql(CUSTOMER_CONFIRM, {"id": data["user"]["id"]})
+
+    assert not response.json()["data"]["customerUpdate"]["errors"]
     _, user_pk = graphene.Node.from_global_id(data["user"]["id"])
     profile = FanProfile.objects.get()
     assert profile.pk == guest.pk and profile.user_id == int(user_pk)
     assert profile.first_name == "Aiko" and profile.purchase_count == 1
+
+
+def test_an_account_whose_email_is_not_confirmed_does_not_take_over_the_guest_history(
+    conveyor_enabled, order_with_lines, place_order, django_capture_on_commit_callbacks
+):
+    """Anyone can register a guest's address; the guest's history (coupon codes, answers) waits for proof."""
+    Order.objects.filter(pk=order_with_lines.pk).update(user=None, user_email="guest.fan@example.com")
+    order_with_lines.refresh_from_db()
+    place_order(order_with_lines)
+    guest = FanProfile.objects.get()
+    from saleor.account.models import User
+
+    stranger = User.objects.create(email="guest.fan@example.com", is_confirmed=False)
+    manager = get_plugins_manager(allow_replica=False)
+    before = snapshot()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.customer_created(stranger)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.customer_updated(stranger)
+
+    assert snapshot() == before and FanProfile.objects.get().user_id is None
+
+    stranger.is_confirmed = True
+    stranger.save(update_fields=["is_confirmed"])
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.account_confirmed(stranger)
+
+    profile = FanProfile.objects.get()
+    assert profile.pk == guest.pk and profile.user_id == stranger.pk and profile.purchase_count == 1
 
 
 def test_customer_update_email_change_follows_the_account(
