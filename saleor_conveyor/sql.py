@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,25 @@ _MAX_CACHED_PARAMS = 50  # psycopg caches the parse of statements with at most t
 
 
 _OWN_TRANSACTION = "_conveyor_own_transaction"  # attribute of Django's (per-thread) connection
+
+JOINED = "joined"  # a batch's statements bound on the client into one text; this module's PREPARE (_Prepared)
+PIPELINE = "pipeline"  # psycopg's pipeline mode on a server-binding cursor, psycopg's own prepared statements
+BATCHINGS = (JOINED, PIPELINE)
+DEFAULT_BATCHING = JOINED
+DEFAULT_OWN_TRANSACTION = True
+
+
+def batching() -> str:
+    """How a `Batch` travels, as `CONVEYOR_SQL_BATCHING` says ("joined" or "pipeline"): the one place it is read."""
+    name = getattr(settings, "CONVEYOR_SQL_BATCHING", DEFAULT_BATCHING)
+    if name not in BATCHINGS:
+        raise ValueError(f"CONVEYOR_SQL_BATCHING must be one of {', '.join(BATCHINGS)}, not {name!r}")
+    return name
+
+
+def own_transaction_enabled() -> bool:
+    """Whether `atomic()` may run its own BEGIN/COMMIT (`CONVEYOR_OWN_TRANSACTION`); else it is Django's."""
+    return bool(getattr(settings, "CONVEYOR_OWN_TRANSACTION", DEFAULT_OWN_TRANSACTION))
 
 
 class _OwnTransaction:
@@ -92,7 +112,13 @@ def atomic() -> Iterator[None]:
     if _own_transaction() is not None:
         yield  # joins the enclosing own transaction
         return
-    if connection.in_atomic_block or not connection.get_autocommit() or _server_side_binding():
+    joined_needs_client_binding = _server_side_binding() and batching() == JOINED
+    if (
+        not own_transaction_enabled()
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or joined_needs_client_binding
+    ):
         with transaction.atomic():
             yield
         return
@@ -163,6 +189,11 @@ class Batch:
                 statements.append(("COMMIT", [], None))
         if not statements:
             return
+        if batching() == PIPELINE:
+            _run_pipelined(statements)
+            if own is not None and last:
+                own.finished = True
+            return
         with connection.cursor() as cursor:
             _driver_timestamps(cursor.cursor)
             if _server_side_binding():
@@ -192,6 +223,38 @@ class Batch:
                     cursor.nextset()
                 if on_rows:
                     on_rows(cursor.fetchall())
+
+
+def _run_pipelined(statements: list[tuple[str, list[Any], RowsHandler | None]]) -> None:
+    """The statements in one round trip through psycopg's pipeline mode, then the handlers on their rows.
+
+    Each statement gets a cursor of its own (a pipeline's results are read after its Sync), a plain
+    `psycopg.Cursor`: server-side binding, without which psycopg does not prepare (Django's default
+    `ClientCursor` ignores `prepare`). Django also turns psycopg's preparing off on every connection
+    (`prepare_threshold=None`, for poolers, unless the database OPTIONS give one); with client-side
+    binding only this module's cursors bind on the server, so it sets the threshold itself: a text
+    is prepared from its second use, as `_Prepared` does. `CONVEYOR_PREPARED_STATEMENTS = False`
+    turns preparing off here too.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors = [psycopg.Cursor(raw) for _ in statements]
+    prepare = None if getattr(settings, "CONVEYOR_PREPARED_STATEMENTS", True) else False
+    if prepare is None and raw.prepare_threshold is None and not _server_side_binding():
+        raw.prepare_threshold = _PREPARE_AT_USE - 1  # psycopg prepares once a text was run this many times
+    started = time.monotonic()
+    with connection.wrap_database_errors:
+        with raw.pipeline():
+            for cursor, (sql, params, on_rows) in zip(cursors, statements, strict=True):
+                if on_rows is not None:
+                    _driver_timestamps(cursor)
+                cursor.execute(sql, params, prepare=prepare)
+        if connection.queries_logged:  # as Django's debug cursor logs: one entry per round trip
+            joined = "; ".join(sql for sql, _, _ in statements)
+            connection.queries_log.append({"sql": joined, "time": f"{time.monotonic() - started:.3f}"})
+        for cursor, (_, _, on_rows) in zip(cursors, statements, strict=True):
+            if on_rows is not None:
+                on_rows(cursor.fetchall())
 
 
 def _batch_text(
