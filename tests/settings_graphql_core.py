@@ -1,4 +1,7 @@
-"""The core suite's settings with graphql-core 2's own executor: `pytest tests/graphql --ds tests.settings_graphql_core`."""
+"""The core suite's settings with graphql-core 2's own executor.
+
+pytest tests/graphql --ds tests.settings_graphql_core
+"""
 
 from tests.settings import *  # noqa: F403
 
