@@ -19,9 +19,10 @@ the rounds' figures) and p50/p99 latency over all rounds, then which endpoints m
 target (>= 0.3 of the floor's throughput, p99 < 100 ms, no failures).
 
 The readers of myFanProfile are 200 customers with 5 orders each; the NPS answerers are
-2,000 other customers with one order each (each answers about twice in a run: the survey
-goes out at most once per 90 days, so a long run of answers by few customers would test a
-history no customer has). Both are options.
+2,000 other customers with one order each. A customer answers a survey window once (a second
+answer is refused as ALREADY_EXISTS), so each submitNps drive takes answerers in turn, each
+once, and before the next drive (untimed) the answers are deleted: every answer timed is a
+first answer of a customer with one order. Both counts are options.
 
     make bench-api                          # defaults below
     python benchmarks/api_load.py --concurrency 16 --seconds 5 --rounds 7 --server asgi-pool
@@ -199,6 +200,14 @@ def tidy() -> None:
             db.execute(f'VACUUM ANALYZE "{name}"')
 
 
+def forget_answers() -> None:
+    """Delete the NPS answers (untimed), so the next drive's answerers each answer for the first time."""
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        db.execute("DELETE FROM saleor_conveyor_npsresponse")
+
+
 def empty_broker() -> None:
     """Drop whatever the server enqueued: the benchmark's broker database has no consumer."""
     import redis
@@ -358,6 +367,8 @@ async def run_rounds(
             if round_number and not autovacuum:
                 await asyncio.to_thread(tidy)
             for outcome, (_, make, check, server) in zip(outcomes, plan, strict=True):
+                if getattr(make, "fresh", None):
+                    await asyncio.to_thread(make.fresh)
                 warm_up = 1.0 if round_number == 0 else 0.3
                 await drive(opened[server][0], outcome, make, check, args.seconds, warm_up)
     finally:
@@ -379,10 +390,21 @@ def scenarios(readers: list[str], answerers: list[str], variants: list[str]) -> 
         data = json.loads(body)
         return "errors" not in data and data["data"]["myFanProfile"]["purchaseCount"] > 0
 
+    queue: list[str] = []
+
     def nps_request() -> bytes:
         variables = {"score": random.randint(0, 10), "comment": "benchmark"}
         body = json.dumps({"query": SUBMIT_NPS, "variables": variables}).encode()
-        return http_request("POST", "/graphql/", body, random.choice(answerers))
+        if not queue:  # more answers than answerers in one drive: the rest are refused, counted as failures
+            queue.extend(random.sample(answerers, len(answerers)))
+        return http_request("POST", "/graphql/", body, queue.pop())
+
+    def fresh_answerers() -> None:
+        """Before a drive of submitNps: no answer recorded yet, every answerer in the queue once."""
+        forget_answers()
+        queue[:] = random.sample(answerers, len(answerers))
+
+    nps_request.fresh = fresh_answerers  # type: ignore[attr-defined]
 
     def nps_ok(body: bytes) -> bool:
         data = json.loads(body)
@@ -455,7 +477,7 @@ def main() -> None:
         "--answerers",
         type=int,
         default=2000,
-        help="customers with one order who answer NPS, each about twice per run (default 2000)",
+        help="customers with one order who answer NPS, each once per drive (default 2000)",
     )
     parser.add_argument("--orders", type=int, default=5, help="orders per customer (history behind myFanProfile)")
     parser.add_argument("--server", choices=[*SERVERS, "all"], default="all", help="profile to run (default all)")
