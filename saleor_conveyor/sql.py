@@ -1,20 +1,28 @@
 """Precompiled statements and one-round-trip batches for the service's hot path.
 
-Building a query through the ORM costs more than the round trip to PostgreSQL; these
-statements are generated once from the models' metadata, so they follow the models,
-and values are prepared by the model fields themselves, exactly as the ORM would.
-A `Batch` sends several statements in one round trip (Django's PostgreSQL cursor binds
-parameters on the client, so a multi-statement string is one simple query); with
-server-side binding configured it falls back to one statement at a time.
+Statements are generated once from the models' metadata (building a query through the ORM
+costs more than its round trip), so they follow the models, and values are prepared by the
+model fields themselves, exactly as the ORM would.
 
-`atomic()` is `transaction.atomic()` minus two round trips: outside any atomic block its
-BEGIN travels with the first batch and its COMMIT with the last one (`flush(last=True)`),
-so reading a customer and writing an order cost two round trips, not four.
+This module also replaces two library features, each behind a setting read in one function:
 
-On a connection that lives across requests (Django's pool, CONN_MAX_AGE), a batch's
-statements become SQL prepared statements from their second use on that connection:
-PostgreSQL then plans each once instead of every time, which was about half of its CPU
-time on an NPS answer. See `_Prepared`.
+- `CONVEYOR_SQL_BATCHING` (`batching()`): "joined", the default, sends a `Batch` as one text of
+  client-bound statements (one simple query) and prepares its statements itself (`_Prepared`:
+  PREPARE ... AS from a text's second use on a connection, then EXECUTE); "pipeline" sends it
+  through psycopg 3's pipeline mode on a server-binding cursor, with psycopg's own prepared
+  statements (`_run_pipelined` says what that takes under Django).
+- `CONVEYOR_OWN_TRANSACTION` (`own_transaction_enabled()`): True, the default, lets `atomic()`
+  send BEGIN with the block's first batch and COMMIT with its last (`flush(last=True)`); False
+  makes `atomic()` Django's `transaction.atomic()`, inside which `transaction.atomic()` is allowed.
+
+Both defaults are ours because they measured faster side by side (docs/benchmarks.md): the
+joined batch about 10% less time per recorded order in `make bench` and about 10% more
+myFanProfile requests/s in `make bench-api` (asgi-pool) than the pipeline; the own transaction
+about 10% less time per recorded order in `make bench` (two round trips fewer), while in
+`make bench-api` the two transactions were within noise. Remove `_Prepared` and the joined
+text if a run of those benchmarks shows the pipeline level with them (a newer psycopg, a
+server farther away makes round trips dearer for both alike); remove the own transaction if
+`make bench` shows Django's within noise.
 """
 
 from __future__ import annotations
@@ -96,18 +104,20 @@ def _in_server_transaction() -> bool:
 def atomic() -> Iterator[None]:
     """Run the block in one transaction, like `transaction.atomic()`, in two round trips fewer.
 
-    Outside any atomic block (Django in autocommit mode) the transaction is this module's
-    own: BEGIN goes out with the block's first `Batch` and COMMIT with the batch flushed
-    with `last=True` (or alone, on leaving the block). An error anywhere rolls it back; a
+    With `CONVEYOR_OWN_TRANSACTION = False` this is `transaction.atomic()`. Otherwise, outside
+    any atomic block (Django in autocommit mode) the transaction is this module's own: BEGIN
+    goes out with the block's first `Batch` and COMMIT with the batch flushed with `last=True`
+    (or alone, on leaving the block). An error anywhere rolls it back; a
     statement that fails aborts the rest of its batch, COMMIT included. Callbacks given to
     `on_commit` run after the commit (also when the commit went out and a row handler
     raised afterwards). A nested `sql.atomic()` joins the transaction: an error in it rolls
-    back the whole. Inside an atomic block of Django's, or with server-side binding, this is
-    `transaction.atomic()` (a savepoint).
+    back the whole. Inside an atomic block of Django's, or with server-side binding and joined
+    batches, this is `transaction.atomic()` (a savepoint).
 
     Django does not know of the own transaction: inside it use `Batch`, the `Table` methods
     or plain cursors and `sql.on_commit`, not `transaction.atomic()` (refused) nor
-    `transaction.on_commit` (which would run at once, before the commit).
+    `transaction.on_commit` (which would run at once, before the commit). With Django's
+    transaction both are allowed.
     """
     if _own_transaction() is not None:
         yield  # joins the enclosing own transaction
