@@ -45,6 +45,9 @@ def prepared_on_server() -> list[str]:
 
 
 def test_the_settings_are_read_and_checked(settings):
+    for name in ("CONVEYOR_SQL_BATCHING", "CONVEYOR_OWN_TRANSACTION"):
+        if hasattr(settings, name):
+            delattr(settings, name)
     assert (sql.batching(), sql.own_transaction_enabled()) == (sql.DEFAULT_BATCHING, sql.DEFAULT_OWN_TRANSACTION)
     settings.CONVEYOR_SQL_BATCHING = "fast"
     with pytest.raises(ValueError, match="CONVEYOR_SQL_BATCHING must be one of joined, pipeline"):
