@@ -15,14 +15,15 @@ This module also replaces two library features, each behind a setting read in on
   send BEGIN with the block's first batch and COMMIT with its last (`flush(last=True)`); False
   makes `atomic()` Django's `transaction.atomic()`, inside which `transaction.atomic()` is allowed.
 
-Both defaults are ours because they measured faster side by side (docs/benchmarks.md): the
-joined batch about 10% less time per recorded order in `make bench` and about 10% more
-myFanProfile requests/s in `make bench-api` (asgi-pool) than the pipeline; the own transaction
-about 10% less time per recorded order in `make bench` (two round trips fewer), while in
-`make bench-api` the two transactions were within noise. Remove `_Prepared` and the joined
-text if a run of those benchmarks shows the pipeline level with them (a newer psycopg, a
-server farther away makes round trips dearer for both alike); remove the own transaction if
-`make bench` shows Django's within noise.
+What was measured (docs/benchmarks.md, side by side, interleaved, medians, on a loaded machine):
+the own transaction costs 5-11% less time per recorded order than Django's in `make bench` (two
+round trips fewer), in two runs, and is within noise of it in `make bench-api`: it stays the
+default. The joined batch and psycopg's pipeline were within noise of each other in both
+benchmarks (their order flipped between runs), so speed does not justify `_Prepared` and the
+joined text; they stay the default only until the pipeline has what they have and it lacks:
+a check for a pooler between (Django turns psycopg's preparing off for poolers; `_Prepared`
+confirms the backend and stops by itself), recovery when the session's prepared statements
+vanish, and a run of the Saleor tier. Then set the default to "pipeline" and delete them.
 """
 
 from __future__ import annotations
@@ -253,14 +254,22 @@ def _run_pipelined(statements: list[tuple[str, list[Any], RowsHandler | None]]) 
     if prepare is None and raw.prepare_threshold is None and not _server_side_binding():
         raw.prepare_threshold = _PREPARE_AT_USE - 1  # psycopg prepares once a text was run this many times
     started = time.monotonic()
-    with connection.wrap_database_errors:
+
+    def send(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
         with raw.pipeline():
-            for cursor, (sql, params, on_rows) in zip(cursors, statements, strict=True):
+            for cursor, (text, values, on_rows) in zip(cursors, statements, strict=True):
                 if on_rows is not None:
                     _driver_timestamps(cursor)
-                cursor.execute(sql, params, prepare=prepare)
+                cursor.execute(text, values, prepare=prepare)
+
+    joined = "; ".join(sql for sql, _, _ in statements)
+    # Django's execute wrappers (a host's checks, instrumentation) see the round trip, as they see a cursor's.
+    run: Callable[..., None] = send
+    for wrapper in reversed(connection.execute_wrappers):
+        run = functools.partial(wrapper, run)
+    with connection.wrap_database_errors:
+        run(joined, [value for _, values, _ in statements for value in values], False, {"connection": connection})
         if connection.queries_logged:  # as Django's debug cursor logs: one entry per round trip
-            joined = "; ".join(sql for sql, _, _ in statements)
             connection.queries_log.append({"sql": joined, "time": f"{time.monotonic() - started:.3f}"})
         for cursor, (_, _, on_rows) in zip(cursors, statements, strict=True):
             if on_rows is not None:

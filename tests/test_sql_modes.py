@@ -140,3 +140,19 @@ def test_with_djangos_transaction_an_error_undoes_the_block(djangos_transaction)
         PROFILES.insert([FanProfile(email="a@example.com")])
         raise RuntimeError("boom")
     assert not FanProfile.objects.exists()
+
+
+def test_djangos_execute_wrappers_see_a_pipelined_batch(pipeline):
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append((sql, params))
+        return execute(sql, params, many, context)
+
+    rows = []
+    batch = sql.Batch()
+    batch.add(BY_EMAIL, ["a@example.com"], rows.extend)
+    batch.add("SELECT %s::int", [7], rows.extend)
+    with connection.execute_wrapper(wrapper):
+        batch.flush()
+    assert seen == [(f"{BY_EMAIL}; SELECT %s::int", ["a@example.com", 7])] and rows == [(7,)]
