@@ -7,7 +7,7 @@ per request: "lean" (this module) or "graphql-core"; both give the same results 
 (tests/graphql/test_execution.py runs them side by side, and the whole tests/graphql suite
 runs under each). The lean one is the default because `make bench-api` with
 `--variants lean,graphql-core` (asgi-pool) served myFanProfile, a read of about 120 fields,
-with 15-25% more requests/s than graphql-core's (submitNps, a small answer, within noise):
+with 16-27% more requests/s than graphql-core's (submitNps, a small answer, within noise):
 docs/benchmarks.md, "Executor". Remove it when the project moves to graphql-core 3 (another
 algorithm), or when a run shows graphql-core's level with it: tests/graphql/test_execution.py
 pins the versions it follows and fails on an upgrade.
