@@ -35,20 +35,18 @@ demo: venv
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py conveyor_demo $(DEMO_ARGS)
 
+# Each benchmark creates, migrates and uses a database of its own (conveyor_bench, conveyor_bench_delivery,
+# conveyor_bench_api on DATABASE_URL's server; BENCH_DATABASE_URL overrides): never the demo's.
 bench: venv
-	$(PY) scripts/ensure_database.py
-	$(PY) manage.py migrate --noinput -v 0
-	$(PY) -m benchmarks.record_order
+	$(PY) -m benchmarks.record_order $(BENCH_ARGS)
 
 bench-delivery: venv
-	$(PY) scripts/ensure_database.py
-	$(PY) manage.py migrate --noinput -v 0
 	$(PY) benchmarks/delivery.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-# GraphQL API under load vs a plain Django JSON view on the same server (its own database: BENCH_DATABASE_URL).
+# GraphQL API under load vs a plain Django JSON view on the same server (its own database, see above).
 .PHONY: bench-api
 bench-api: venv
 	$(PY) benchmarks/api_load.py $(BENCH_ARGS)

@@ -1,4 +1,9 @@
-"""Shared set-up for the sandbox benchmarks: their own database, migrated, Django ready."""
+"""Shared set-up for the sandbox benchmarks: each on a database of its own, created and migrated, Django ready.
+
+A benchmark never touches the sandbox's database (`make demo` leaves due touchpoints there that a
+delivery sweep would send). Its database is BENCH_DATABASE_URL if set, else the DATABASE_URL's
+server with the benchmark's own database name.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def django_on_bench_database(name: str = "conveyor_bench") -> None:
-    """Point Django at a scratch database (created and migrated if needed) so benchmarks touch no real data."""
+def bench_database_url(name: str) -> str:
+    """The benchmark's database: BENCH_DATABASE_URL, or database `name` on DATABASE_URL's server."""
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return explicit
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/conveyor_sandbox")
-    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + f"/{name}"
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def use_bench_database(name: str) -> str:
+    """Point this process (and the processes it starts) at the benchmark's database, created if missing."""
+    url = bench_database_url(name)
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ensure_database.py")], check=True)
+    return url
+
+
+def django_on_bench_database(name: str) -> None:
+    """`use_bench_database`, then Django set up and the database migrated."""
+    use_bench_database(name)
     import django
 
     django.setup()

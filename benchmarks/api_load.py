@@ -19,14 +19,23 @@ the rounds' figures) and p50/p99 latency over all rounds, then which endpoints m
 target (>= 0.3 of the floor's throughput, p99 < 100 ms, no failures).
 
 The readers of myFanProfile are 200 customers with 5 orders each; the NPS answerers are
-2,000 other customers with one order each (each answers about twice in a run: the survey
-goes out at most once per 90 days, so a long run of answers by few customers would test a
-history no customer has). Both are options.
+2,000 other customers with one order each. A customer answers a survey window once (a second
+answer is refused as ALREADY_EXISTS), so each submitNps drive takes answerers in turn, each
+once, and before the next drive (untimed) the answers are deleted: every answer timed is a
+first answer of a customer with one order. Both counts are options.
 
     make bench-api                          # defaults below
     python benchmarks/api_load.py --concurrency 16 --seconds 5 --rounds 7 --server asgi-pool
 
-The benchmark uses its own database (BENCH_DATABASE_URL, default conveyor_bench_api),
+`--variants` serves the API several ways at once, one server each (the GraphQL executor, sql.py's
+batching and transaction: see VARIANTS), and drives them in the same interleaved rounds: floor,
+reference, then the read and the write of each variant in turn. It also prints each variant's
+throughput as a ratio to the first one's, round by round (median), which is what to compare:
+
+    make bench-api BENCH_ARGS="--server asgi-pool --variants lean,graphql-core"
+    make bench-api BENCH_ARGS="--server asgi-pool --variants ours,pipeline,django-tx,libraries"
+
+The benchmark uses its own database (BENCH_DATABASE_URL, default conveyor_bench_api on DATABASE_URL's server),
 which it empties first. Where the server runs without autovacuum (this project's test
 machines do), it runs VACUUM ANALYZE on its tables after seeding and between rounds,
 untimed, as autovacuum would. submitNps enqueues the delivery of what it schedules, as in
@@ -54,12 +63,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/conveyor_bench_api")
+from benchmarks._setup import bench_database_url  # noqa: E402  (needs ROOT on the path)
+
+DATABASE_URL = bench_database_url("conveyor_bench_api")
 os.environ["DATABASE_URL"] = DATABASE_URL
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 os.environ["CELERY_BROKER_URL"] = BROKER_URL
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 os.environ.pop("DEBUG", None)
+SERVER_SETTINGS = "benchmarks.bench_settings"  # the sandbox's, with the switches below read from the environment
+
+# The ways the API can be served, as environment for the server (benchmarks/bench_settings.py reads it).
+VARIANTS = {
+    "default": {},
+    "lean": {"CONVEYOR_GRAPHQL_EXECUTOR": "lean"},
+    "graphql-core": {"CONVEYOR_GRAPHQL_EXECUTOR": "graphql-core"},
+    "ours": {"CONVEYOR_SQL_BATCHING": "joined", "CONVEYOR_OWN_TRANSACTION": "1"},
+    "pipeline": {"CONVEYOR_SQL_BATCHING": "pipeline", "CONVEYOR_OWN_TRANSACTION": "1"},
+    "django-tx": {"CONVEYOR_SQL_BATCHING": "joined", "CONVEYOR_OWN_TRANSACTION": "0"},
+    "libraries": {"CONVEYOR_SQL_BATCHING": "pipeline", "CONVEYOR_OWN_TRANSACTION": "0"},
+}
 
 MY_PROFILE = (
     "query { myFanProfile { stage purchaseCount lapsed nps npsCategory segment badges"
@@ -177,6 +200,14 @@ def tidy() -> None:
             db.execute(f'VACUUM ANALYZE "{name}"')
 
 
+def forget_answers() -> None:
+    """Delete the NPS answers (untimed), so the next drive's answerers each answer for the first time."""
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        db.execute("DELETE FROM saleor_conveyor_npsresponse")
+
+
 def empty_broker() -> None:
     """Drop whatever the server enqueued: the benchmark's broker database has no consumer."""
     import redis
@@ -205,8 +236,9 @@ SERVERS = {
 }
 
 
-def start_server(port: int, workers: int, profile: str) -> subprocess.Popen:
+def start_server(port: int, workers: int, profile: str, variant: str = "default") -> subprocess.Popen:
     app, env = SERVERS[profile]
+    env = {**env, **VARIANTS[variant], "DJANGO_SETTINGS_MODULE": SERVER_SETTINGS}
     command = [
         sys.executable, "-m", "uvicorn", *app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
@@ -324,27 +356,30 @@ async def drive(
 
 
 async def run_rounds(
-    port: int, plan: list, outcomes: list[Outcome], args: argparse.Namespace, profile: str, autovacuum: bool
+    ports: list[int], plan: list, outcomes: list[Outcome], args: argparse.Namespace, profile: str, autovacuum: bool
 ) -> dict[int, int]:
-    """Every round of every endpoint on the same balanced connections; returns the connections per worker."""
-    connections, per_worker = await open_balanced(port, args.concurrency, args.workers)
+    """Every round of every endpoint, each on its server's balanced connections; returns the first's per worker."""
+    opened = [await open_balanced(port, args.concurrency, args.workers) for port in ports]
     try:
         # Interleaved rounds: whatever else the machine does hits the floor and the API alike.
         for round_number in range(args.rounds):
             print(f"[{profile}] round {round_number + 1} of {args.rounds} ...", file=sys.stderr)
             if round_number and not autovacuum:
                 await asyncio.to_thread(tidy)
-            for outcome, (_, make, check) in zip(outcomes, plan, strict=True):
+            for outcome, (_, make, check, server) in zip(outcomes, plan, strict=True):
+                if getattr(make, "fresh", None):
+                    await asyncio.to_thread(make.fresh)
                 warm_up = 1.0 if round_number == 0 else 0.3
-                await drive(connections, outcome, make, check, args.seconds, warm_up)
+                await drive(opened[server][0], outcome, make, check, args.seconds, warm_up)
     finally:
-        for _, writer in connections:
-            writer.close()
-    return per_worker
+        for connections, _ in opened:
+            for _, writer in connections:
+                writer.close()
+    return opened[0][1]
 
 
-def scenarios(readers: list[str], answerers: list[str]) -> list[tuple[str, callable, callable]]:
-    """(name, request maker, response check): the floor, a read and a write, each as a random customer."""
+def scenarios(readers: list[str], answerers: list[str], variants: list[str]) -> list[tuple]:
+    """(name, request maker, response check, server index): the floor, then each variant's read and write."""
     floor = http_request("GET", "/health/")
     profile_body = json.dumps({"query": MY_PROFILE}).encode()
 
@@ -355,22 +390,38 @@ def scenarios(readers: list[str], answerers: list[str]) -> list[tuple[str, calla
         data = json.loads(body)
         return "errors" not in data and data["data"]["myFanProfile"]["purchaseCount"] > 0
 
+    queue: list[str] = []
+
     def nps_request() -> bytes:
         variables = {"score": random.randint(0, 10), "comment": "benchmark"}
         body = json.dumps({"query": SUBMIT_NPS, "variables": variables}).encode()
-        return http_request("POST", "/graphql/", body, random.choice(answerers))
+        if not queue:  # more answers than answerers in one drive: the rest are refused, counted as failures
+            queue.extend(random.sample(answerers, len(answerers)))
+        return http_request("POST", "/graphql/", body, queue.pop())
+
+    def fresh_answerers() -> None:
+        """Before a drive of submitNps: no answer recorded yet, every answerer in the queue once."""
+        forget_answers()
+        queue[:] = random.sample(answerers, len(answerers))
+
+    nps_request.fresh = fresh_answerers  # type: ignore[attr-defined]
 
     def nps_ok(body: bytes) -> bool:
         data = json.loads(body)
         return "errors" not in data and data["data"]["submitNps"]["errors"] == []
 
     floor_db = http_request("GET", "/health/db/")
-    return [
-        ("floor: plain Django JSON view", lambda: floor, lambda body: body == b'{"ok": true}'),
-        ("reference: the same view after SELECT 1", lambda: floor_db, lambda body: body == b'{"ok": true}'),
-        ("myFanProfile + touchpoints", profile_request, profile_ok),
-        ("submitNps (write)", nps_request, nps_ok),
+    plan = [
+        ("floor: plain Django JSON view", lambda: floor, lambda body: body == b'{"ok": true}', 0),
+        ("reference: the same view after SELECT 1", lambda: floor_db, lambda body: body == b'{"ok": true}', 0),
     ]
+    for server, variant in enumerate(variants):
+        label = f" [{variant}]" if len(variants) > 1 else ""
+        plan += [
+            (f"myFanProfile + touchpoints{label}", profile_request, profile_ok, server),
+            (f"submitNps (write){label}", nps_request, nps_ok, server),
+        ]
+    return plan
 
 
 def table(outcomes: list[Outcome], args: argparse.Namespace, profile: str, per_worker: dict[int, int]) -> str:
@@ -395,6 +446,20 @@ def table(outcomes: list[Outcome], args: argparse.Namespace, profile: str, per_w
     return "\n".join(lines)
 
 
+def side_by_side(outcomes: list[Outcome], variants: list[str]) -> str:
+    """Each variant's throughput over the first variant's, per endpoint: the median of the rounds' ratios."""
+    first_read, first_write = outcomes[2], outcomes[3]
+    lines = [
+        f"| variant | myFanProfile vs {variants[0]} | submitNps vs {variants[0]} |",
+        "|---|---:|---:|",
+    ]
+    for index, variant in enumerate(variants):
+        read, write = outcomes[2 + 2 * index], outcomes[3 + 2 * index]
+        settings = ", ".join(f"{k}={v}" for k, v in VARIANTS[variant].items()) or "the settings' defaults"
+        lines.append(f"| {variant} ({settings}) | {ratio(read, first_read):.2f} | {ratio(write, first_write):.2f} |")
+    return "\n".join(lines)
+
+
 def ratio(outcome: Outcome, floor: Outcome) -> float:
     """Median over rounds of this endpoint's rate over the floor's rate in the same round."""
     pairs = [mine / base for mine, base in zip(outcome.rates, floor.rates, strict=True) if base]
@@ -412,11 +477,17 @@ def main() -> None:
         "--answerers",
         type=int,
         default=2000,
-        help="customers with one order who answer NPS, each about twice per run (default 2000)",
+        help="customers with one order who answer NPS, each once per drive (default 2000)",
     )
     parser.add_argument("--orders", type=int, default=5, help="orders per customer (history behind myFanProfile)")
     parser.add_argument("--server", choices=[*SERVERS, "all"], default="all", help="profile to run (default all)")
+    parser.add_argument(
+        "--variants", default="default", help=f"comma-separated ways to serve the API, of {', '.join(VARIANTS)}"
+    )
     args = parser.parse_args()
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    if not variants or any(name not in VARIANTS for name in variants) or len(variants) > 4:
+        raise SystemExit(f"--variants: one to four of {', '.join(VARIANTS)}")
     if not (1 <= args.concurrency <= 64 and 1 <= args.seconds <= 60 and 1 <= args.rounds <= 20):
         raise SystemExit("keep it bounded: concurrency 1..64, seconds 1..60, rounds 1..20")
     if not (1 <= args.customers <= 20000 and 1 <= args.answerers <= 20000 and 1 <= args.orders <= 200):
@@ -434,16 +505,22 @@ def main() -> None:
         )
         readers, answerers = seed(args.customers, args.orders, args.answerers)
         empty_broker()
-        port = free_port()
-        server = start_server(port, args.workers, profile)
+        ports = [free_port() for _ in variants]
+        servers = []
         try:
-            plan = scenarios(readers, answerers)
-            outcomes = [Outcome(name) for name, _, _ in plan]
-            per_worker = asyncio.run(run_rounds(port, plan, outcomes, args, profile, autovacuum))
+            for port, variant in zip(ports, variants, strict=True):
+                servers.append(start_server(port, args.workers, profile, variant))
+            plan = scenarios(readers, answerers, variants)
+            outcomes = [Outcome(name) for name, *_ in plan]
+            per_worker = asyncio.run(run_rounds(ports, plan, outcomes, args, profile, autovacuum))
         finally:
-            stop_server(server)
+            for server in servers:
+                stop_server(server)
             empty_broker()
         print(table(outcomes, args, profile, per_worker) + "\n")
+        if len(variants) > 1:
+            print(f"#### {profile}: side by side (throughput ratio, median of the rounds)\n")
+            print(side_by_side(outcomes, variants) + "\n")
         floor, _, *api = outcomes
         below = [o.name for o in api if ratio(o, floor) < 0.3 or o.percentile_ms(0.99) >= 100 or o.failures]
         verdicts.append(f"{profile}: " + (f"below target: {'; '.join(below)}" if below else "target met"))

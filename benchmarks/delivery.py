@@ -4,6 +4,8 @@ through Django's mail API (one SMTP connection: the floor), to the same local SM
     make bench-delivery            (or: python benchmarks/delivery.py --count 10000 --workers 1,2 --rounds 1)
     make bench-delivery BENCH_ARGS="--rounds 3 --claim-chunk 1"
 
+It runs on a database of its own (conveyor_bench_delivery on DATABASE_URL's server, or
+BENCH_DATABASE_URL), never the sandbox's, where `make demo` leaves due touchpoints a sweep would send.
 The SMTP server runs in its own process so it does not share the interpreter with the sender. The
 sweep is measured with one sweep process, then with several at once (`--workers`), as Celery runs
 them: they share the rows through SKIP LOCKED. `--rounds` repeats floor and sweeps interleaved and
@@ -120,9 +122,10 @@ def main() -> None:
         CONVEYOR_SETTINGS_JSON=json.dumps({"quiet_hours": ""}),
         CONVEYOR_DELIVERY_JSON=json.dumps(knobs),
     )
-    import django
+    from benchmarks._setup import django_on_bench_database
 
-    django.setup()
+    # Its own database (the sweep workers inherit it): a sweep sends whatever is due where it runs.
+    django_on_bench_database("conveyor_bench_delivery")
     from datetime import timedelta
 
     from django.core.mail import get_connection
@@ -208,7 +211,11 @@ def main() -> None:
 
     version = connection.pg_version // 10000
     chunk = delivery.delivery_settings().claim_chunk
-    print(f"\n{args.count:,} messages to a local aiosmtpd server (PostgreSQL {version}, claim_chunk {chunk})\n")
+    database = connection.settings_dict["NAME"]
+    print(
+        f"\n{args.count:,} messages to a local aiosmtpd server (PostgreSQL {version}, database {database}, "
+        f"claim_chunk {chunk})\n"
+    )
     print("| path | seconds | messages/s | ratio to floor |")
     print("|---|---:|---:|---:|")
     print("\n".join(rows))

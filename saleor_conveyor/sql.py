@@ -1,20 +1,29 @@
 """Precompiled statements and one-round-trip batches for the service's hot path.
 
-Building a query through the ORM costs more than the round trip to PostgreSQL; these
-statements are generated once from the models' metadata, so they follow the models,
-and values are prepared by the model fields themselves, exactly as the ORM would.
-A `Batch` sends several statements in one round trip (Django's PostgreSQL cursor binds
-parameters on the client, so a multi-statement string is one simple query); with
-server-side binding configured it falls back to one statement at a time.
+Statements are generated once from the models' metadata (building a query through the ORM
+costs more than its round trip), so they follow the models, and values are prepared by the
+model fields themselves, exactly as the ORM would.
 
-`atomic()` is `transaction.atomic()` minus two round trips: outside any atomic block its
-BEGIN travels with the first batch and its COMMIT with the last one (`flush(last=True)`),
-so reading a customer and writing an order cost two round trips, not four.
+This module also replaces two library features, each behind a setting read in one function:
 
-On a connection that lives across requests (Django's pool, CONN_MAX_AGE), a batch's
-statements become SQL prepared statements from their second use on that connection:
-PostgreSQL then plans each once instead of every time, which was about half of its CPU
-time on an NPS answer. See `_Prepared`.
+- `CONVEYOR_SQL_BATCHING` (`batching()`): "joined", the default, sends a `Batch` as one text of
+  client-bound statements (one simple query) and prepares its statements itself (`_Prepared`:
+  PREPARE ... AS from a text's second use on a connection, then EXECUTE); "pipeline" sends it
+  through psycopg 3's pipeline mode on a server-binding cursor, with psycopg's own prepared
+  statements (`_run_pipelined` says what that takes under Django).
+- `CONVEYOR_OWN_TRANSACTION` (`own_transaction_enabled()`): True, the default, lets `atomic()`
+  send BEGIN with the block's first batch and COMMIT with its last (`flush(last=True)`); False
+  makes `atomic()` Django's `transaction.atomic()`, inside which `transaction.atomic()` is allowed.
+
+What was measured (docs/benchmarks.md, side by side, interleaved, medians, on a loaded machine):
+the own transaction costs 5-11% less time per recorded order than Django's in `make bench` (two
+round trips fewer), in two runs, and is within noise of it in `make bench-api`: it stays the
+default. The joined batch and psycopg's pipeline were within noise of each other in both
+benchmarks (their order flipped between runs), so speed does not justify `_Prepared` and the
+joined text; they stay the default only until the pipeline has what they have and it lacks:
+a check for a pooler between (Django turns psycopg's preparing off for poolers; `_Prepared`
+confirms the backend and stops by itself), recovery when the session's prepared statements
+vanish, and a run of the Saleor tier. Then set the default to "pipeline" and delete them.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,6 +60,25 @@ _MAX_CACHED_PARAMS = 50  # psycopg caches the parse of statements with at most t
 
 
 _OWN_TRANSACTION = "_conveyor_own_transaction"  # attribute of Django's (per-thread) connection
+
+JOINED = "joined"  # a batch's statements bound on the client into one text; this module's PREPARE (_Prepared)
+PIPELINE = "pipeline"  # psycopg's pipeline mode on a server-binding cursor, psycopg's own prepared statements
+BATCHINGS = (JOINED, PIPELINE)
+DEFAULT_BATCHING = JOINED
+DEFAULT_OWN_TRANSACTION = True
+
+
+def batching() -> str:
+    """How a `Batch` travels, as `CONVEYOR_SQL_BATCHING` says ("joined" or "pipeline"): the one place it is read."""
+    name = getattr(settings, "CONVEYOR_SQL_BATCHING", DEFAULT_BATCHING)
+    if name not in BATCHINGS:
+        raise ValueError(f"CONVEYOR_SQL_BATCHING must be one of {', '.join(BATCHINGS)}, not {name!r}")
+    return name
+
+
+def own_transaction_enabled() -> bool:
+    """Whether `atomic()` may run its own BEGIN/COMMIT (`CONVEYOR_OWN_TRANSACTION`); else it is Django's."""
+    return bool(getattr(settings, "CONVEYOR_OWN_TRANSACTION", DEFAULT_OWN_TRANSACTION))
 
 
 class _OwnTransaction:
@@ -78,23 +107,31 @@ def _in_server_transaction() -> bool:
 def atomic() -> Iterator[None]:
     """Run the block in one transaction, like `transaction.atomic()`, in two round trips fewer.
 
-    Outside any atomic block (Django in autocommit mode) the transaction is this module's
-    own: BEGIN goes out with the block's first `Batch` and COMMIT with the batch flushed
-    with `last=True` (or alone, on leaving the block). An error anywhere rolls it back; a
+    With `CONVEYOR_OWN_TRANSACTION = False` this is `transaction.atomic()`. Otherwise, outside
+    any atomic block (Django in autocommit mode) the transaction is this module's own: BEGIN
+    goes out with the block's first `Batch` and COMMIT with the batch flushed with `last=True`
+    (or alone, on leaving the block). An error anywhere rolls it back; a
     statement that fails aborts the rest of its batch, COMMIT included. Callbacks given to
     `on_commit` run after the commit (also when the commit went out and a row handler
     raised afterwards). A nested `sql.atomic()` joins the transaction: an error in it rolls
-    back the whole. Inside an atomic block of Django's, or with server-side binding, this is
-    `transaction.atomic()` (a savepoint).
+    back the whole. Inside an atomic block of Django's, or with server-side binding and joined
+    batches, this is `transaction.atomic()` (a savepoint).
 
     Django does not know of the own transaction: inside it use `Batch`, the `Table` methods
     or plain cursors and `sql.on_commit`, not `transaction.atomic()` (refused) nor
-    `transaction.on_commit` (which would run at once, before the commit).
+    `transaction.on_commit` (which would run at once, before the commit). With Django's
+    transaction both are allowed.
     """
     if _own_transaction() is not None:
         yield  # joins the enclosing own transaction
         return
-    if connection.in_atomic_block or not connection.get_autocommit() or _server_side_binding():
+    joined_needs_client_binding = _server_side_binding() and batching() == JOINED
+    if (
+        not own_transaction_enabled()
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or joined_needs_client_binding
+    ):
         with transaction.atomic():
             yield
         return
@@ -165,6 +202,11 @@ class Batch:
                 statements.append(("COMMIT", [], None))
         if not statements:
             return
+        if batching() == PIPELINE:
+            _run_pipelined(statements)
+            if own is not None and last:
+                own.finished = True
+            return
         with connection.cursor() as cursor:
             _driver_timestamps(cursor.cursor)
             if _server_side_binding():
@@ -194,6 +236,46 @@ class Batch:
                     cursor.nextset()
                 if on_rows:
                     on_rows(cursor.fetchall())
+
+
+def _run_pipelined(statements: list[tuple[str, list[Any], RowsHandler | None]]) -> None:
+    """The statements in one round trip through psycopg's pipeline mode, then the handlers on their rows.
+
+    Each statement gets a cursor of its own (a pipeline's results are read after its Sync), a plain
+    `psycopg.Cursor`: server-side binding, without which psycopg does not prepare (Django's default
+    `ClientCursor` ignores `prepare`). Django also turns psycopg's preparing off on every connection
+    (`prepare_threshold=None`, for poolers, unless the database OPTIONS give one); with client-side
+    binding only this module's cursors bind on the server, so it sets the threshold itself: a text
+    is prepared from its second use, as `_Prepared` does. `CONVEYOR_PREPARED_STATEMENTS = False`
+    turns preparing off here too.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors = [psycopg.Cursor(raw) for _ in statements]
+    prepare = None if getattr(settings, "CONVEYOR_PREPARED_STATEMENTS", True) else False
+    if prepare is None and raw.prepare_threshold is None and not _server_side_binding():
+        raw.prepare_threshold = _PREPARE_AT_USE - 1  # psycopg prepares once a text was run this many times
+    started = time.monotonic()
+
+    def send(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
+        with raw.pipeline():
+            for cursor, (text, values, on_rows) in zip(cursors, statements, strict=True):
+                if on_rows is not None:
+                    _driver_timestamps(cursor)
+                cursor.execute(text, values, prepare=prepare)
+
+    joined = "; ".join(sql for sql, _, _ in statements)
+    # Django's execute wrappers (a host's checks, instrumentation) see the round trip, as they see a cursor's.
+    run: Callable[..., None] = send
+    for wrapper in reversed(connection.execute_wrappers):
+        run = functools.partial(wrapper, run)
+    with connection.wrap_database_errors:
+        run(joined, [value for _, values, _ in statements for value in values], False, {"connection": connection})
+        if connection.queries_logged:  # as Django's debug cursor logs: one entry per round trip
+            connection.queries_log.append({"sql": joined, "time": f"{time.monotonic() - started:.3f}"})
+        for cursor, (_, _, on_rows) in zip(cursors, statements, strict=True):
+            if on_rows is not None:
+                on_rows(cursor.fetchall())
 
 
 def _batch_text(

@@ -19,8 +19,11 @@ BY_EMAIL = f"SELECT email, purchase_count FROM {PROFILES.name} WHERE email = %s"
 
 
 @pytest.fixture(autouse=True)
-def fresh_session():
-    """Each test starts on a session with nothing prepared, as a new connection would."""
+def fresh_session(settings):
+    """Each test starts on a session with nothing prepared, as a new connection would, with this module's
+    own batching and transaction (what these tests pin; psycopg's way is tested in test_sql_modes.py)."""
+    settings.CONVEYOR_SQL_BATCHING = sql.JOINED
+    settings.CONVEYOR_OWN_TRANSACTION = True
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")

@@ -24,6 +24,13 @@ PURCHASES = sql.Table(Purchase)
 TOUCHPOINTS = sql.Table(Touchpoint)
 
 
+@pytest.fixture(autouse=True)
+def own_ways(settings):
+    """These tests pin sql.py's own batching and transaction; the libraries' ways are tested in test_sql_modes.py."""
+    settings.CONVEYOR_SQL_BATCHING = sql.JOINED
+    settings.CONVEYOR_OWN_TRANSACTION = True
+
+
 def server_status() -> TransactionStatus:
     return connection.connection.info.transaction_status
 

@@ -1,38 +1,42 @@
-"""A lean synchronous executor for graphql-core 2: the same results and errors, a fraction of the cost.
+"""A lean synchronous executor for graphql-core 2, and the switch between it and graphql-core's own.
 
-graphql-core 2's `execute` runs every field through promises, a middleware hook, an executor
-object and half a dozen type checks; for a profile with its touchpoints (about 120 fields)
-that was most of the request's CPU time. Every resolver in this schema is synchronous, so
-this module walks the same algorithm (graphql-core 2.3.2's `executor.py`, which it follows
-step by step) without that machinery:
+It replaces `graphql.execution.execute` with the synchronous executor (graphql-core 2.3.2's
+`executor.py`, which it follows step by step, without promises, middleware or the executor
+object: every resolver in this schema is synchronous). `CONVEYOR_GRAPHQL_EXECUTOR` picks one
+per request: "lean" (this module) or "graphql-core"; both give the same results and errors
+(tests/graphql/test_execution.py runs them side by side, and the whole tests/graphql suite
+runs under each). The lean one is the default because `make bench-api` with
+`--variants lean,graphql-core` (asgi-pool) served myFanProfile, a read of about 120 fields,
+with 16-27% more requests/s than graphql-core's (submitNps, a small answer, within noise):
+docs/benchmarks.md, "Executor". Remove it when the project moves to graphql-core 3 (another
+algorithm), or when a run shows graphql-core's level with it: tests/graphql/test_execution.py
+pins the versions it follows and fails on an upgrade.
 
-- the same ExecutionContext (operation choice, variable coercion, fragments, @skip/@include,
-  argument and sub-field caches, error reporting), the same ResolveInfo for resolvers;
-- graphene's default resolver (an attribute or dict key) is read in place, without building
-  a ResolveInfo nobody looks at;
-- the same completion rules: non-null errors propagate to the nearest nullable field, a
-  resolver's exception becomes a located error at its path and is logged the same way,
-  leaves are serialized by their type, abstract types are resolved as graphql-core does.
-
-A resolver returning a promise is still supported: it is waited for, as graphql-core's
-synchronous executor would. `tests/graphql/test_execution.py` checks results and errors
-against graphql-core's own executor for the contract's operations and the edge cases.
+What it keeps of graphql-core: the ExecutionContext (operation choice, variable coercion,
+fragments, @skip/@include), the ResolveInfo resolvers get, the completion rules (non-null
+errors propagate to the nearest nullable field, a resolver's exception becomes a located
+error at its path, leaves serialized by their type, abstract types resolved as graphql-core
+does). Graphene's default resolver is read in place, without a ResolveInfo nobody looks at.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from graphene.types.resolver import attr_resolver, dict_or_attr_resolver, dict_resolver
 from graphql.error import GraphQLError, GraphQLLocatedError
 from graphql.execution.base import ExecutionResult, ResolveInfo
+from graphql.execution.executor import execute as graphql_core_execute
 from graphql.execution.executor import get_default_resolve_type_fn
+from graphql.execution.executors.sync import SyncExecutor
 from graphql.execution.utils import (
     ExecutionContext,
     collect_fields,
@@ -137,6 +141,77 @@ def execute(
     if not context.errors:
         return ExecutionResult(data=data)
     return ExecutionResult(data=data, errors=context.errors)
+
+
+LEAN = "lean"
+GRAPHQL_CORE = "graphql-core"
+EXECUTORS = (LEAN, GRAPHQL_CORE)
+DEFAULT_EXECUTOR = LEAN
+
+
+def executor_name() -> str:
+    """The executor `CONVEYOR_GRAPHQL_EXECUTOR` names ("lean" or "graphql-core"): the one place it is read."""
+    name = getattr(settings, "CONVEYOR_GRAPHQL_EXECUTOR", DEFAULT_EXECUTOR)
+    if name not in EXECUTORS:
+        raise ValueError(f"CONVEYOR_GRAPHQL_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {name!r}")
+    return name
+
+
+def execute_chosen(
+    schema: GraphQLSchema,
+    document: Document,
+    *,
+    context_value: Any = None,
+    variable_values: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> ExecutionResult:
+    """Run the operation with the executor the setting names; either raises GraphQLError for bad variables."""
+    run = execute if executor_name() == LEAN else execute_with_graphql_core
+    return run(
+        schema, document, context_value=context_value, variable_values=variable_values, operation_name=operation_name
+    )
+
+
+class _HeldRecords(logging.Filter):
+    """Holds graphql-core's own log records while `execute_with_graphql_core` runs on this thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = getattr(self.local, "records", None)
+        if held is None:
+            return True
+        held.append(record)
+        return False
+
+
+_held = _HeldRecords()
+_GRAPHQL_CORE_LOGGERS = ("graphql.execution.executor", "graphql.execution.utils")
+for _name in _GRAPHQL_CORE_LOGGERS:
+    logging.getLogger(_name).addFilter(_held)
+
+
+def execute_with_graphql_core(schema: GraphQLSchema, document: Document, **kwargs: Any) -> ExecutionResult:
+    """graphql-core 2's own `execute` with its synchronous executor, logging as the lean executor does.
+
+    graphql-core logs every resolver exception with its traceback; a ConveyorError is an answer
+    (a refusal), so its records are dropped and the others are passed on after the run.
+    """
+    _held.local.records = []
+    try:
+        result = graphql_core_execute(schema, document, executor=SyncExecutor(), **kwargs)
+    finally:
+        records, _held.local.records = _held.local.records, None
+    errors = result.errors or []
+    bug = any(not isinstance(getattr(error, "original_error", error), ConveyorError) for error in errors)
+    for record in records:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ConveyorError) or (error is None and not bug):
+            continue
+        logging.getLogger(record.name).handle(record)
+    return result
 
 
 def _execute_operation(context: _Context, root_value: Any) -> dict[str, Any] | None:

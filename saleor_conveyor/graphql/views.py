@@ -54,7 +54,7 @@ from .documents import (  # noqa: F401  (the limits, where callers and docs/grap
     MAX_TOKENS,
     MAX_VALIDATION_ERRORS,
 )
-from .execution import execute
+from .execution import execute_chosen as execute  # the executor CONVEYOR_GRAPHQL_EXECUTOR names
 from .schema import schema
 
 logger = logging.getLogger(__name__)

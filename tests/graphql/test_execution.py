@@ -275,3 +275,69 @@ def test_a_failing_leaf_resolver_runs_once_and_its_error_has_its_own_path(caplog
     assert calls == [["thing", "bad"]]
     assert result.data == {"thing": {"a": 1, "bad": None}}
     assert [error.path for error in result.errors] == [["thing", "bad"]]
+
+
+# --- the switch, and the versions the lean executor follows --------------------------------
+
+# The lean executor follows graphql-core 2.3.2's executor.py step by step, for graphene 2.1.9's
+# default resolvers. Whoever upgrades either re-reads that file against execution.py (or sets
+# CONVEYOR_GRAPHQL_EXECUTOR = "graphql-core" and drops the lean one), then updates these pins.
+FOLLOWED_VERSIONS = {"graphql-core": "2.3.2", "graphene": "2.1.9"}
+
+
+@pytest.mark.parametrize("package", sorted(FOLLOWED_VERSIONS))
+def test_the_installed_graphql_libraries_are_the_versions_the_lean_executor_follows(package):
+    from importlib.metadata import version
+
+    installed = version(package)
+    assert installed == FOLLOWED_VERSIONS[package], (
+        f"{package} {installed} is installed, but saleor_conveyor/graphql/execution.py follows "
+        f"{package} {FOLLOWED_VERSIONS[package]}: compare it with graphql-core's executor.py of the new version "
+        "(or run with CONVEYOR_GRAPHQL_EXECUTOR='graphql-core'), then update FOLLOWED_VERSIONS"
+    )
+
+
+def test_the_setting_chooses_the_executor(settings, monkeypatch):
+    from graphql.execution import ExecutionResult
+
+    from saleor_conveyor.graphql import execution
+
+    ran = []
+    monkeypatch.setattr(execution, "execute", lambda *a, **k: ran.append("lean") or ExecutionResult(data={}))
+    monkeypatch.setattr(
+        execution, "graphql_core_execute", lambda *a, **k: ran.append("graphql-core") or ExecutionResult(data={})
+    )
+    document = parse("{ hello }")
+    for name in ("lean", "graphql-core"):
+        settings.CONVEYOR_GRAPHQL_EXECUTOR = name
+        execution.execute_chosen(shapes, document)
+    assert ran == ["lean", "graphql-core"]
+    settings.CONVEYOR_GRAPHQL_EXECUTOR = "fast"
+    with pytest.raises(ValueError, match="CONVEYOR_GRAPHQL_EXECUTOR must be one of lean, graphql-core"):
+        execution.executor_name()
+
+
+def test_under_graphql_core_a_refusal_logs_nothing_and_a_bug_is_logged(caplog):
+    from saleor_conveyor.errors import ConveyorError, ErrorCode
+    from saleor_conveyor.graphql.execution import execute_with_graphql_core
+
+    class Root(graphene.ObjectType):
+        refused = graphene.Int()
+        broken = graphene.Int()
+
+        def resolve_refused(root, info):
+            raise ConveyorError("not yours", code=ErrorCode.PERMISSION_DENIED)
+
+        def resolve_broken(root, info):
+            raise RuntimeError("a bug")
+
+    schema = graphene.Schema(query=Root)
+    caplog.set_level(logging.DEBUG)
+    result = execute_with_graphql_core(schema, parse("{ a: refused b: refused }"))
+    assert [error.message for error in result.errors] == ["not yours", "not yours"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    result = execute_with_graphql_core(schema, parse("{ refused broken }"))
+    assert len(result.errors) == 2
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged and all("not yours" not in r.getMessage() for r in logged if r.exc_info)
+    assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in logged)
