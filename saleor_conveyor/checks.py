@@ -214,6 +214,16 @@ def check_graphql_executor(**kwargs: Any) -> list[Error]:
 
 
 @register()
+def check_sql_batching(**kwargs: Any) -> list[Error]:
+    """CONVEYOR_SQL_BATCHING (E010): one of conf.SQL_BATCHINGS."""
+    value = _raw("CONVEYOR_SQL_BATCHING")
+    if value is _MISSING or value in conf.SQL_BATCHINGS:
+        return []
+    choices = ", ".join(repr(choice) for choice in conf.SQL_BATCHINGS)
+    return [_error(10, "CONVEYOR_SQL_BATCHING", f"must be one of {choices}, got {value!r}")]
+
+
+@register()
 def check_unknown_settings(**kwargs: Any) -> list[Warning]:
     """W001: a CONVEYOR_* setting nothing reads is most likely a typo of one that is."""
     unknown = sorted(name for name in dir(settings) if name.startswith("CONVEYOR") and name not in conf.SETTING_NAMES)
@@ -237,5 +247,6 @@ CHECKS: tuple[Callable[..., list[Any]], ...] = (
     check_trusted_proxies,
     check_switches,
     check_graphql_executor,
+    check_sql_batching,
     check_unknown_settings,
 )

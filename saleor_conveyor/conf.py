@@ -21,6 +21,8 @@ from django.conf import settings
 PREFIX = "CONVEYOR_"
 # The values CONVEYOR_GRAPHQL_EXECUTOR accepts: the conveyor's own executor, or graphql-core 2's.
 GRAPHQL_EXECUTORS = ("lean", "graphql-core")
+# The values CONVEYOR_SQL_BATCHING accepts: statements joined into one text (ours), or psycopg's pipeline.
+SQL_BATCHINGS = ("joined", "pipeline")
 
 
 class AppSettings:
@@ -82,6 +84,11 @@ class AppSettings:
     def GRAPHQL_EXECUTOR(self) -> str:
         """Which executor runs the API's documents: "lean" (the conveyor's own) or "graphql-core" (the library's)."""
         return self._setting("GRAPHQL_EXECUTOR", None) or "lean"
+
+    @property
+    def SQL_BATCHING(self) -> str:
+        """How a `sql.Batch` travels: "joined" (one text, the conveyor's own PREPARE) or "pipeline" (psycopg's)."""
+        return self._setting("SQL_BATCHING", None) or "joined"
 
     @property
     def OWN_TRANSACTION(self) -> bool:

@@ -68,9 +68,8 @@ class DeliverySettings:
     enqueue: bool = True
     # Enqueueing goes through a thread of the process's own: touchpoints already due that the
     # process schedules within this window share one message (later ones get one each, with
-    # their ETA). 0 sends from the caller's thread before it goes on. Under load, 100 ms against
-    # 20 ms gave 8-26% more NPS answers per second (one Celery message costs about 0.35 ms of
-    # CPU); an email leaving 0.1 s later is not noticed.
+    # their ETA). 0 sends from the caller's thread before it goes on. A message per touchpoint costs
+    # the request's process CPU (docs/benchmarks.md, History); an email leaving 0.1 s later is not noticed.
     enqueue_window: timedelta = timedelta(milliseconds=100)
     # Each call to the broker while enqueueing (connecting, reading, writing) gives up after this,
     # or the host's own broker timeout if shorter (Redis, AMQP): a broker that accepts connections

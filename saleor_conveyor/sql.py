@@ -32,10 +32,11 @@ import functools
 import hashlib
 import json
 import logging
+import operator
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,9 +47,10 @@ from uuid import UUID
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.db.models import Field, Model
-from django.db.models.expressions import DatabaseDefault
+from django.db.models.expressions import DatabaseDefault, RawSQL
+from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
 from . import conf
@@ -70,7 +72,7 @@ DEFAULT_OWN_TRANSACTION = True
 
 def batching() -> str:
     """How a `Batch` travels, as `CONVEYOR_SQL_BATCHING` says ("joined" or "pipeline"): the one place it is read."""
-    name = getattr(settings, "CONVEYOR_SQL_BATCHING", DEFAULT_BATCHING)
+    name = conf.SQL_BATCHING
     if name not in BATCHINGS:
         raise ValueError(f"CONVEYOR_SQL_BATCHING must be one of {', '.join(BATCHINGS)}, not {name!r}")
     return name
@@ -78,7 +80,7 @@ def batching() -> str:
 
 def own_transaction_enabled() -> bool:
     """Whether `atomic()` may run its own BEGIN/COMMIT (`CONVEYOR_OWN_TRANSACTION`); else it is Django's."""
-    return bool(getattr(settings, "CONVEYOR_OWN_TRANSACTION", DEFAULT_OWN_TRANSACTION))
+    return conf.OWN_TRANSACTION
 
 
 class _OwnTransaction:
@@ -252,7 +254,7 @@ def _run_pipelined(statements: list[tuple[str, list[Any], RowsHandler | None]]) 
     connection.ensure_connection()
     raw = connection.connection
     cursors = [psycopg.Cursor(raw) for _ in statements]
-    prepare = None if getattr(settings, "CONVEYOR_PREPARED_STATEMENTS", True) else False
+    prepare = None if conf.PREPARED_STATEMENTS else False
     if prepare is None and raw.prepare_threshold is None and not _server_side_binding():
         raw.prepare_threshold = _PREPARE_AT_USE - 1  # psycopg prepares once a text was run this many times
     started = time.monotonic()
@@ -782,12 +784,7 @@ class Table[M: Model]:
 
 # --- bulk writes (the backfill's): COPY, one UPDATE for many rows, array parameters ----------------
 # Imported here, beside the helpers that alone use them.
-import operator  # noqa: E402
-from collections.abc import Iterable  # noqa: E402
 
-from django.db import connections  # noqa: E402
-from django.db.models.expressions import RawSQL  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 
 def copy_rows(

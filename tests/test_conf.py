@@ -21,6 +21,7 @@ DEFAULTS = {
     "PREPARED_STATEMENTS": ("CONVEYOR_PREPARED_STATEMENTS", True),
     "GRAPHQL_EXECUTOR": ("CONVEYOR_GRAPHQL_EXECUTOR", "lean"),
     "OWN_TRANSACTION": ("CONVEYOR_OWN_TRANSACTION", True),
+    "SQL_BATCHING": ("CONVEYOR_SQL_BATCHING", "joined"),
 }
 
 
@@ -130,6 +131,7 @@ def test_good_values_pass(settings):
         ("CONVEYOR_PREPARED_STATEMENTS", "0", "E008"),
         ("CONVEYOR_OWN_TRANSACTION", 1, "E008"),
         ("CONVEYOR_GRAPHQL_EXECUTOR", "fast", "E009"),
+        ("CONVEYOR_SQL_BATCHING", "batched", "E010"),
         ("CONVEYOR_DELIVERY_HANDLER", {"LINE": f"{__name__}.send_line"}, "W001"),
     ],
 )

@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 GRAPHQL_DOC = DOCS / "graphql.md"
 DELIVERY_DOC = DOCS / "delivery.md"
-# Written in parallel with the rest of docs/ (issue 12): a link to one of these may point ahead of the
-# file until the branches are merged. Any other missing file is a broken link.
-PENDING = {"docs/benchmarks.md", "docs/settings.md"}
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$", re.M)
 _FENCE = re.compile(r"^```.*?^```", re.M | re.S)
@@ -189,8 +186,6 @@ def test_every_relative_link_points_at_a_file_and_heading_that_exist(page: str, 
     destination = (source.parent / path_part).resolve() if path_part else source
     relative = destination.relative_to(ROOT).as_posix() if destination.is_relative_to(ROOT) else str(destination)
     if not destination.exists():
-        if relative in PENDING:
-            pytest.skip(f"{page} links to {relative}, which another part of issue 12 writes (not merged yet)")
         pytest.fail(f"{page} links to {target}: {relative} does not exist")
     if anchor and destination.suffix == ".md":
         assert anchor in _anchors(destination), f"{page} links to {target}: {relative} has no heading #{anchor}"

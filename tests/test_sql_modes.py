@@ -11,7 +11,7 @@ from saleor_conveyor import conveyor, sql
 from saleor_conveyor.events import NpsAnswered
 from saleor_conveyor.models import FanProfile, Touchpoint
 
-from .conftest import T0, customer, days, placed
+from .factories import T0, customer, days, placed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -30,7 +30,6 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple
 
-from django.conf import settings
 from graphene.types.resolver import attr_resolver, dict_or_attr_resolver, dict_resolver
 from graphql.error import GraphQLError, GraphQLLocatedError
 from graphql.execution.base import ExecutionResult, ResolveInfo
@@ -59,6 +58,7 @@ from graphql.type import (
 from graphql.utils.undefined import Undefined
 from promise import Promise, is_thenable
 
+from .. import conf
 from ..errors import ConveyorError
 
 # graphql-core's own logger for resolver errors, so its filters and handlers still apply.
@@ -151,7 +151,7 @@ DEFAULT_EXECUTOR = LEAN
 
 def executor_name() -> str:
     """The executor `CONVEYOR_GRAPHQL_EXECUTOR` names ("lean" or "graphql-core"): the one place it is read."""
-    name = getattr(settings, "CONVEYOR_GRAPHQL_EXECUTOR", DEFAULT_EXECUTOR)
+    name = conf.GRAPHQL_EXECUTOR
     if name not in EXECUTORS:
         raise ValueError(f"CONVEYOR_GRAPHQL_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {name!r}")
     return name
