@@ -203,24 +203,23 @@ def check_switches(**kwargs: Any) -> list[Error]:
     return errors
 
 
+def _one_of(number: int, name: str, choices: tuple[str, ...]) -> list[Error]:
+    value = _raw(name)
+    if value is _MISSING or value in choices:
+        return []
+    return [_error(number, name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")]
+
+
 @register()
 def check_graphql_executor(**kwargs: Any) -> list[Error]:
     """CONVEYOR_GRAPHQL_EXECUTOR (E009): one of conf.GRAPHQL_EXECUTORS."""
-    value = _raw("CONVEYOR_GRAPHQL_EXECUTOR")
-    if value is _MISSING or value in conf.GRAPHQL_EXECUTORS:
-        return []
-    choices = ", ".join(repr(choice) for choice in conf.GRAPHQL_EXECUTORS)
-    return [_error(9, "CONVEYOR_GRAPHQL_EXECUTOR", f"must be one of {choices}, got {value!r}")]
+    return _one_of(9, "CONVEYOR_GRAPHQL_EXECUTOR", conf.GRAPHQL_EXECUTORS)
 
 
 @register()
 def check_sql_batching(**kwargs: Any) -> list[Error]:
     """CONVEYOR_SQL_BATCHING (E010): one of conf.SQL_BATCHINGS."""
-    value = _raw("CONVEYOR_SQL_BATCHING")
-    if value is _MISSING or value in conf.SQL_BATCHINGS:
-        return []
-    choices = ", ".join(repr(choice) for choice in conf.SQL_BATCHINGS)
-    return [_error(10, "CONVEYOR_SQL_BATCHING", f"must be one of {choices}, got {value!r}")]
+    return _one_of(10, "CONVEYOR_SQL_BATCHING", conf.SQL_BATCHINGS)
 
 
 @register()
