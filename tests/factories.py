@@ -7,10 +7,13 @@ Like django-oscar's `oscar/test/factories/`: a test says `from tests.factories i
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 from graphql_relay import to_global_id
 
@@ -114,3 +117,26 @@ def touchpoint(
         due_at=due_at,
         **values,
     )
+
+
+def at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run `work(n)` for n in 0..count-1 on threads released together, each on its own database
+    connection (committed data: a `transaction=True` test); what each returned, or the exception it raised."""
+    barrier = threading.Barrier(count)
+    outcomes: list[Any] = [None] * count
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes[n] = work(n)
+        except BaseException as error:  # the test reads it
+            outcomes[n] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes

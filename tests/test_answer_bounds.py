@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC
 
 import pytest
@@ -14,7 +13,7 @@ from saleor_conveyor.errors import ConveyorError, ErrorCode
 from saleor_conveyor.events import FanSurveyAnswered, NpsAnswered, OrderFulfilled
 from saleor_conveyor.models import FanProfile, FanSurveyResponse, NpsResponse, Touchpoint
 
-from .factories import T0, customer, days, placed
+from .factories import T0, at_once, customer, days, placed
 
 pytestmark = pytest.mark.django_db
 
@@ -96,30 +95,17 @@ def test_fan_survey_answers_are_one_per_window_and_an_exact_repeat_is_not_new():
 def test_two_first_answers_at_once_make_one_row_and_the_loser_gets_already_exists(kind):
     if not kind.endswith("new_customer"):
         conveyor.record_order_placed(placed("o1"), now=T0)
-    count = 2
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = []
 
-    def run(n: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            if kind.startswith("nps"):
-                nps(n, T0 + days(1))
-            else:
-                conveyor.record_fan_survey(FanSurveyAnswered(customer(), "NEW_FAN", "LIKE", T0 + days(1 + n)))
-            outcomes.append("ok")
-        except ConveyorError as error:
-            outcomes.append(error.code)
-        except BaseException as error:  # reported below
-            outcomes.append(error)
-        finally:
-            connection.close()
+    def answer(n: int) -> str:
+        if kind.startswith("nps"):
+            nps(n, T0 + days(1))
+        else:
+            conveyor.record_fan_survey(FanSurveyAnswered(customer(), "NEW_FAN", "LIKE", T0 + days(1 + n)))
+        return "ok"
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = [
+        outcome.code if isinstance(outcome, ConveyorError) else outcome for outcome in at_once(2, answer)
+    ]
     assert sorted(map(str, outcomes)) == sorted(["ok", str(ErrorCode.ALREADY_EXISTS)]), outcomes
     model = NpsResponse if kind.startswith("nps") else FanSurveyResponse
     assert model.objects.count() == 1 and FanProfile.objects.count() == 1

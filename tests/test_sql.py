@@ -15,7 +15,7 @@ from psycopg.pq import Format, TransactionStatus
 from saleor_conveyor import conveyor, signals, sql
 from saleor_conveyor.models import FanProfile, Purchase, Touchpoint
 
-from .factories import T0, customer, days, placed
+from .factories import T0, at_once, customer, days, placed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -323,23 +323,12 @@ def test_an_order_recorded_for_another_customer_leaves_a_returning_customer_unch
 
 def test_first_orders_of_one_new_customer_at_once_make_one_profile_and_no_duplicate():
     count = 4
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
 
-    def run(n: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            conveyor.record_order_placed(placed(f"o{n}", at=T0 + days(n)), now=T0 + days(n))
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connection.close()
+    def first_order(n: int) -> object:
+        return conveyor.record_order_placed(placed(f"o{n}", at=T0 + days(n)), now=T0 + days(n))
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(count, first_order)
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     assert not errors, errors
     fan = FanProfile.objects.get()
     assert fan.purchase_count == count and fan.stage == "LOYAL"

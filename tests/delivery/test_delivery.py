@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ from saleor_conveyor.errors import ConveyorError
 from saleor_conveyor.hosts import get_config
 from saleor_conveyor.models import FanProfile, Purchase, ReturnRequest, Touchpoint, TouchpointStatus
 
-from ..factories import profile, touchpoint
+from ..factories import at_once, profile, touchpoint
 
 S = TouchpointStatus
 pytestmark = pytest.mark.django_db
@@ -393,25 +392,7 @@ def test_rows_the_stale_rule_failed_while_their_chunk_waited_are_not_sent(line, 
 
 
 def _run_together(count: int, work) -> None:
-    from django.db import connection
-
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait(timeout=10)
-            work()
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = [outcome for outcome in at_once(count, lambda n: work()) if isinstance(outcome, BaseException)]
     assert not errors, errors
 
 
