@@ -57,6 +57,13 @@ class ConveyorConfig:
     templates: Mapping[str, Any] = field(default_factory=dict)
     # Language of emails to customers whose own language has no templates (a Japanese shop: ja).
     default_language: str = "ja"
+    # True: the storefront serves the customer pages itself at {storefront_url}/conveyor/...; links go there.
+    # False (default): links open the plugin's own pages (pages/), so no storefront code is needed.
+    storefront_pages: bool = False
+    # Branding of the plugin's customer pages.
+    logo_url: str = ""
+    accent_color: str = "#9c3d2b"
+    privacy_note: str = ""
 
     @property
     def lapse_days(self) -> int:
@@ -112,6 +119,14 @@ class ConveyorConfig:
             updates["templates"] = templates
         if data.get("default_language"):
             updates["default_language"] = _language(data["default_language"])
+        if "storefront_pages" in data:
+            updates["storefront_pages"] = _bool(data["storefront_pages"], "storefront_pages")
+        if data.get("logo_url"):
+            updates["logo_url"] = _url(data["logo_url"], "logo_url")
+        if data.get("accent_color"):
+            updates["accent_color"] = _color(data["accent_color"], "accent_color")
+        if "privacy_note" in data:
+            updates["privacy_note"] = _text(data["privacy_note"], "privacy_note")
         return replace(config, **updates)
 
 
@@ -131,6 +146,10 @@ KNOWN_KEYS = {
     "frequency_cap_hours",
     "templates",
     "default_language",
+    "storefront_pages",
+    "logo_url",
+    "accent_color",
+    "privacy_note",
 }
 
 
@@ -157,6 +176,27 @@ def _language(value: Any) -> str:
     if not re.match(r"^[a-z]{2,3}(-[a-z0-9]{1,8})*$", text):
         raise ConfigError("default_language", f"{value!r} is not a language code like ja or en")
     return text
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off", ""}:
+        return False
+    raise ConfigError(name, f"must be true or false, got {value!r}")
+
+
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+def _color(value: Any, name: str) -> str:
+    text = _text(value, name)
+    if not _COLOR.match(text):
+        raise ConfigError(name, f"{text!r} is not a colour like #9c3d2b")
+    return text.lower()
 
 
 def _int(value: Any, name: str, minimum: int) -> int:

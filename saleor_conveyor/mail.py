@@ -306,8 +306,8 @@ def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorC
         "storefront_url": config.storefront_url,
         "order_id": touchpoint.order_id or "",
         "marketing": touchpoint.marketing,
-        "survey_url": tokens.link(profile.id, tokens.SURVEY, config=config, survey="fan"),
-        "nps_url": tokens.link(profile.id, tokens.SURVEY, config=config, **nps_params),
+        "survey_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/fan/", survey="fan"),
+        "nps_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/nps/", **nps_params),
         "unsubscribe_url": tokens.link(profile.id, tokens.UNSUBSCRIBE, config=config) if touchpoint.marketing else "",
     }
     context.update(extra)

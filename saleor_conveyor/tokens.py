@@ -8,16 +8,16 @@ token older than its purpose's lifetime fails too.
 For delivery (emails) and storefronts:
 
 - `make_token(profile, purpose) -> str`: the token alone, e.g. for a template variable.
-- `link(profile, purpose, **params) -> str`: a full storefront URL,
-  `{config.storefront_url}{LINK_PATHS[purpose]}?token=...&<params>`, e.g.
-  `link(profile, SURVEY, order=order_global_id)` for the NPS mail, or
-  `link(profile, UNSUBSCRIBE)` for the footer of every marketing mail.
+- `link(profile, purpose, page=None, **params) -> str`: a full URL of the page, by default the plugin's
+  own (`pages/`, e.g. `.../survey/nps/?token=...&order=...&score=9`); with the `storefront_pages`
+  setting on, the storefront's `{config.storefront_url}{LINK_PATHS[purpose]}?token=...&<params>`.
 - `read_token(token, purpose) -> int`: the profile id, or `ConveyorError(INVALID_TOKEN)`.
 - `profile_for_token(token, purpose) -> FanProfile`: the same, with the profile read; a token
   of a profile merged into another (a guest who became an account) names the one it joined.
 
-The storefront page at the link calls the GraphQL API with the token
-(`submitNps(token: ...)`, `submitFanSurvey(token: ...)`, `unsubscribe(token: ...)`).
+A storefront's own page at the link calls the GraphQL API with the token
+(`submitNps(token: ...)`, `submitFanSurvey(token: ...)`, `unsubscribe(token: ...)`); the plugin's pages
+call the same service functions.
 """
 
 from __future__ import annotations
@@ -42,10 +42,16 @@ MAX_AGE: dict[str, timedelta] = {
     SURVEY: timedelta(days=60),
     UNSUBSCRIBE: timedelta(days=365),
 }
-# Where the storefront serves each purpose's page (appended to config.storefront_url).
+# Where a storefront that serves its own pages (the `storefront_pages` setting) has each purpose's page,
+# appended to config.storefront_url.
 LINK_PATHS: dict[str, str] = {
     SURVEY: "/conveyor/survey",
     UNSUBSCRIBE: "/conveyor/unsubscribe",
+}
+# Where the plugin's own pages (pages/urls.py) are, below the conveyor's root on the host.
+PAGE_PATHS: dict[str, str] = {
+    SURVEY: "survey/",
+    UNSUBSCRIBE: "preferences/",
 }
 PURPOSES = tuple(MAX_AGE)
 
@@ -97,11 +103,21 @@ def profile_for_token(token: object, purpose: str) -> FanProfile:
     return profile
 
 
-def link(profile: FanProfile | int, purpose: str, *, config: ConveyorConfig | None = None, **params: str) -> str:
-    """The storefront URL of a purpose's page, carrying the customer's token (and extra query params)."""
-    if config is None:
-        from .hosts import get_config
+def link(
+    profile: FanProfile | int,
+    purpose: str,
+    *,
+    config: ConveyorConfig | None = None,
+    page: str | None = None,
+    **params: str,
+) -> str:
+    """The URL of a purpose's page carrying the customer's token (and extra query params): the plugin's own
+    page (`page`, a path below the conveyor's root, else PAGE_PATHS), or the storefront's where it has them."""
+    from .hosts import get_config, get_host
 
+    if config is None:
         config = get_config()
     query = urlencode({"token": make_token(profile, purpose), **params})
-    return f"{config.storefront_url.rstrip('/')}{LINK_PATHS[purpose]}?{query}"
+    if config.storefront_pages:
+        return f"{config.storefront_url.rstrip('/')}{LINK_PATHS[purpose]}?{query}"
+    return f"{get_host().endpoint_url(page or PAGE_PATHS[purpose])}?{query}"

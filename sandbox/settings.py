@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 ROOT_URLCONF = "sandbox.urls"
+STATIC_URL = "/static/"  # the sandbox serves no static files; the test live server needs a prefix
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -2,9 +2,10 @@ import os
 
 from django.db import connection
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import path, re_path
 
 from saleor_conveyor.graphql.views import handle_graphql_request
+from saleor_conveyor.pages.urls import serve as serve_customer_page
 from saleor_conveyor.views import handle_unsubscribe_request
 
 
@@ -31,4 +32,6 @@ urlpatterns = [
     path("health/db/", health_db),
     path("graphql/", handle_graphql_request, name="conveyor-graphql"),
     path("unsubscribe/", handle_unsubscribe_request, name="conveyor-unsubscribe"),
+    # The customer pages (saleor_conveyor/pages/urls.py), at the same paths as under Saleor's plugin route.
+    re_path(r"^(?P<path>.+)$", serve_customer_page),
 ]

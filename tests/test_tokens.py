@@ -68,12 +68,25 @@ def test_a_token_of_a_deleted_customer_is_refused(profile):
 
 
 def test_link_builds_the_storefront_url_with_the_token(profile, settings):
+    settings.CONVEYOR = {**settings.CONVEYOR, "storefront_pages": True}
     url = tokens.link(profile, tokens.SURVEY, order="T3JkZXI6MQ==")
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://localhost:3000/conveyor/survey"
     query = parse_qs(parts.query)
     assert query["order"] == ["T3JkZXI6MQ=="]
     assert tokens.read_token(query["token"][0], tokens.SURVEY) == profile.pk
+
+
+def test_link_opens_the_plugins_own_page_unless_the_storefront_serves_the_pages(profile, settings):
+    settings.CONVEYOR_PUBLIC_URL = "https://api.shop.example"
+    url = tokens.link(profile, tokens.SURVEY, page="survey/nps/", order="T3JkZXI6MQ==", score="9")
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.shop.example/survey/nps/"
+    query = parse_qs(parts.query)
+    assert query["score"] == ["9"] and query["order"] == ["T3JkZXI6MQ=="]
+    assert tokens.read_token(query["token"][0], tokens.SURVEY) == profile.pk
+    unsubscribe = urlsplit(tokens.link(profile, tokens.UNSUBSCRIBE))
+    assert unsubscribe.path == "/preferences/"
 
 
 def test_an_unknown_purpose_is_a_programming_error(profile):

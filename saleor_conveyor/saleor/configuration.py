@@ -28,7 +28,7 @@ _DEFAULT_BOOK = {"rules": DEFAULT_RULES["rules"]}
 _DEFAULTS = ConveyorConfig()
 
 # name: (type, label, help text, default)
-SETTINGS: dict[str, tuple[str, str, str, str]] = {
+SETTINGS: dict[str, tuple[str, str, str, str | bool]] = {
     "rule_book": (
         ConfigurationTypeField.MULTILINE,
         "Rule book",
@@ -82,8 +82,33 @@ SETTINGS: dict[str, tuple[str, str, str, str]] = {
     "storefront_url": (
         ConfigurationTypeField.STRING,
         "Storefront URL",
-        "Your storefront's address; survey, return and unsubscribe links in emails open pages there.",
+        "Your storefront's address, linked from every email.",
         _DEFAULTS.storefront_url,
+    ),
+    "storefront_pages": (
+        ConfigurationTypeField.BOOLEAN,
+        "Storefront serves the customer pages",
+        "Off (default): survey, return, inquiry and mail-preference links open the plugin's own pages. "
+        "On: they open your storefront's pages at <storefront URL>/conveyor/... instead.",
+        _DEFAULTS.storefront_pages,
+    ),
+    "logo_url": (
+        ConfigurationTypeField.STRING,
+        "Logo URL",
+        "An https address of your logo, shown on the customer pages. Empty shows the shop name.",
+        _DEFAULTS.logo_url,
+    ),
+    "accent_color": (
+        ConfigurationTypeField.STRING,
+        "Accent colour",
+        "The colour of buttons and links on the customer pages, e.g. #9c3d2b.",
+        _DEFAULTS.accent_color,
+    ),
+    "privacy_note": (
+        ConfigurationTypeField.MULTILINE,
+        "Privacy note",
+        "Shown under the inquiry form: how your shop uses what customers send.",
+        _DEFAULTS.privacy_note,
     ),
     "vip_voucher": (
         ConfigurationTypeField.STRING,

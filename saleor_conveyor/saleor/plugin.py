@@ -162,7 +162,7 @@ class ConveyorPlugin(BasePlugin):
     # --- the conveyor's API --------------------------------------------------------------
 
     def webhook(self, request: Any, path: str, previous_value: Any) -> HttpResponse:
-        """Serve the conveyor's endpoints under /plugins/global/conveyor.crm/: graphql/ and unsubscribe/."""
+        """Serve the conveyor's endpoints under /plugins/global/conveyor.crm/: graphql/, unsubscribe/, the pages."""
         if not self.active:
             return HttpResponseNotFound()  # the legacy /plugins/<id>/ route calls inactive plugins too
         if path in UNSUBSCRIBE_PATHS:
@@ -171,7 +171,7 @@ class ConveyorPlugin(BasePlugin):
             with host.writer():  # the one-click POST writes; Saleor's own view may not have opened the writer
                 return handle_unsubscribe_request(request)
         if path not in GRAPHQL_PATHS:
-            return HttpResponseNotFound()
+            return self._customer_page(request, path or "")
         try:
             from ..graphql.views import handle_graphql_request
         except ModuleNotFoundError as error:
@@ -183,6 +183,17 @@ class ConveyorPlugin(BasePlugin):
             )
         _saleor_host().use_configuration(self.configuration)
         return handle_graphql_request(request)
+
+    def _customer_page(self, request: Any, path: str) -> HttpResponse:
+        """The customer pages (surveys, returns, inquiry, mail preferences): pages/urls.py lists them."""
+        from ..pages import urls as pages
+
+        if not pages.is_page_path(path):
+            return HttpResponseNotFound()
+        host = _saleor_host()
+        host.use_configuration(self.configuration)
+        with host.writer():  # answers and requests write; Saleor's own view may not have opened the writer
+            return pages.serve(request, path)
 
 
 def _saleor_host() -> SaleorHost:

@@ -75,8 +75,8 @@ def test_marketing_email_carries_sender_unsubscribe_link_and_one_click_headers()
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = parse_qs(urlsplit(one_click).query)["token"][0]
     assert tokens.read_token(token, tokens.UNSUBSCRIBE) == hanako.id
-    page = re.search(r'href="(http://localhost:3000/conveyor/unsubscribe\?token=[^"]+)"', message.alternatives[0][0])
-    assert page is not None  # the body links to the storefront's page
+    page = re.search(r'href="(http://localhost:8000/preferences/\?token=[^"]+)"', message.alternatives[0][0])
+    assert page is not None  # the body links to the mail-preferences page
     url = html.unescape(page.group(1))
     assert tokens.read_token(parse_qs(urlsplit(url).query)["token"][0], tokens.UNSUBSCRIBE) == hanako.id
     assert url in message.body

@@ -65,12 +65,12 @@ def test_a_touchpoint_due_in_seconds_arrives_once_in_the_customers_language_with
     assert tokens.read_token(token, tokens.UNSUBSCRIBE) == Touchpoint.objects.get(id=tp_id).profile_id
     assert unsubscribe.startswith("http://localhost:8000/unsubscribe/?token=")  # one-click: our endpoint
     text, html = (part.get_payload(decode=True).decode() for part in message.get_payload())
-    # The body links to the storefront's page with its own token (signed a moment apart from the header's).
-    page = re.search(r"http://localhost:3000/conveyor/unsubscribe\?token=([^\s)]+)", text)
+    # The body links to the mail-preferences page with its own token (signed a moment apart from the header's).
+    page = re.search(r"http://localhost:8000/preferences/\?token=([^\s)]+)", text)
     assert "花子 様" in text and page is not None
     profile_id = Touchpoint.objects.get(id=tp_id).profile_id
     assert tokens.read_token(unquote(page.group(1)), tokens.UNSUBSCRIBE) == profile_id
-    assert "/conveyor/unsubscribe?token=" in html
+    assert "/preferences/?token=" in html
     tp = Touchpoint.objects.get(id=tp_id)
     assert tp.status == S.SENT and tp.attempts == 1
 
