@@ -295,8 +295,17 @@ def sender(config: ConveyorConfig) -> str:
     return formataddr((config.sender_name, address)) if config.sender_name else address
 
 
-def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorConfig, **extra: Any) -> dict[str, Any]:
-    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code)."""
+def template_uses(config: ConveyorConfig, template: str, language: str, name: str) -> bool:
+    """Whether any part of an email (body, subject, text, layout) names a variable, so a link costs only where used."""
+    parts = [_source(config, template, language, part) for part in PARTS] + [_source(config, LAYOUT, language, "html")]
+    return any(name in part for part in parts if part)
+
+
+def email_context(
+    touchpoint: Touchpoint, profile: FanProfile, config: ConveyorConfig, *, return_link: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code);
+    `return_url` (this order's return page) only when `return_link` says the template uses it."""
     nps_params = {"survey": "nps", **({"order": touchpoint.order_id} if touchpoint.order_id else {})}
     context: dict[str, Any] = {
         "first_name": profile.first_name,
@@ -309,7 +318,10 @@ def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorC
         "survey_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/fan/", survey="fan"),
         "nps_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/nps/", **nps_params),
         "unsubscribe_url": tokens.link(profile.id, tokens.UNSUBSCRIBE, config=config) if touchpoint.marketing else "",
+        "return_url": "",
     }
+    if return_link and touchpoint.order_id:
+        context["return_url"] = tokens.link(profile.id, tokens.RETURN, config=config, order_id=touchpoint.order_id)
     context.update(extra)
     return context
 
@@ -319,7 +331,8 @@ def build_message(
 ) -> EmailMultiAlternatives:
     """The email for one touchpoint; marketing mail carries one-click unsubscribe headers (RFC 8058)."""
     language = choose_language(profile.language_code, config)
-    context = email_context(touchpoint, profile, config, **extra)
+    return_link = bool(touchpoint.order_id) and template_uses(config, template, language, "return_url")
+    context = email_context(touchpoint, profile, config, return_link=return_link, **extra)
     rendered = render_email(template, language, context, config)
     headers = {"X-Conveyor-Touchpoint": str(touchpoint.id), "Content-Language": language}
     if touchpoint.marketing:

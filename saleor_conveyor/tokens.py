@@ -7,11 +7,13 @@ token older than its purpose's lifetime fails too.
 
 For delivery (emails) and storefronts:
 
-- `make_token(profile, purpose) -> str`: the token alone, e.g. for a template variable.
+- `make_token(profile, purpose) -> str`: the token alone, e.g. for a template variable; a `return` token
+  also names one order (`make_token(profile, RETURN, order_id=...)`) and opens that order's return page only.
 - `link(profile, purpose, page=None, **params) -> str`: a full URL of the page, by default the plugin's
   own (`pages/`, e.g. `.../survey/nps/?token=...&order=...&score=9`); with the `storefront_pages`
   setting on, the storefront's `{config.storefront_url}{LINK_PATHS[purpose]}?token=...&<params>`.
-- `read_token(token, purpose) -> int`: the profile id, or `ConveyorError(INVALID_TOKEN)`.
+- `read_token(token, purpose) -> int`: the profile id, or `ConveyorError(INVALID_TOKEN)`;
+  `read_claims(token, purpose) -> Claims` gives the order id too.
 - `profile_for_token(token, purpose) -> FanProfile`: the same, with the profile read; a token
   of a profile merged into another (a guest who became an account) names the one it joined.
 
@@ -22,6 +24,7 @@ call the same service functions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -29,6 +32,7 @@ from urllib.parse import urlencode
 from django.core import signing
 
 from .errors import ConveyorError, ErrorCode
+from .events import host_id_problem
 
 if TYPE_CHECKING:
     from .config import ConveyorConfig
@@ -36,22 +40,31 @@ if TYPE_CHECKING:
 
 SURVEY = "survey"
 UNSUBSCRIBE = "unsubscribe"
+RETURN = "return"
 
-# How long a link works: surveys are answered within weeks; an opt-out link must keep working.
+# How long a link works: surveys are answered within weeks; an opt-out link must keep working; a return
+# link as long as the shop's return window (config.return_window_days) plus RETURN_MARGIN, at least this.
 MAX_AGE: dict[str, timedelta] = {
     SURVEY: timedelta(days=60),
     UNSUBSCRIBE: timedelta(days=365),
+    RETURN: timedelta(days=60),
 }
+# The return window counts from the shipment, the link's age from the email (sent after it): the margin covers that.
+RETURN_MARGIN = timedelta(days=30)
+# Purposes whose token names one order as well as the customer.
+ORDER_PURPOSES = frozenset({RETURN})
 # Where a storefront that serves its own pages (the `storefront_pages` setting) has each purpose's page,
 # appended to config.storefront_url.
 LINK_PATHS: dict[str, str] = {
     SURVEY: "/conveyor/survey",
     UNSUBSCRIBE: "/conveyor/unsubscribe",
+    RETURN: "/conveyor/return",
 }
 # Where the plugin's own pages (pages/urls.py) are, below the conveyor's root on the host.
 PAGE_PATHS: dict[str, str] = {
     SURVEY: "survey/",
     UNSUBSCRIBE: "preferences/",
+    RETURN: "returns/",
 }
 PURPOSES = tuple(MAX_AGE)
 
@@ -66,18 +79,48 @@ def _profile_id(profile: FanProfile | int) -> int:
     return profile if isinstance(profile, int) else profile.pk
 
 
-def make_token(profile: FanProfile | int, purpose: str) -> str:
-    """A signed, timestamped token naming this customer for this purpose only."""
-    return signing.dumps({"p": _profile_id(profile)}, salt=_salt(purpose), compress=False)
+@dataclass(frozen=True)
+class Claims:
+    """What a valid token says: whose it is and, for an order's purpose (RETURN), which order."""
+
+    profile_id: int
+    order_id: str | None = None
+
+
+def max_age(purpose: str) -> timedelta:
+    """How long a purpose's token works; a return link follows the shop's return window."""
+    if purpose != RETURN:
+        return MAX_AGE[purpose]
+    from .hosts import get_config
+
+    return max(MAX_AGE[RETURN], timedelta(days=get_config().return_window_days) + RETURN_MARGIN)
+
+
+def make_token(profile: FanProfile | int, purpose: str, *, order_id: str | None = None) -> str:
+    """A signed, timestamped token naming this customer for this purpose only (and, for RETURN, one order)."""
+    salt = _salt(purpose)
+    data: dict[str, object] = {"p": _profile_id(profile)}
+    if purpose in ORDER_PURPOSES:
+        if not isinstance(order_id, str) or not order_id:
+            raise ValueError(f"a {purpose} token names an order: pass order_id")
+        data["o"] = order_id
+    elif order_id is not None:
+        raise ValueError(f"a {purpose} token names no order")
+    return signing.dumps(data, salt=salt, compress=False)
 
 
 def read_token(token: object, purpose: str) -> int:
     """The profile id a token names; INVALID_TOKEN if forged, expired, or made for another purpose."""
+    return read_claims(token, purpose).profile_id
+
+
+def read_claims(token: object, purpose: str) -> Claims:
+    """The profile (and order) a token names; INVALID_TOKEN if forged, expired, or made for another purpose."""
     salt = _salt(purpose)
     if not isinstance(token, str) or not token or len(token) > 512:
         raise ConveyorError("The link's token is missing or malformed.", code=ErrorCode.INVALID_TOKEN, field="token")
     try:
-        data = signing.loads(token, salt=salt, max_age=MAX_AGE[purpose])
+        data = signing.loads(token, salt=salt, max_age=max_age(purpose))
     except signing.SignatureExpired:
         raise ConveyorError(
             "This link has expired; ask for a new one.", code=ErrorCode.INVALID_TOKEN, field="token"
@@ -87,14 +130,21 @@ def read_token(token: object, purpose: str) -> int:
     profile_id = data.get("p") if isinstance(data, dict) else None
     if isinstance(profile_id, bool) or not isinstance(profile_id, int):
         raise ConveyorError("This link is not valid.", code=ErrorCode.INVALID_TOKEN, field="token")
-    return profile_id
+    order_id = data.get("o")
+    if purpose in ORDER_PURPOSES and host_id_problem(order_id):
+        raise ConveyorError("This link is not valid.", code=ErrorCode.INVALID_TOKEN, field="token")
+    return Claims(profile_id, order_id if purpose in ORDER_PURPOSES else None)
 
 
 def profile_for_token(token: object, purpose: str) -> FanProfile:
     """The customer a token names, following merges; INVALID_TOKEN also when that profile no longer exists."""
+    return profile_for_id(read_token(token, purpose))
+
+
+def profile_for_id(profile_id: int) -> FanProfile:
+    """The profile a valid token's id names, following merges; INVALID_TOKEN when it no longer exists."""
     from .models import FanProfile
 
-    profile_id = read_token(token, purpose)
     profile = FanProfile.objects.filter(pk=profile_id).first()
     if profile is None:  # merged into another profile (see conveyor.customers.merge_into): its links keep working
         profile = FanProfile.objects.filter(aliases__old_profile_id=profile_id).first()
@@ -109,6 +159,7 @@ def link(
     *,
     config: ConveyorConfig | None = None,
     page: str | None = None,
+    order_id: str | None = None,
     **params: str,
 ) -> str:
     """The URL of a purpose's page carrying the customer's token (and extra query params): the plugin's own
@@ -117,7 +168,7 @@ def link(
 
     if config is None:
         config = get_config()
-    query = urlencode({"token": make_token(profile, purpose), **params})
+    query = urlencode({"token": make_token(profile, purpose, order_id=order_id), **params})
     if config.storefront_pages:
         return f"{config.storefront_url.rstrip('/')}{LINK_PATHS[purpose]}?{query}"
     return f"{get_host().endpoint_url(page or PAGE_PATHS[purpose])}?{query}"

@@ -97,3 +97,16 @@ def decide_return(
         found.decided_at = now
         found.save(update_fields=["status", "note", "decided_by", "decided_at", "host_reference", "updated_at"])
         return found
+
+
+def requested_quantities(purchase_id: int) -> dict[str, int]:
+    """Per order line, how many are already asked for in requests not rejected: what a new request must leave room for.
+
+    The customer pages read it to show what is still returnable; `request_return` counts the same rows.
+    """
+    return dict(
+        ReturnLine.objects.filter(request__purchase_id=purchase_id)
+        .exclude(request__status=ReturnStatus.REJECTED)
+        .values_list("order_line_id")
+        .annotate(total=Sum("quantity"))
+    )

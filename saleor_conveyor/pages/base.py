@@ -29,6 +29,7 @@ PageView = Callable[..., HttpResponse]
 TEMPLATE_DIR = "conveyor/pages"
 URLCONF = "saleor_conveyor.pages.urls"
 ROOT_ATTRIBUTE = "conveyor_pages_root"  # set by urls.serve: where the pages live on the host that answered
+EMBEDDABLE_ATTRIBUTE = "conveyor_page_embeddable"  # set by a page that may be framed: its refusals may be framed too
 # Longest value of a query parameter or form field a page reads; a form's own fields set tighter limits.
 MAX_VALUE_LENGTH = 10_000
 
@@ -161,7 +162,8 @@ def render_page(
 
 def refusal_page(request: HttpRequest, kind: str, *, language: str, status: int) -> HttpResponse:
     """A clear page for a refused request (bad link, unreadable input, a form from another site): no stack trace."""
-    return render_page(request, "refused.html", {"kind": kind}, language=language, status=status)
+    embeddable = getattr(request, EMBEDDABLE_ATTRIBUTE, False)
+    return render_page(request, "refused.html", {"kind": kind}, language=language, status=status, embeddable=embeddable)
 
 
 def link_refused(request: HttpRequest, error: ConveyorError, *, language: str) -> HttpResponse:

@@ -6,15 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, path, resolve
 
-from . import base
+from . import base, inquiry, returns
 from .base import URLCONF, page_url
 
 __all__ = ["is_page_path", "page_url", "serve", "urlpatterns"]
 
 # Each page module adds its paths here (name: conveyor-page-<page>).
-urlpatterns: list[Any] = []
+urlpatterns: list[Any] = [
+    path("returns/", returns.return_page, name="conveyor-page-returns"),
+    path("inquiry/", inquiry.inquiry_page, name="conveyor-page-inquiry"),
+    path("inquiry/embed/", inquiry.inquiry_embed_page, name="conveyor-page-inquiry-embed"),
+]
 
 
 def serve(request: HttpRequest, path: str) -> HttpResponse:

@@ -153,6 +153,7 @@ def test_every_shipped_email_is_read_as_text_exactly_as_html_parser_reads_it(rul
             "survey_url": "https://s/x?token=a&b",
             "nps_url": "https://s/n",
             "unsubscribe_url": "https://s/u?token=t" if marketing else "",
+            "return_url": "https://s/r?token=r&lang=ja",
             "coupon_code": "C-1",
             "marketing": marketing,
         }
