@@ -320,7 +320,7 @@ def email_context(
         "unsubscribe_url": tokens.link(profile.id, tokens.UNSUBSCRIBE, config=config) if touchpoint.marketing else "",
         "return_url": "",
     }
-    if return_link and touchpoint.order_id:
+    if return_link and touchpoint.order_id and profile.user_id is not None:  # requestReturn takes accounts only
         context["return_url"] = tokens.link(profile.id, tokens.RETURN, config=config, order_id=touchpoint.order_id)
     context.update(extra)
     return context

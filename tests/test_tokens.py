@@ -92,3 +92,37 @@ def test_link_opens_the_plugins_own_page_unless_the_storefront_serves_the_pages(
 def test_an_unknown_purpose_is_a_programming_error(profile):
     with pytest.raises(ValueError):
         tokens.make_token(profile, "newsletter")
+
+
+def test_a_return_token_names_its_customer_and_one_order(profile):
+    token = tokens.make_token(profile, tokens.RETURN, order_id="order-a")
+    assert tokens.read_claims(token, tokens.RETURN) == tokens.Claims(profile.pk, "order-a")
+    assert tokens.read_token(token, tokens.RETURN) == profile.pk
+    refused(token, tokens.SURVEY)
+    refused(token, tokens.UNSUBSCRIBE)
+    refused(tokens.make_token(profile, tokens.SURVEY), tokens.RETURN)
+
+
+def test_a_return_token_must_name_an_order_and_others_must_not():
+    with pytest.raises(ValueError):
+        tokens.make_token(1, tokens.RETURN)
+    with pytest.raises(ValueError):
+        tokens.make_token(1, tokens.SURVEY, order_id="order-a")
+
+
+def test_a_return_token_with_a_changed_order_breaks_the_signature(profile):
+    token = tokens.make_token(profile, tokens.RETURN, order_id="order-a")
+    other = tokens.make_token(profile, tokens.RETURN, order_id="order-b")
+    refused(other.split(":")[0] + ":" + ":".join(token.split(":")[1:]), tokens.RETURN)
+
+
+def test_a_return_link_lives_as_long_as_the_return_window_and_a_margin(profile, settings):
+    assert tokens.max_age(tokens.RETURN) == tokens.MAX_AGE[tokens.RETURN]  # 30 days + 30 is the 60-day floor
+    settings.CONVEYOR = {**settings.CONVEYOR, "return_window_days": 90}
+    assert tokens.max_age(tokens.RETURN) == timedelta(days=90) + tokens.RETURN_MARGIN
+    with freeze_time(timezone.now() - timedelta(days=100)):
+        old = tokens.make_token(profile, tokens.RETURN, order_id="order-a")
+    assert tokens.read_token(old, tokens.RETURN) == profile.pk
+    with freeze_time(timezone.now() - timedelta(days=121)):
+        older = tokens.make_token(profile, tokens.RETURN, order_id="order-a")
+    assert "expired" in refused(older, tokens.RETURN).message
