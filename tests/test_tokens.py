@@ -126,3 +126,11 @@ def test_a_return_link_lives_as_long_as_the_return_window_and_a_margin(profile, 
     with freeze_time(timezone.now() - timedelta(days=121)):
         older = tokens.make_token(profile, tokens.RETURN, order_id="order-a")
     assert "expired" in refused(older, tokens.RETURN).message
+
+
+@pytest.mark.parametrize("order_id", [None, "", 7, "two words", "x" * 65])
+def test_a_return_token_signed_over_a_bad_order_id_is_refused(profile, order_id):
+    from django.core import signing
+
+    data = {"p": profile.pk} if order_id is None else {"p": profile.pk, "o": order_id}
+    refused(signing.dumps(data, salt="saleor_conveyor.token.return", compress=False), tokens.RETURN)

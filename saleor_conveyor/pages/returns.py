@@ -349,7 +349,7 @@ def return_page(request: HttpRequest) -> HttpResponse:
         return _render(request, context, language, status=400)
     done = HttpResponseRedirect(base.page_url(request, "returns", **reopen, lang=language, sent="1"), status=303)
     done["Cache-Control"] = "no-store"
-    done["Referrer-Policy"] = "no-referrer"
+    done["Referrer-Policy"] = "same-origin"
     return done
 
 

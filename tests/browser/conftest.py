@@ -120,12 +120,27 @@ class Browser:
         return path
 
 
+def _close_server_thread_connections(**kwargs: object) -> None:
+    """The live server answers on its own threads; with the sandbox's CONN_MAX_AGE their connections would stay
+    open after the test and keep the test database from being dropped."""
+    import threading
+
+    from django.db import connections
+
+    if threading.current_thread() is not threading.main_thread():
+        connections.close_all()
+
+
 @pytest.fixture
 def browser(_chromium, live_server, request, settings) -> Iterator[Browser]:
     """Chromium on a fresh cookie jar, pointed at the live sandbox; email links built during the test point
     there too (CONVEYOR_PUBLIC_URL)."""
+    from django.core.signals import request_finished
+
     settings.CONVEYOR_PUBLIC_URL = live_server.url
+    request_finished.connect(_close_server_thread_connections, dispatch_uid="conveyor.browser.close")
     _chromium.delete_all_cookies()
     _chromium.set_window_size(*DESKTOP)
     yield Browser(_chromium, live_server.url, request.node.name)
     _chromium.delete_all_cookies()
+    request_finished.disconnect(dispatch_uid="conveyor.browser.close")

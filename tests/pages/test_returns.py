@@ -293,3 +293,9 @@ def test_emails_that_do_not_show_the_return_link_do_not_make_one(hanako, monkeyp
     assert made and tokens.RETURN not in made
     build_message(touchpoint(profile, "nps_survey"), profile, get_config(), "nps_survey")  # no order: no link
     assert tokens.RETURN not in made
+
+
+def test_a_guest_gets_no_return_link_because_only_accounts_can_request_returns():
+    guest = FanProfile.objects.create(email="guest@example.com")
+    message = build_message(touchpoint(guest, "nps_survey", order_id="order-1"), guest, get_config(), "nps_survey")
+    assert "/returns/" not in message.alternatives[0][0]
