@@ -138,7 +138,10 @@ def merged_guest(django_user_model):
     conveyor.record_order_placed(placed("a1", who=customer("old@example.com", user.pk)), now=T0)
     conveyor.record_order_placed(placed("g1", who=customer("new@example.com")), now=T0)
     guest = FanProfile.objects.get(email="new@example.com")
-    links = {purpose: tokens.make_token(guest, purpose) for purpose in tokens.PURPOSES}
+    links = {
+        purpose: tokens.make_token(guest, purpose, **({"order_id": "g1"} if purpose in tokens.ORDER_PURPOSES else {}))
+        for purpose in tokens.PURPOSES
+    }
     account = conveyor.link_customer(customer("new@example.com", user.pk), previous_email="old@example.com")
     assert not FanProfile.objects.filter(pk=guest.pk).exists()
     return account, links
@@ -170,6 +173,7 @@ def test_links_follow_a_profile_merged_twice(django_user_model, merged_guest):
     keeper, given_up = FanProfile.objects.get(pk=other.fan_profile.pk), FanProfile.objects.get(pk=account.pk)
     conveyor.customers.merge_into(keeper, given_up)
     assert tokens.profile_for_token(links["unsubscribe"], tokens.UNSUBSCRIBE).pk == other.fan_profile.pk
+    assert tokens.profile_for_token(links["return"], tokens.RETURN).pk == other.fan_profile.pk
 
 
 def test_a_link_of_a_deleted_profile_is_invalid_token(client, api):
