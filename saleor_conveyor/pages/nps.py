@@ -26,6 +26,7 @@ from ..models import FanProfile, NpsResponse
 from . import base
 
 SCORES = range(11)
+SCORE_VALUES = {str(score): score for score in SCORES}
 ORDER_ID_MAX = 64
 # What each follow-up the rule book may plan for an answer tells the customer on the thank-you screen.
 FOLLOW_UPS = ("referral", "story_video", "honesty_letter")
@@ -89,9 +90,7 @@ def _customer(profile: FanProfile) -> Customer:
 
 def _score(value: object) -> int | None:
     """A score from the link or the form: a whole number 0-10 written plainly, else none chosen."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 2 and int(value) in SCORES:
-        return int(value)
-    return None
+    return SCORE_VALUES.get(value) if isinstance(value, str) else None  # ASCII only: "٣" is a digit to int()
 
 
 def _order(value: object) -> str | None:
