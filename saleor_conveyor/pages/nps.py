@@ -27,6 +27,7 @@ from . import base
 
 SCORES = range(11)
 SCORE_VALUES = {str(score): score for score in SCORES}
+MINUTES = int(PAGE_REPLACE_WINDOW.total_seconds() // 60)
 ORDER_ID_MAX = 64
 # What each follow-up the rule book may plan for an answer tells the customer on the thank-you screen.
 FOLLOW_UPS = ("referral", "story_video", "honesty_letter")
@@ -47,7 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nps_thanks_title": "ご回答ありがとうございます",
         "nps_thanks_score": "いただいた回答: {score}",
         "nps_thanks_body": "いただいた回答はすべて {shop} のスタッフが拝読します。",
-        "nps_change_until": "{until} まではこのページで数字を選び直せます。前の回答と置き換わります。",
+        "nps_change_until": "最初のご回答から{minutes}分間は、回答を直せます。新しい回答が前の回答と置き換わります。",
         "nps_next_referral": ("お友だちに紹介していただける、あなた専用の紹介コードをメールでお送りします。"),
         "nps_next_story_video": "商品に込めた想いをお伝えする動画を、メールでお送りします。",
         "nps_next_honesty_letter": (
@@ -72,7 +73,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nps_thanks_title": "Thank you for answering",
         "nps_thanks_score": "Your answer: {score}",
         "nps_thanks_body": "Everyone at {shop} reads every answer.",
-        "nps_change_until": "Until {until} you can choose another number on this page; it replaces this answer.",
+        "nps_change_until": "For {minutes} minutes after your first answer you can change it; the new one replaces it.",
         "nps_next_referral": "We will email you a personal referral code to share with friends.",
         "nps_next_story_video": "We will email you the story behind our products, in a short video.",
         "nps_next_honesty_letter": ("Thank you for being honest. We will write to you, and ask how we can do better."),
@@ -131,9 +132,8 @@ def _context(
 ) -> dict[str, Any]:
     words = base.texts(language, TEXTS)
     shop = base.branding(get_config()).shop_name
-    until = ""
-    if answer is not None and _replaceable(answer, timezone.now()):
-        until = timezone.localtime(answer.replaceable_until).strftime("%H:%M")
+    token = request.POST.get("token") if request.method == "POST" else request.GET.get("token", "")
+    changeable = answer is not None and _replaceable(answer, timezone.now())
     return {
         "state": state,
         "question": words["nps_question"].format(shop=shop),
@@ -142,13 +142,16 @@ def _context(
         "comment": comment,
         "comment_max": COMMENT_MAX,
         "order_id": order_id or "",
-        "token": request.POST.get("token") if request.method == "POST" else request.GET.get("token", ""),
+        "token": token,
         "errors": errors or {},
         "action": base.page_url(request, "nps"),
         "answer": answer,
         "thanks_score": words["nps_thanks_score"].format(score=answer.score) if answer else "",
         "thanks_body": words["nps_thanks_body"].format(shop=shop),
-        "change_until": words["nps_change_until"].format(until=until) if until else "",
+        "change_until": words["nps_change_until"].format(minutes=MINUTES) if changeable else "",
+        "change_url": base.page_url(request, "nps", token=token, order=order_id, score=answer.score, lang=language)
+        if changeable
+        else "",
         "next_steps": [words[f"nps_next_{name}"] for name in _follow_ups(answer.score)] if answer else [],
         "auto_confirm": state == "form" and score is not None,
         "recorded_score": None,
