@@ -83,3 +83,20 @@ def test_a_key_press_confirms_and_picking_another_score_replaces_it(browser):
     while time.monotonic() < deadline and NpsResponse.objects.get(profile=profile).score != 8:
         time.sleep(0.1)
     assert list(NpsResponse.objects.filter(profile=profile).values_list("score", flat=True)) == [8]
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_nps_emails_eleven_buttons_fit_a_phone_and_each_opens_its_score(browser, language, tmp_path):
+    profile, order = customer_with_order(language=language)
+    email = tmp_path / "nps.html"
+    email.write_text(nps_email(profile, str(order.pk)), encoding="utf-8")
+    browser.phone()
+    browser.open(email.as_uri())
+    buttons = [a for a in browser.find_all("a") if "score=" in (a.get_attribute("href") or "")]
+    assert [a.text for a in buttons] == [str(n) for n in range(11)]
+    assert browser.page_width_fits()
+    assert len({a.location["y"] for a in buttons}) == 1  # one row, 0 to 10
+    browser.screenshot(f"nps-email-{language}")
+    buttons[10].click()
+    assert browser.wait_for("#nps-form") and browser.find("input[name=score][value='10']").is_selected()
+    assert NpsResponse.objects.count() == 0
