@@ -10,12 +10,14 @@ from django.test import Client
 from django.utils import timezone
 from freezegun import freeze_time
 
-from saleor_conveyor import conveyor, tokens
+from saleor_conveyor import conveyor, mail, tokens
 from saleor_conveyor.conveyor.surveys import PAGE_REPLACE_WINDOW
 from saleor_conveyor.errors import ConveyorError, ErrorCode
 from saleor_conveyor.events import Customer, NpsAnswered
+from saleor_conveyor.hosts import get_config
 from saleor_conveyor.models import FanProfile, NpsResponse, Touchpoint
 
+from ..factories import gid, touchpoint
 from ..graphql.helpers import Api, snapshot
 from .helpers import csrf_client, customer_with_order, nps_email, read_form, rows, score_links
 
@@ -67,15 +69,12 @@ def test_the_nps_email_has_eleven_links_each_with_its_own_score_and_a_valid_toke
     assert question in html
     assert ("まったくない" if language == "ja" else "not likely") in html
     assert "<script" not in html and "<form" not in html
+    assert mail._TextMaker().feed_plain_markup(html)  # the plain-text part stays on delivery's fast path
+    assert all(f"{n} ( " in mail.html_to_text(html) for n in range(11))  # and spells each score's link out
 
 
 def test_other_emails_build_no_score_links():
     profile, order = customer_with_order()
-    from saleor_conveyor import mail
-    from saleor_conveyor.hosts import get_config
-
-    from ..factories import touchpoint
-
     tp = touchpoint(profile, "step_day7", order_id=str(order.pk))
     html = mail.build_message(tp, profile, get_config(), "step_day7").alternatives[0][0]
     assert score_links(html) == []
@@ -187,8 +186,6 @@ def test_the_api_keeps_already_exists_for_a_second_answer_even_within_the_window
     open_and_send(csrf_client(), page_query(profile, str(order.pk), 3))
     everything = snapshot()
     token = tokens.make_token(profile, tokens.SURVEY)
-    from ..factories import gid
-
     query = "mutation($t: String, $o: ID) { submitNps(token: $t, orderId: $o, score: 9) { errors { code } } }"
     answer = Api()(query, {"t": token, "o": gid("Order", order.pk)})
     assert [e["code"] for e in answer.payload("submitNps")["errors"]] == ["ALREADY_EXISTS"]
