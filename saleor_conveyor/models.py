@@ -221,6 +221,9 @@ class NpsResponse(models.Model):
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # Until when the customer may still change this answer (the survey page's one-click links), and its
+    # follow-ups wait: null for an answer that is final at once (the API's).
+    replaceable_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
