@@ -31,6 +31,7 @@ from .surveys import (
     nps_category,
     nps_score,
 )
+from .winback import ImprovementArea, WinbackKind, WinbackReason, clean_reasons, winback_occasion
 
 __all__ = [
     "DEFAULT_RULES",
@@ -42,6 +43,7 @@ __all__ = [
     "FanDegree",
     "FanStage",
     "FanSurveyAnswer",
+    "ImprovementArea",
     "Liking",
     "NpsAnswer",
     "NpsCategory",
@@ -53,6 +55,9 @@ __all__ = [
     "Rule",
     "RuleBook",
     "RuleBookError",
+    "WinbackKind",
+    "WinbackReason",
+    "clean_reasons",
     "diff_outbox",
     "engagement_cell",
     "engagement_class",
@@ -63,4 +68,5 @@ __all__ = [
     "recent_sends",
     "stage_for",
     "summarize",
+    "winback_occasion",
 ]
