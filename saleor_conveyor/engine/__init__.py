@@ -31,9 +31,10 @@ from .surveys import (
     nps_category,
     nps_score,
 )
-from .winback import ImprovementArea, WinbackKind, WinbackReason, clean_reasons, winback_occasion
+from .winback import ANSWER_CODES, ImprovementArea, WinbackKind, WinbackReason, clean_reasons, winback_occasion
 
 __all__ = [
+    "ANSWER_CODES",
     "DEFAULT_RULES",
     "KINDS",
     "TRIGGERS",

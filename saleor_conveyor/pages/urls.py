@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, path, resolve
 
-from . import base
+from . import base, preferences, winback
 from .base import URLCONF, page_url
 
 __all__ = ["is_page_path", "page_url", "serve", "urlpatterns"]
 
 # Each page module adds its paths here (name: conveyor-page-<page>).
-urlpatterns: list[Any] = []
+urlpatterns: list[Any] = [
+    path("survey/winback/", winback.winback_page, name="conveyor-page-winback"),
+    path("preferences/", preferences.preferences_page, name="conveyor-page-preferences"),
+]
 
 
 def serve(request: HttpRequest, path: str) -> HttpResponse:
