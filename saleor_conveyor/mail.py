@@ -295,8 +295,36 @@ def sender(config: ConveyorConfig) -> str:
     return formataddr((config.sender_name, address)) if config.sender_name else address
 
 
-def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorConfig, **extra: Any) -> dict[str, Any]:
-    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code)."""
+# Links only a few templates use, made (a signature each) only for a template that names them.
+SURVEY_PAGE_LINKS: dict[str, dict[str, str]] = {
+    "winback_url": {"page": "survey/winback/", "survey": "winback", "kind": "winback"},
+    "improvement_url": {"page": "survey/winback/", "survey": "winback", "kind": "improvement"},
+}
+
+
+def _names(config: ConveyorConfig, template: str, language: str, name: str) -> bool:
+    """Whether the template (the shop's override or the default, any part, or the layout) uses `name`."""
+    for where, parts in ((template, PARTS), (LAYOUT, ("html",))):
+        for part in parts:
+            source = _source(config, where, language, part)
+            if source and name in source:
+                return True
+    return False
+
+
+def email_context(
+    touchpoint: Touchpoint,
+    profile: FanProfile,
+    config: ConveyorConfig,
+    *,
+    template: str | None = None,
+    language: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code).
+
+    Given the `template` and `language`, the survey-page links (SURVEY_PAGE_LINKS) are made only if it uses them.
+    """
     nps_params = {"survey": "nps", **({"order": touchpoint.order_id} if touchpoint.order_id else {})}
     survey_token = tokens.make_token(profile.id, tokens.SURVEY)  # both survey links: signing costs per message
     context: dict[str, Any] = {
@@ -315,6 +343,10 @@ def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorC
         ),
         "unsubscribe_url": tokens.link(profile.id, tokens.UNSUBSCRIBE, config=config) if touchpoint.marketing else "",
     }
+    for name, params in SURVEY_PAGE_LINKS.items():
+        if template is None or language is None or _names(config, template, language, name):
+            query = {**params, **({"lang": language} if language else {})}
+            context[name] = tokens.link(profile.id, tokens.SURVEY, config=config, token=survey_token, **query)
     context.update(extra)
     return context
 
@@ -352,7 +384,7 @@ def build_message(
 ) -> EmailMultiAlternatives:
     """The email for one touchpoint; marketing mail carries one-click unsubscribe headers (RFC 8058)."""
     language = choose_language(profile.language_code, config)
-    context = email_context(touchpoint, profile, config, **extra)
+    context = email_context(touchpoint, profile, config, template=template, language=language, **extra)
     if template == NPS_TEMPLATE:  # eleven links cost eleven URLs: only the email that shows them
         context["nps_scores"] = nps_score_links(touchpoint, profile, config, language)
     rendered = render_email(template, language, context, config)

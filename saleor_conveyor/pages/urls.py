@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, path, resolve
 
-from . import base, fan_survey, nps, survey
+from . import base, fan_survey, nps, preferences, survey, winback
 from .base import URLCONF, page_url
 
 __all__ = ["is_page_path", "page_url", "serve", "urlpatterns"]
@@ -20,6 +20,8 @@ urlpatterns += [
     path("survey/", survey.survey_page, name="conveyor-page-survey"),
     path("survey/nps/", nps.nps_page, name="conveyor-page-nps"),
     path("survey/fan/", fan_survey.fan_survey_page, name="conveyor-page-fan-survey"),
+    path("survey/winback/", winback.winback_page, name="conveyor-page-winback"),
+    path("preferences/", preferences.preferences_page, name="conveyor-page-preferences"),
 ]
 
 
