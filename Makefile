@@ -4,15 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON312 ?= $(shell ./scripts/find-python312)
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conveyor_sandbox
-# The sandbox refuses to start outside DEBUG without a secret key: the demo and benchmarks get a throwaway
-# one per run (set SECRET_KEY yourself to keep one; the tests make their own, see tests/settings.py).
+# The sandbox refuses to start outside DEBUG without a secret key. The demo, `make serve` and the benchmarks
+# share one kept in $(SECRET_KEY_FILE) (made on first use, not committed), so the links `make demo` prints
+# open under `make serve`; set SECRET_KEY yourself to use another (tests/settings.py makes one when none is set).
+SECRET_KEY_FILE ?= build/sandbox-secret-key
 ifndef SECRET_KEY
-SECRET_KEY := $(shell od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+SECRET_KEY := $(shell test -s $(SECRET_KEY_FILE) || { mkdir -p $(dir $(SECRET_KEY_FILE)) && (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(SECRET_KEY_FILE)); }; cat $(SECRET_KEY_FILE))
 endif
 export SECRET_KEY
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench bench-delivery test-saleor clean
+.PHONY: venv test lint demo serve bench bench-delivery test-saleor clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 was not found: install it (pyenv install 3.12) or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -34,6 +36,12 @@ demo: venv
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py conveyor_demo $(DEMO_ARGS)
+
+# The sandbox served on the demo's data (web server + Celery worker with beat): open the links `make demo` printed.
+serve: venv
+	$(PY) scripts/ensure_database.py
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py conveyor_serve $(SERVE_ARGS)
 
 # Each benchmark creates, migrates and uses a database of its own (conveyor_bench, conveyor_bench_delivery,
 # conveyor_bench_api on DATABASE_URL's server; BENCH_DATABASE_URL overrides): never the demo's.

@@ -134,6 +134,8 @@ CONVEYOR_DELIVERY = json.loads(os.environ.get("CONVEYOR_DELIVERY_JSON") or "{}")
 # is read, from the right (saleor_conveyor/hosts/django.py DjangoHost.client_address). Default: none.
 CONVEYOR_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("CONVEYOR_TRUSTED_PROXIES", "").split(",") if p.strip()]
 # PREPARE/EXECUTE on connections that outlive a request (docs/install.md: Prepared statements); 0 switches it off.
+# Where the sandbox answers, for the links in its emails (`make serve` sets it to its own address).
+CONVEYOR_PUBLIC_URL = os.environ.get("CONVEYOR_PUBLIC_URL", "http://localhost:8000")
 CONVEYOR_PREPARED_STATEMENTS = os.environ.get("CONVEYOR_PREPARED_STATEMENTS", "1") != "0"
 
 LOGGING = {
