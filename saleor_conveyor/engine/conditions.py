@@ -63,7 +63,7 @@ class CustomerView:
 
 
 def language_matches(wanted: str, language: str) -> bool:
-    """"ja" matches "ja", "ja-JP" and "ja_jp"; "pt-br" matches only itself."""
+    """ "ja" matches "ja", "ja-JP" and "ja_jp"; "pt-br" matches only itself."""
     spoken = language.strip().lower().replace("_", "-")
     return spoken == wanted or spoken.startswith(wanted + "-")
 
@@ -94,14 +94,17 @@ class Conditions:
         if self.stages is not None and view.stage not in self.stages:
             return f"stage is {view.stage or 'none'}, rule wants {_listed(self.stages)}"
         if self.engagement is not None and not self.engagement_holds(view.engagement_cell):
-            return f"engagement cell is {view.engagement_cell or 'unknown (no fan survey)'}, rule wants {_listed(self.engagement)}"
+            cell = view.engagement_cell or "unknown (no fan survey)"
+            return f"engagement cell is {cell}, rule wants {_listed(self.engagement)}"
         if self.nps is not None and view.nps_category not in self.nps:
             return f"NPS category is {view.nps_category or 'unknown (no answer)'}, rule wants {_listed(self.nps)}"
         if self.lapsed is not None:
             lapsed = is_lapsed(view.last_purchase_at, now, lapse_days)
             if lapsed != self.lapsed:
-                return "the customer is lapsed, rule wants an active customer" if lapsed else (
-                    "the customer is not lapsed, rule wants a lapsed customer"
+                return (
+                    "the customer is lapsed, rule wants an active customer"
+                    if lapsed
+                    else ("the customer is not lapsed, rule wants a lapsed customer")
                 )
         if self.customer is not None and (self.customer == "account") != view.has_account:
             actual = "an account" if view.has_account else "a guest"
@@ -117,15 +120,18 @@ class Conditions:
                 return f"order {order.order_id} is in channel {order.channel!r}, rule wants {_listed(self.channels)}"
             if self.discounted_order is not None and order.discounted != self.discounted_order:
                 said = "discounted" if order.discounted else "at full price"
-                return f"order {order.order_id} is {said}, rule wants {'a discounted' if self.discounted_order else 'a full-price'} order"
+                wanted = "a discounted" if self.discounted_order else "a full-price"
+                return f"order {order.order_id} is {said}, rule wants {wanted} order"
             if self.gift_order is not None and order.gift != self.gift_order:
                 said = "a gift" if order.gift else "not a gift"
                 return f"order {order.order_id} is {said}, rule wants {'a gift' if self.gift_order else 'no gift'}"
         return None
 
     def engagement_holds(self, cell: str | None) -> bool:
-        return cell is not None and self.engagement is not None and (
-            cell in self.engagement or engagement_class(cell) in self.engagement
+        return (
+            cell is not None
+            and self.engagement is not None
+            and (cell in self.engagement or engagement_class(cell) in self.engagement)
         )
 
     def engagement_cells(self) -> frozenset[str]:
@@ -172,7 +178,7 @@ def parse_conditions(raw: Any, where: str, *, trigger: str, order_triggers: Iter
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise ConditionError(f"{where}.conditions must be an object like {{\"stage\": [\"FIRST_TIME\"]}}, got {raw!r}")
+        raise ConditionError(f'{where}.conditions must be an object like {{"stage": ["FIRST_TIME"]}}, got {raw!r}')
     values: dict[str, Any] = {}
     for key, value in raw.items():
         at = f"{where}.conditions.{key}"
