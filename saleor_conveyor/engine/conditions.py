@@ -186,7 +186,7 @@ def parse_conditions(raw: Any, where: str, *, trigger: str, order_triggers: Iter
             raise ConditionError(f"{at}: unknown condition; expected one of {', '.join(CONDITIONS)}")
         if key in ORDER_CONDITIONS and trigger not in order_triggers:
             raise ConditionError(
-                f"{at}: a {trigger} rule has no triggering order to ask about; "
+                f"{at}: {trigger} rules have no triggering order to ask about; "
                 f"only {', '.join(sorted(order_triggers))} rules do"
             )
         values.update(_parse_one(key, value, at))
