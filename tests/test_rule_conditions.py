@@ -145,3 +145,26 @@ def test_the_lapse_scan_plans_only_customers_the_conditions_admit_and_is_not_stu
 )
 def test_saleor_orders_are_gifts_when_their_metadata_says_so(value, gift):
     assert is_gift(value) is gift
+
+
+# --- the rule book as the Dashboard and the sandbox settings give it --------------------------
+
+
+def test_the_dashboards_default_json_with_conditions_reads_back_as_the_default_book():
+    import json
+
+    from saleor_conveyor.config import ConveyorConfig
+    from saleor_conveyor.engine import RuleBook
+
+    shown = json.dumps({"rules": DEFAULT_RULES["rules"]}, indent=2, ensure_ascii=False)  # the plugin's default text
+    assert '"conditions"' in shown and '"stage_entry"' in shown
+    tiers = json.dumps(DEFAULT_RULES["amount_tiers"])
+    assert ConveyorConfig.from_data({"rule_book": shown, "amount_tiers": tiers}).rule_book == RuleBook.default()
+
+
+def test_a_bad_condition_in_the_settings_is_refused_naming_the_entry():
+    from saleor_conveyor.config import ConfigError, ConveyorConfig
+
+    bad = '{"rules": [{"name": "x", "trigger": "lapsed", "kind": "EMAIL", "conditions": {"gift_order": true}}]}'
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.conditions\.gift_order: lapsed rules have no triggering order"):
+        ConveyorConfig.from_data({"rule_book": bad})
