@@ -168,3 +168,17 @@ def test_a_bad_condition_in_the_settings_is_refused_naming_the_entry():
     bad = '{"rules": [{"name": "x", "trigger": "lapsed", "kind": "EMAIL", "conditions": {"gift_order": true}}]}'
     with pytest.raises(ConfigError, match=r"rules\[0\]\.conditions\.gift_order: lapsed rules have no triggering order"):
         ConveyorConfig.from_data({"rule_book": bad})
+
+
+def test_every_condition_and_trigger_has_its_row_in_the_rules_page():
+    from pathlib import Path
+
+    from saleor_conveyor.engine.conditions import CONDITIONS
+    from saleor_conveyor.engine.rules import TRIGGERS
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in page.splitlines() if line.startswith("| `")}
+    assert set(CONDITIONS) <= rows
+    assert {"stage_entry", "engagement_entry", "anniversary"} <= rows
+    extending = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text()
+    assert all(f"`{trigger}`" in extending for trigger in TRIGGERS)
