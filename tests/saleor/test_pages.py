@@ -3,17 +3,28 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from django.test import Client
+from saleor.core.jwt import create_access_token
 
 from saleor_conveyor import tokens
-from saleor_conveyor.models import NpsResponse
+from saleor_conveyor.models import NpsResponse, ReturnRequest
 from saleor_conveyor.pages import urls as pages
 
 ROOT = "/plugins/global/conveyor.crm/"
-EXPECTED_PAGES = {"survey/", "survey/nps/", "survey/fan/", "survey/winback/", "preferences/"}
+EXPECTED_PAGES = {
+    "survey/",
+    "survey/nps/",
+    "survey/fan/",
+    "survey/winback/",
+    "preferences/",
+    "returns/",
+    "inquiry/",
+    "inquiry/embed/",
+}
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
@@ -69,3 +80,58 @@ def test_an_nps_answer_is_recorded_from_the_page_with_the_csrf_check_and_refused
     assert sent.status_code == 200
     answer = NpsResponse.objects.get()
     assert (answer.profile_id, answer.score, answer.comment) == (profile.id, 9, "Great")
+
+
+def graphql(query: str, variables: dict, token: str) -> dict:
+    response = Client().post(
+        f"{ROOT}graphql/",
+        data=json.dumps({"query": query, "variables": variables}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"JWT {token}",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+def test_a_return_requested_from_the_page_appears_in_saleor_after_staff_approve_it(
+    conveyor_enabled,
+    fulfilled_order,
+    place_order,
+    staff_user,
+    permission_group_manage_orders,
+    django_capture_on_commit_callbacks,
+):
+    place_order(fulfilled_order)
+    profile = fulfilled_order.user.fan_profile
+    line = fulfilled_order.lines.first()
+    token = tokens.make_token(profile.id, tokens.RETURN, order_id=str(fulfilled_order.pk))
+    client = Client(enforce_csrf_checks=True)
+    opened = client.get(f"{ROOT}returns/?token={token}&lang=en")
+    assert opened.status_code == 200 and f'name="quantity-{line.pk}"' in opened.content.decode()
+    assert not ReturnRequest.objects.exists()  # opening the emailed link asks for nothing
+
+    form = hidden_fields(opened.content.decode())
+    sent = client.post(
+        f"{ROOT}returns/", {**form, f"quantity-{line.pk}": "1", "reason": "DAMAGED", "comment": "Cracked lid"}
+    )
+    assert sent.status_code == 303  # then the page shows the request (post, redirect, get)
+    requested = ReturnRequest.objects.get()
+    assert (requested.status, requested.reason, requested.comment) == ("REQUESTED", "DAMAGED", "Cracked lid")
+    assert [(item.order_line_id, item.quantity) for item in requested.lines.all()] == [(str(line.pk), 1)]
+    assert not fulfilled_order.fulfillments.filter(status="returned").exists()  # nothing in Saleor before approval
+
+    permission_group_manage_orders.user_set.add(staff_user)
+    staff = create_access_token(staff_user)
+    listed = graphql("{ returnRequests(status: REQUESTED, first: 5) { edges { node { id } } } }", {}, staff)
+    (edge,) = listed["returnRequests"]["edges"]
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = graphql(
+            "mutation($id: ID!) { decideReturn(id: $id, approve: true) { returnRequest { status } errors { code } } }",
+            {"id": edge["node"]["id"]},
+            staff,
+        )
+    assert decided["decideReturn"] == {"returnRequest": {"status": "APPROVED"}, "errors": []}
+    returned = fulfilled_order.fulfillments.get(status="returned")  # what staff see on the order in the Dashboard
+    assert [(item.order_line_id, item.quantity) for item in returned.lines.all()] == [(line.pk, 1)]
+    page = client.get(f"{ROOT}returns/?token={token}&lang=en").content.decode()
+    assert "APPROVED" in page or "Approved" in page
