@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from saleor_conveyor.hosts import get_config
+from sandbox.demo.links import example_links
 from sandbox.demo.simulation import Simulation, summary
 
 
@@ -51,4 +52,9 @@ class Command(BaseCommand):
         self.stdout.write("")
         config = get_config()
         self.stdout.write(summary(result, lapse_days=config.lapse_days, zone=config.time_zone))
+        self.stdout.write("")
+        self.stdout.write("Customer pages: start the sandbox with `make serve` (another terminal), then open")
+        self.stdout.write("(the showcase customer Hanako's links, signed like her emails' links):")
+        for label, url in example_links():
+            self.stdout.write(f"  {label}:\n    {url}")
         self.stderr.write(f"Done in {time.monotonic() - started:.0f}s.")
