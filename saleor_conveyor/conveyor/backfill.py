@@ -250,7 +250,13 @@ class _Replay:
         facts = [fact(row) for row in self.history[id(profile)]]
         existing = self.touchpoints[id(profile)]
         changes = plan_changes(
-            self.config, existing, now=self.now, triggers=PURCHASE_TRIGGERS, purchases=facts, backfill=True
+            self.config,
+            existing,
+            now=self.now,
+            triggers=PURCHASE_TRIGGERS,
+            purchases=facts,
+            backfill=True,
+            customer_key=profile.email,
         )
         created, moved, cancelled = apply_changes(changes, existing, functools.partial(self._new_touchpoint, profile))
         for tp in created:

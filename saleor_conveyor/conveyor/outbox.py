@@ -19,7 +19,7 @@ from .. import signals
 from ..config import ConveyorConfig
 from ..engine import NpsAnswer, OutboxChanges, Placement, RuleBook, diff_outbox, plan_touchpoints, recent_sends
 from ..engine import Purchase as PurchaseFact
-from ..engine.outbox import OutboxRow
+from ..engine.outbox import OutboxRow, assigner
 from ..engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
 from ..errors import ConveyorError, ErrorCode
 from ..events import RecordResult
@@ -56,8 +56,12 @@ def plan_changes(
     purchases: Sequence[PurchaseFact] = (),
     answers: Sequence[NpsAnswer] = (),
     backfill: bool = False,
+    customer_key: str = "",
 ) -> OutboxChanges:
-    """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's)."""
+    """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's).
+
+    `customer_key` (the profile's email) draws a new touchpoint's experiment arm (engine/experiments.py).
+    """
     book = config.rule_book
     plan = plan_touchpoints(
         book, purchases, answers, now=now, triggers=triggers, recent_sends=recent_sends(existing.values())
@@ -65,7 +69,13 @@ def plan_changes(
     # A backfill sends nothing already due; a live event that arrived late still sends what fell due within the grace.
     late_before = now if backfill else now - config.late_grace
     return diff_outbox(
-        plan, existing, late_before=late_before, backfill=backfill, purchases=purchases, switched_off=switched_off(book)
+        plan,
+        existing,
+        late_before=late_before,
+        backfill=backfill,
+        purchases=purchases,
+        switched_off=switched_off(book),
+        arms=assigner(book, customer_key),
     )
 
 
@@ -93,7 +103,10 @@ PLANNED_FIELDS = ("rule", "key", "kind", "order_id", "marketing")
 
 
 def planned_values(placement: Placement) -> dict[str, Any]:
-    return {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+    """A new row's fields from the placement: the plan's, and its experiment arm (set once, never moved)."""
+    values = {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+    values["experiment"], values["variant"] = placement.experiment, placement.variant
+    return values
 
 
 def set_plan(row: Any, placement: Placement) -> None:
@@ -142,6 +155,7 @@ def reconcile(
         purchases=purchases or (),
         answers=answers or (),
         backfill=backfill,
+        customer_key=profile.email,
     )
     created, moved, cancelled = apply_changes(changes, existing, functools.partial(new_touchpoint, profile))
     for tp in moved:

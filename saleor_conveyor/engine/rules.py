@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .experiments import Experiment, ExperimentError, Variant, as_number, parse_experiment
 from .stages import Purchase, counted, is_lapsed
 from .surveys import SURVEY_WINDOW_DAYS, NpsAnswer, NpsCategory, nps_category
 
@@ -52,6 +53,10 @@ _RULE_FIELDS = {
     "voucher",
     "active",
     "description",
+    # Variants and holdout (engine/experiments.py).
+    "variants",
+    "holdout",
+    "experiment",
 }
 _BOOK_FIELDS = {"rules", "amount_tiers", "lapse_days"}
 
@@ -77,6 +82,18 @@ class Rule:
     voucher: str | None = None
     active: bool = True
     description: str = ""
+    variants: tuple[Variant, ...] = ()
+    holdout: Decimal = Decimal(0)
+    experiment: str = ""
+
+    @property
+    def trial(self) -> Experiment:
+        """The rule's experiment (empty when it has neither variants nor a holdout)."""
+        return Experiment(self.experiment, self.variants, self.holdout)
+
+    def template_for(self, variant: str) -> str:
+        """The template a touchpoint of this rule is rendered with: its variant's, else the rule's own."""
+        return next((v.template for v in self.variants if v.name == variant), self.template)
 
     def to_data(self) -> dict[str, Any]:
         """The rule as the JSON a shop edits; fields left at their default are omitted."""
@@ -98,6 +115,7 @@ class Rule:
             value = getattr(self, key)
             if value != default:
                 data[key] = str(value) if key == "category" else value
+        data.update(_experiment_data(self))
         return data
 
 
@@ -213,6 +231,26 @@ def _parse_tiers(raw: Any) -> dict[str, dict[str, Decimal]]:
     return tiers
 
 
+def _experiment_data(rule: Rule) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if rule.variants:
+        data["variants"] = [variant.to_data() for variant in rule.variants]
+    if rule.holdout:
+        data["holdout"] = as_number(rule.holdout)
+    if rule.experiment:
+        data["experiment"] = rule.experiment
+    return data
+
+
+def _parse_experiment_fields(raw: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """A rule's `variants`, `holdout` and `experiment` as Rule fields; the message names the entry."""
+    try:
+        parsed = parse_experiment(raw, f"rules[{index}]")
+    except ExperimentError as error:
+        raise RuleBookError(str(error)) from None
+    return {"variants": parsed.variants, "holdout": parsed.holdout, "experiment": parsed.experiment}
+
+
 def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[str] = KINDS) -> Rule:
     if not isinstance(raw, Mapping):
         raise RuleBookError(f"rules[{index}] must be an object, got {raw!r}")
@@ -281,6 +319,7 @@ def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[
         voucher=voucher,
         description=description,
         **flags,
+        **_parse_experiment_fields(raw, index),
     )
 
 

@@ -1,0 +1,35 @@
+"""A touchpoint keeps the experiment arm it was assigned (variant, holdout); sent and held-out rows indexed by due time.
+
+Numbered 0007 ahead of its siblings of issue 14; it depends on the latest migration on main.
+"""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("saleor_conveyor", "0004_answer_occasions_and_profile_aliases"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="touchpoint",
+            name="experiment",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
+        ),
+        migrations.AddField(
+            model_name="touchpoint",
+            name="variant",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
+        ),
+        migrations.AddIndex(
+            model_name="touchpoint",
+            index=models.Index(
+                condition=models.Q(
+                    ("status", "SENT"), models.Q(("outcome", "holdout"), ("status", "SKIPPED")), _connector="OR"
+                ),
+                fields=["due_at"],
+                name="conveyor_touchpoint_measured",
+            ),
+        ),
+    ]
