@@ -786,7 +786,6 @@ class Table[M: Model]:
 # Imported here, beside the helpers that alone use them.
 
 
-
 def copy_rows(
     model: type[Model], rows: Sequence[Any], field_names: Sequence[str] | None = None, *, now: datetime | None = None
 ) -> None:
