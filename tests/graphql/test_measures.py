@@ -32,7 +32,9 @@ query($since: Date, $until: Date, $withinDays: Int) {
 }
 """
 FLOW = """
-query($since: Date, $until: Date) { stageFlow(since: $since, until: $until) { month fromStage toStage customers dimension } }
+query($since: Date, $until: Date) {
+  stageFlow(since: $since, until: $until) { month fromStage toStage customers dimension }
+}
 """
 COHORTS = """
 query($since: Date, $until: Date) { cohorts(since: $since, until: $until) { month customers boughtAgain } }
