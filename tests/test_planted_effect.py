@@ -1,4 +1,4 @@
-"""The sandbox simulation plants a known effect of a rule: rulePerformance finds it, and no effect where none was planted."""
+"""The sandbox simulation plants a known effect of a rule: rulePerformance finds it, and none where none was planted."""
 
 from __future__ import annotations
 
