@@ -145,10 +145,15 @@ class StageMove:
     dimension: str = STAGE
 
 
-_STAGE_OF_STEP = (
-    f"CASE WHEN n = 1 THEN '{FanStage.FIRST_TIME}' WHEN all_discounted THEN '{FanStage.CAMPAIGN_ONLY}'"
-    f" WHEN n >= 3 THEN '{FanStage.LOYAL}' ELSE '{FanStage.SECOND_TIME}' END"
-)
+def _stage_sql(count: str, discounted: str) -> str:
+    """engine.stages.stage_for in SQL, from the number of counted purchases and "all of them discounted"."""
+    return (
+        f"CASE WHEN {count} = 0 THEN '{NONE}' WHEN {count} = 1 THEN '{FanStage.FIRST_TIME}'"
+        f" WHEN {discounted} THEN '{FanStage.CAMPAIGN_ONLY}' WHEN {count} >= 3 THEN '{FanStage.LOYAL}'"
+        f" ELSE '{FanStage.SECOND_TIME}' END"
+    )
+
+
 # engine.surveys.engagement_class in SQL: band ranks LOW 0, MID 1, HIGH 2 of "FAN/LIKING", summed.
 _RANK = "CASE split_part(segment, '/', {part}) WHEN 'HIGH' THEN 2 WHEN 'MID' THEN 1 ELSE 0 END"
 _CLASS_OF_SEGMENT = (
@@ -161,9 +166,10 @@ def stage_flow(window: StatsWindow) -> list[StageMove]:
     """How customers moved between stages (and engagement classes) from one month's end to the next.
 
     Derived from the ledger, not from snapshots: a stage is a function of the counted purchases
-    (engine.stages.stage_for), and it changes only when a purchase is placed. So one statement
-    computes, with window functions over the ledger, the stage after each purchase, and per
-    customer and month the stage at the month's end and the one before it; it returns the moves
+    (engine.stages.stage_for: their number and whether all were discounted), and it changes only
+    when a purchase is placed. So one statement computes, with one window pass over the ledger in
+    its (profile, placed_at) order, per customer and month the stage before the month's first
+    purchase and after its last one (ties within a month cannot change either); it returns the moves
     per month as counts (a few rows per month). Customers who did not buy in a month stayed where
     they were: Python adds them from the running totals of those counts. The engagement class
     (engine.surveys.engagement_class of the latest fan-survey answer) is done the same way from
@@ -172,28 +178,33 @@ def stage_flow(window: StatsWindow) -> list[StageMove]:
     """
     months = month_starts(window)
     month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
+    so_far = "ROWS UNBOUNDED PRECEDING"
     rows = _rows(
         window,
         f"WITH steps AS ("
-        f" SELECT profile_id, placed_at, order_id, COUNT(*) OVER w AS n,"
-        f" bool_and(used_voucher OR used_sale OR used_campaign) OVER w AS all_discounted"
+        f" SELECT profile_id, {month_of.format('placed_at')} AS month, COUNT(*) OVER (w {so_far}) AS n,"
+        f" bool_and(used_voucher OR used_sale OR used_campaign) OVER (w {so_far}) AS discounted,"
+        f" bool_and(used_voucher OR used_sale OR used_campaign)"
+        f" OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS discounted_before"
         f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at < %s"
-        f" WINDOW w AS (PARTITION BY profile_id ORDER BY placed_at, order_id ROWS UNBOUNDED PRECEDING)),"
-        f" stage_months AS (SELECT profile_id, {month_of.format('placed_at')} AS month,"
-        f" (array_agg({_STAGE_OF_STEP} ORDER BY placed_at DESC, order_id DESC))[1] AS after"
-        f" FROM steps GROUP BY 1, 2),"
+        f" WINDOW w AS (PARTITION BY profile_id ORDER BY placed_at)),"
+        # "All discounted so far" only ever turns false: the month's first row has the value before
+        # the month (bool_or), its last the value after it (bool_and); n before is its first n - 1.
+        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before, bool_or(discounted_before) AS before_discounted,"
+        f" MAX(n) AS n_after, bool_and(discounted) AS after_discounted FROM steps GROUP BY profile_id, month),"
         f" class_months AS (SELECT profile_id, {month_of.format('created_at')} AS month,"
         f" (array_agg({_CLASS_OF_SEGMENT} ORDER BY created_at DESC, id DESC))[1] AS after"
         f" FROM {FAN_SURVEYS} WHERE created_at < %s GROUP BY 1, 2),"
         f" moves AS ("
         f" SELECT '{STAGE}' AS dimension, month,"
-        f" COALESCE(LAG(after) OVER (PARTITION BY profile_id ORDER BY month), '{NONE}') AS before, after"
+        f" {_stage_sql('n_before', 'before_discounted')} AS before,"
+        f" {_stage_sql('n_after', 'after_discounted')} AS after"
         f" FROM stage_months"
         f" UNION ALL SELECT '{ENGAGEMENT}', month,"
         f" COALESCE(LAG(after) OVER (PARTITION BY profile_id ORDER BY month), '{NONE}'), after"
         f" FROM class_months)"
         f" SELECT dimension, month, before, after, COUNT(*) FROM moves GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        [window.until, window.zone, window.zone, window.until],
+        [window.zone, window.until, window.zone, window.until],
     )
     return _with_stayers(rows, months)
 
