@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from .engine import FanDegree, Liking
+from .engine import FanDegree, Liking, WinbackKind, clean_reasons
 from .engine.surveys import validate_score
 from .errors import ConveyorError, ErrorCode
 
@@ -278,6 +278,35 @@ def _comment(comment: object) -> str:
             code=ErrorCode.OUT_OF_RANGE,
         )
     return comment
+
+
+@dataclass(frozen=True)
+class WinbackAnswered:
+    """A win-back answer (why the customer stopped) or an improvement answer (what to improve): the codes
+    chosen and a comment; at least one of the two."""
+
+    profile_id: int
+    kind: WinbackKind
+    reasons: tuple[str, ...]
+    answered_at: datetime
+    comment: str = ""
+
+    def validate(self) -> WinbackAnswered:
+        try:
+            kind = WinbackKind(self.kind)
+        except ValueError:
+            raise ConveyorError(f"{self.kind!r} is not a survey kind.", field="kind") from None
+        if isinstance(self.reasons, str | bytes):
+            raise ConveyorError("reasons must be a list of codes.", field="reasons")
+        try:
+            reasons = clean_reasons(kind, self.reasons)
+        except (TypeError, ValueError) as error:
+            raise ConveyorError(f"Unknown reason: {error}.", field="reasons") from None
+        comment = _comment(self.comment)
+        if not reasons and not comment.strip():
+            raise ConveyorError("Choose at least one reason or write a comment.", field="reasons")
+        _aware(self.answered_at, "answered_at")
+        return WinbackAnswered(self.profile_id, kind, reasons, self.answered_at, comment)
 
 
 @dataclass

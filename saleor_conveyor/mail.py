@@ -295,9 +295,38 @@ def sender(config: ConveyorConfig) -> str:
     return formataddr((config.sender_name, address)) if config.sender_name else address
 
 
-def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorConfig, **extra: Any) -> dict[str, Any]:
-    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code)."""
+# Links only a few templates use, made (a signature each) only for a template that names them.
+SURVEY_PAGE_LINKS: dict[str, dict[str, str]] = {
+    "winback_url": {"page": "survey/winback/", "survey": "winback", "kind": "winback"},
+    "improvement_url": {"page": "survey/winback/", "survey": "winback", "kind": "improvement"},
+}
+
+
+def _names(config: ConveyorConfig, template: str, language: str, name: str) -> bool:
+    """Whether the template (the shop's override or the default, any part, or the layout) uses `name`."""
+    for where, parts in ((template, PARTS), (LAYOUT, ("html",))):
+        for part in parts:
+            source = _source(config, where, language, part)
+            if source and name in source:
+                return True
+    return False
+
+
+def email_context(
+    touchpoint: Touchpoint,
+    profile: FanProfile,
+    config: ConveyorConfig,
+    *,
+    template: str | None = None,
+    language: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What templates can use: the customer's name, the shop, signed links, and `extra` (a coupon code).
+
+    Given the `template` and `language`, the survey-page links (SURVEY_PAGE_LINKS) are made only if it uses them.
+    """
     nps_params = {"survey": "nps", **({"order": touchpoint.order_id} if touchpoint.order_id else {})}
+    survey_token = tokens.make_token(profile.id, tokens.SURVEY)  # both survey links: signing costs per message
     context: dict[str, Any] = {
         "first_name": profile.first_name,
         "email": profile.email,
@@ -306,12 +335,48 @@ def email_context(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorC
         "storefront_url": config.storefront_url,
         "order_id": touchpoint.order_id or "",
         "marketing": touchpoint.marketing,
-        "survey_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/fan/", survey="fan"),
-        "nps_url": tokens.link(profile.id, tokens.SURVEY, config=config, page="survey/nps/", **nps_params),
+        "survey_url": tokens.link(
+            profile.id, tokens.SURVEY, config=config, page="survey/fan/", token=survey_token, survey="fan"
+        ),
+        "nps_url": tokens.link(
+            profile.id, tokens.SURVEY, config=config, page="survey/nps/", token=survey_token, **nps_params
+        ),
         "unsubscribe_url": tokens.link(profile.id, tokens.UNSUBSCRIBE, config=config) if touchpoint.marketing else "",
     }
+    for name, params in SURVEY_PAGE_LINKS.items():
+        if template is None or language is None or _names(config, template, language, name):
+            query = {**params, **({"lang": language} if language else {})}
+            context[name] = tokens.link(profile.id, tokens.SURVEY, config=config, token=survey_token, **query)
     context.update(extra)
     return context
+
+
+NPS_TEMPLATE = "nps_survey"
+
+
+def nps_score_links(touchpoint: Touchpoint, profile: FanProfile, config: ConveyorConfig, language: str) -> list:
+    """The NPS email's eleven one-click links, 0-10 (`nps_scores`: score, url), sharing one signed token.
+
+    Each opens the survey page with that score chosen; the page, not the GET, records it (link scanners)."""
+    token = tokens.make_token(profile.id, tokens.SURVEY)
+    order = {"order": touchpoint.order_id} if touchpoint.order_id else {}
+    return [
+        {
+            "score": str(score),
+            "url": tokens.link(
+                profile.id,
+                tokens.SURVEY,
+                config=config,
+                page="survey/nps/",
+                token=token,
+                survey="nps",
+                **order,
+                score=str(score),
+                lang=language,
+            ),
+        }
+        for score in range(11)
+    ]
 
 
 def build_message(
@@ -319,7 +384,9 @@ def build_message(
 ) -> EmailMultiAlternatives:
     """The email for one touchpoint; marketing mail carries one-click unsubscribe headers (RFC 8058)."""
     language = choose_language(profile.language_code, config)
-    context = email_context(touchpoint, profile, config, **extra)
+    context = email_context(touchpoint, profile, config, template=template, language=language, **extra)
+    if template == NPS_TEMPLATE:  # eleven links cost eleven URLs: only the email that shows them
+        context["nps_scores"] = nps_score_links(touchpoint, profile, config, language)
     rendered = render_email(template, language, context, config)
     headers = {"X-Conveyor-Touchpoint": str(touchpoint.id), "Content-Language": language}
     if touchpoint.marketing:

@@ -10,7 +10,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Now
 from django_prices.models import MoneyField
 
-from .engine import FanDegree, FanStage, Liking, NpsCategory
+from .engine import FanDegree, FanStage, Liking, NpsCategory, WinbackKind
 
 MONEY = {"max_digits": 12, "decimal_places": 3}
 
@@ -231,6 +231,9 @@ class NpsResponse(models.Model):
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # Until when the customer may still change this answer (the survey page's one-click links), and its
+    # follow-ups wait: null for an answer that is final at once (the API's).
+    replaceable_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -261,6 +264,60 @@ class FanSurveyResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment} from {self.profile_id}"
+
+
+class WinbackResponse(models.Model):
+    """A win-back answer (a lapsed customer: why they stopped) or an improvement answer (a detractor: what to
+    improve); at most one per customer per survey and occasion, held by the database. Staff follow them up."""
+
+    # Looked up through the (profile, kind, occasion) unique index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="winback_responses", db_index=False)
+    kind = models.CharField(max_length=16, choices=[(kind.value, kind.value.title()) for kind in WinbackKind])
+    occasion = models.CharField(max_length=OCCASION_MAX, default=own_occasion)
+    # Codes of engine.WinbackReason (win-back) or engine.ImprovementArea (improvement), in the survey's order.
+    reasons = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "kind", "occasion"], name="conveyor_winback_once"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="conveyor_winback_created"),
+            models.Index(fields=["kind", "created_at"], name="conveyor_winback_kind_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} answer from {self.profile_id}"
+
+
+class ConsentSource(models.TextChoices):
+    """Where a customer's marketing-mail consent was changed."""
+
+    PREFERENCES_PAGE = "preferences_page"
+    ONE_CLICK = "one_click"  # the mailbox provider's unsubscribe button (RFC 8058)
+    API = "api"
+    STAFF = "staff"
+
+
+class ConsentChange(models.Model):
+    """The record of a marketing-mail opt-out or opt-in: when, and through what (no client address is kept)."""
+
+    # Looked up through the (profile, created_at) index; no separate index needed.
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="consent_changes", db_index=False)
+    subscribed = models.BooleanField()
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["profile", "created_at"], name="conveyor_consent_history"),
+            models.Index(fields=["created_at"], name="conveyor_consent_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'subscribed' if self.subscribed else 'unsubscribed'} {self.profile_id} ({self.source})"
 
 
 class ProfileAlias(models.Model):

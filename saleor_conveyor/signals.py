@@ -28,6 +28,8 @@ stage_changed = ConveyorSignal("stage_changed")
 touchpoint_scheduled = ConveyorSignal("touchpoint_scheduled")
 # response (NpsResponse), profile (FanProfile)
 nps_recorded = ConveyorSignal("nps_recorded")
+# response (WinbackResponse), profile (FanProfile): a win-back or improvement answer, for staff follow-ups
+winback_recorded = ConveyorSignal("winback_recorded")
 # inquiry (Inquiry): the delivery side mails the shop (`delivery.notify_shop_of_inquiry`)
 inquiry_submitted = ConveyorSignal("inquiry_submitted")
 

@@ -109,15 +109,18 @@ def link(
     *,
     config: ConveyorConfig | None = None,
     page: str | None = None,
+    token: str | None = None,
     **params: str,
 ) -> str:
     """The URL of a purpose's page carrying the customer's token (and extra query params): the plugin's own
-    page (`page`, a path below the conveyor's root, else PAGE_PATHS), or the storefront's where it has them."""
+    page (`page`, a path below the conveyor's root, else PAGE_PATHS), or the storefront's where it has them.
+
+    `token`: one made by `make_token` for this profile and purpose, so many links of one email sign once."""
     from .hosts import get_config, get_host
 
     if config is None:
         config = get_config()
-    query = urlencode({"token": make_token(profile, purpose), **params})
+    query = urlencode({"token": token or make_token(profile, purpose), **params})
     if config.storefront_pages:
         return f"{config.storefront_url.rstrip('/')}{LINK_PATHS[purpose]}?{query}"
     return f"{get_host().endpoint_url(page or PAGE_PATHS[purpose])}?{query}"

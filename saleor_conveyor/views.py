@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import conveyor, tokens
 from .errors import ConveyorError
+from .models import ConsentSource
 
 _CONFIRM_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head>
 <body><form method="post" action="?token={token}">
@@ -28,7 +29,7 @@ def handle_unsubscribe_request(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     try:
-        conveyor.unsubscribe(tokens.profile_for_token(token, tokens.UNSUBSCRIBE).pk)
+        conveyor.unsubscribe(tokens.profile_for_token(token, tokens.UNSUBSCRIBE).pk, source=ConsentSource.ONE_CLICK)
     except ConveyorError as error:
         return HttpResponse(error.message, status=400, content_type="text/plain; charset=utf-8")
     return HttpResponse("You are unsubscribed. / 配信を停止しました。", content_type="text/plain; charset=utf-8")

@@ -8,16 +8,16 @@ twice. A customer's row is locked for the duration (`_locking.py`), so concurren
 customer are applied one after the other.
 
 The modules follow the flow: `customers` (which profile, its lock, merges) -> `orders`,
-`surveys`, `returns`, `inquiries` (the events) -> `outbox` (plan <-> rows, via the engine's
+`surveys`, `winback`, `returns`, `inquiries` (the events) -> `outbox` (plan <-> rows, via the engine's
 `diff_outbox`) -> `delivery_state` (what delivery records); `backfill` replays `orders` in bulk.
 """
 
 from __future__ import annotations
 
 from ..errors import ConveyorError, ErrorCode  # what the service raises, typed for API callers
-from . import backfill, customers, delivery_state, inquiries, orders, outbox, returns, surveys
+from . import backfill, customers, delivery_state, inquiries, orders, outbox, returns, surveys, winback
 from .backfill import BackfillOrder, BackfillResult, record_order_history, record_orders_backfill
-from .customers import find_profile, link_customer, unsubscribe
+from .customers import find_profile, link_customer, resubscribe, unsubscribe
 from .delivery_state import (
     Reservation,
     add_badge,
@@ -37,6 +37,7 @@ from .orders import record_fulfillment, record_order_cancelled, record_order_pla
 from .outbox import complete_staff_task, mark_touchpoints, open_staff_tasks, rebuild_profile, schedule_lapsed
 from .returns import decide_return, request_return
 from .surveys import record_fan_survey, record_nps
+from .winback import record_winback_survey
 
 __all__ = [
     "BackfillOrder",
@@ -73,13 +74,16 @@ __all__ = [
     "record_order_placed",
     "record_orders_backfill",
     "record_return",
+    "record_winback_survey",
     "release_claims",
     "renew_claims",
     "request_return",
     "reserve_due_touchpoints",
+    "resubscribe",
     "returns",
     "schedule_lapsed",
     "submit_inquiry",
     "surveys",
     "unsubscribe",
+    "winback",
 ]

@@ -35,7 +35,12 @@ def fact(row: Purchase) -> PurchaseFact:
 
 def answer(response: NpsResponse) -> NpsAnswer:
     """An answer as the engine plans from it (`response` may be a light row)."""
-    return NpsAnswer(occasion=response.occasion, score=response.score, answered_at=response.created_at)
+    return NpsAnswer(
+        occasion=response.occasion,
+        score=response.score,
+        answered_at=response.created_at,
+        settles_at=response.replaceable_until,
+    )
 
 
 def placed_values(event: OrderPlaced) -> dict[str, Any]:

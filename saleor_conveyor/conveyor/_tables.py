@@ -20,7 +20,9 @@ TOUCHPOINTS = Table(Touchpoint)
 ORDER_PROFILES = Table(FanProfile, only=("id", "user", "email", "first_name", "language_code", "stage", "currency"))
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"], light=True)
 # What planning and "the latest answer" need of earlier NPS answers.
-NPS_ANSWERS = Table(NpsResponse, only=("id", "profile", "order_id", "occasion", "score", "created_at"), light=True)
+NPS_ANSWERS = Table(
+    NpsResponse, only=("id", "profile", "order_id", "occasion", "score", "created_at", "replaceable_until"), light=True
+)
 NEW_NPS_RESPONSES = Table(NpsResponse, insert_pk=True)
 OUTBOX = Table(
     Touchpoint,

@@ -1,4 +1,4 @@
-"""Customers: which profile an event belongs to, its lock, account links and merges, opting out.
+"""Customers: which profile an event belongs to, its lock, account links and merges, opting out and back in.
 
 An account's own profile comes first, else the guest profile of its email; never another
 account's. `link_customer` follows the host's account changes and merges a guest's history in.
@@ -15,6 +15,8 @@ from django.utils import timezone
 from ..errors import ConveyorError, ErrorCode
 from ..events import Customer
 from ..models import (
+    ConsentChange,
+    ConsentSource,
     FanProfile,
     FanSurveyResponse,
     Inquiry,
@@ -24,6 +26,7 @@ from ..models import (
     ReturnRequest,
     Touchpoint,
     TouchpointStatus,
+    WinbackResponse,
 )
 from ..sql import Batch
 from ._locking import profile_lock_sql, profile_qs_select_for_update, profiles_of_accounts_or_emails_for_update
@@ -198,7 +201,18 @@ def merge_into(account: FanProfile, guest: FanProfile) -> None:
         # One answer per customer per occasion, after a merge too: the account's own answer stays.
         taken = answers.objects.filter(profile=account).values("occasion")
         answers.objects.filter(profile=guest, occasion__in=taken).delete()
-    for model in (Purchase, Touchpoint, NpsResponse, FanSurveyResponse, ReturnRequest, Inquiry):
+    for kind, occasions in _winback_occasions(account).items():
+        WinbackResponse.objects.filter(profile=guest, kind=kind, occasion__in=occasions).delete()
+    for model in (
+        Purchase,
+        Touchpoint,
+        NpsResponse,
+        FanSurveyResponse,
+        ReturnRequest,
+        Inquiry,
+        WinbackResponse,
+        ConsentChange,
+    ):
         model.objects.filter(profile=guest).update(profile=account)
     account.badges = sorted(set(account.badges) | set(guest.badges))
     account.referral_code = account.referral_code or guest.referral_code
@@ -230,14 +244,39 @@ def _progress(tp: Touchpoint) -> int:
     return _PROGRESS[tp.status]
 
 
-def unsubscribe(profile_id: int, *, now: datetime | None = None) -> FanProfile:
-    """The customer opts out of marketing mail; repeating it keeps the first opt-out time."""
+def _winback_occasions(profile: FanProfile) -> dict[str, list[str]]:
+    taken: dict[str, list[str]] = {}
+    for kind, occasion in WinbackResponse.objects.filter(profile=profile).values_list("kind", "occasion"):
+        taken.setdefault(kind, []).append(occasion)
+    return taken
+
+
+def unsubscribe(profile_id: int, *, source: ConsentSource | str, now: datetime | None = None) -> FanProfile:
+    """The customer opts out of marketing mail, recorded with its source; repeating it changes nothing (the
+    first opt-out time stays, no second record)."""
+    return _set_consent(profile_id, subscribed=False, source=source, now=now)
+
+
+def resubscribe(profile_id: int, *, source: ConsentSource | str, now: datetime | None = None) -> FanProfile:
+    """The customer opts back in to marketing mail, recorded with its source; touchpoints skipped meanwhile stay
+    skipped (never sent late). Already subscribed: nothing changes."""
+    return _set_consent(profile_id, subscribed=True, source=source, now=now)
+
+
+def _set_consent(profile_id: int, *, subscribed: bool, source: ConsentSource | str, now: datetime | None) -> FanProfile:
+    """One change of consent and its record in one transaction, the customer's row locked (two clicks: one)."""
+    try:
+        source = ConsentSource(source)
+    except ValueError:
+        raise ConveyorError(f"{source!r} is not a consent source.", field="source") from None
     now = now or timezone.now()
     with transaction.atomic():
         profile = profile_qs_select_for_update().filter(pk=profile_id).first()
         if profile is None:
             raise ConveyorError("No such customer.", code=ErrorCode.NOT_FOUND)
-        if profile.unsubscribed_at is None:
-            profile.unsubscribed_at = now
-            profile.save(update_fields=["unsubscribed_at", "updated_at"])
+        if (profile.unsubscribed_at is None) == subscribed:
+            return profile
+        profile.unsubscribed_at = None if subscribed else now
+        profile.save(update_fields=["unsubscribed_at", "updated_at"])
+        ConsentChange.objects.create(profile=profile, subscribed=subscribed, source=source.value, created_at=now)
         return profile

@@ -6,7 +6,7 @@ aliased mutations or a replayed link make one answer and one follow-up, not hund
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -38,11 +38,22 @@ from ._tables import (
 from .customers import add_profile_lock, choose, customer_changes, email_of_another_account, locked_profile
 from .outbox import reconcile, rule_names
 
+# How long the survey page's answer may still be changed (a second score picked on the page replaces it);
+# its follow-ups wait as long.
+PAGE_REPLACE_WINDOW = timedelta(minutes=30)
 
-def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsResponse:
+
+def record_nps(
+    event: NpsAnswered, *, now: datetime | None = None, replace_within: timedelta | None = None
+) -> NpsResponse:
     """An NPS answer: at most one per customer per occasion; the latest one sets the profile's NPS.
 
-    A second answer for an occasion is ALREADY_EXISTS and changes nothing.
+    A second answer for an occasion is ALREADY_EXISTS and changes nothing, except that an answer made
+    with `replace_within` (the survey page's: a customer clicks a score in the email, then picks
+    another) may be replaced by another such answer until that long after it was first given: its
+    score and comment change, its time stays, and its follow-ups are planned anew. Until then they
+    wait, so a corrected score never sends the first one's follow-up. The API passes no window:
+    its second answer stays ALREADY_EXISTS.
 
     Two round trips: the customer's row locked with everything the answer is checked and
     planned against (the order, every earlier answer, the outbox, the answer's id drawn
@@ -74,21 +85,31 @@ def record_nps(event: NpsAnswered, *, now: datetime | None = None) -> NpsRespons
                     field="orderId",
                     code=ErrorCode.NOT_FOUND,
                 )
-        if any(earlier.occasion == occasion for earlier in answers):
+        given = next((earlier for earlier in answers if earlier.occasion == occasion), None)
+        if given is not None and not _replaceable(given, now, replace_within):
             raise _nps_already_answered(event)
-        response = NEW_NPS_RESPONSES.new(
-            id=drawn[0][0],
-            profile_id=profile.id,
-            order_id=event.order_id,
-            occasion=occasion,
-            channel=channel,
-            score=event.score,
-            comment=event.comment,
-            created_at=event.answered_at,
-        )
-        NPS_PROFILE.set_cached_value(response, profile)
         writes = Batch()
-        NEW_NPS_RESPONSES.insert([response], batch=writes)
+        if given is None:
+            response = NEW_NPS_RESPONSES.new(
+                id=drawn[0][0],
+                profile_id=profile.id,
+                order_id=event.order_id,
+                occasion=occasion,
+                channel=channel,
+                score=event.score,
+                comment=event.comment,
+                created_at=event.answered_at,
+                replaceable_until=event.answered_at + replace_within if replace_within else None,
+            )
+            NEW_NPS_RESPONSES.insert([response], batch=writes)
+        else:
+            response = _replaced(given, event, channel)
+            writes.add(
+                f"UPDATE {NEW_NPS_RESPONSES.name} SET score = %s, comment = %s WHERE id = %s",
+                [response.score, response.comment, response.id],
+            )
+            answers = [earlier for earlier in answers if earlier is not given]
+        NPS_PROFILE.set_cached_value(response, profile)
         changed = customer_changes(profile, event.customer)
         # The latest answer sets the profile's NPS; answers at the same moment are ordered by order id
         # (then by id), so the result does not depend on which arrived first.
@@ -151,6 +172,27 @@ def _nps_reads(
     reads.add(NEW_NPS_RESPONSES.next_id_sql, [], drawn.extend)
     reads.flush()
     return found, orders, rows, outbox_rows, drawn
+
+
+def _replaceable(given: Any, now: datetime, replace_within: timedelta | None) -> bool:
+    """Whether a new answer may replace `given`: both from the page, within the first one's window."""
+    until = given.replaceable_until
+    return replace_within is not None and until is not None and now < until
+
+
+def _replaced(given: Any, event: NpsAnswered, channel: str) -> NpsResponse:
+    """The stored answer with the new score and comment; the occasion's first time and window stay."""
+    return NEW_NPS_RESPONSES.new(
+        id=given.id,
+        profile_id=given.profile_id,
+        order_id=given.order_id,
+        occasion=given.occasion,
+        channel=channel,
+        score=event.score,
+        comment=event.comment,
+        created_at=given.created_at,
+        replaceable_until=given.replaceable_until,
+    )
 
 
 def _answer_order(response: NpsResponse) -> tuple:

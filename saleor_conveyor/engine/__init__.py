@@ -31,8 +31,10 @@ from .surveys import (
     nps_category,
     nps_score,
 )
+from .winback import ANSWER_CODES, ImprovementArea, WinbackKind, WinbackReason, clean_reasons, winback_occasion
 
 __all__ = [
+    "ANSWER_CODES",
     "DEFAULT_RULES",
     "KINDS",
     "TRIGGERS",
@@ -42,6 +44,7 @@ __all__ = [
     "FanDegree",
     "FanStage",
     "FanSurveyAnswer",
+    "ImprovementArea",
     "Liking",
     "NpsAnswer",
     "NpsCategory",
@@ -53,6 +56,9 @@ __all__ = [
     "Rule",
     "RuleBook",
     "RuleBookError",
+    "WinbackKind",
+    "WinbackReason",
+    "clean_reasons",
     "diff_outbox",
     "engagement_cell",
     "engagement_class",
@@ -63,4 +69,5 @@ __all__ = [
     "recent_sends",
     "stage_for",
     "summarize",
+    "winback_occasion",
 ]

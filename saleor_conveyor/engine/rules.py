@@ -355,7 +355,10 @@ def plan_touchpoints(
             for answer in sorted(nps_answers, key=lambda a: (a.answered_at, a.occasion)):
                 if nps_category(answer.score) == rule.category:
                     key = f"{rule.name}:{answer.occasion}"
-                    plan.append(_planned(rule, key, answer.answered_at + delay, None))
+                    due = answer.answered_at + delay
+                    if answer.settles_at is not None and answer.settles_at > due:
+                        due = answer.settles_at  # a changed answer must not have sent the first one's follow-up
+                    plan.append(_planned(rule, key, due, None))
         elif rule.trigger == "lapsed" and real:
             last = real[-1]
             if is_lapsed(last.placed_at, now, book.lapse_days):

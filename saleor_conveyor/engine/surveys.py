@@ -64,6 +64,8 @@ class NpsAnswer:
     occasion: str
     score: int
     answered_at: datetime
+    # While the customer may still change the answer its follow-ups wait (None: final at once).
+    settles_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,21 @@ from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
 from ..models import Inquiry as InquiryModel
 from ..models import ReturnRequest as ReturnRequestModel
+from ..models import WinbackResponse as WinbackResponseModel
 from ..stats import StatsReport, StatsWindow
 from . import loaders
 from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .measures import Cohort, RulePerformance, StageFlow
-from .mutations import DecideReturn, RequestReturn, SubmitFanSurvey, SubmitInquiry, SubmitNps, Unsubscribe
+from .mutations import (
+    DecideReturn,
+    RequestReturn,
+    Resubscribe,
+    SubmitFanSurvey,
+    SubmitInquiry,
+    SubmitNps,
+    SubmitWinbackSurvey,
+    Unsubscribe,
+)
 from .types import (
     ConveyorStats,
     FanProfile,
@@ -32,6 +42,8 @@ from .types import (
     ReturnRequest,
     ReturnRequestConnection,
     ReturnStatus,
+    WinbackResponseConnection,
+    WinbackSurveyKind,
 )
 
 
@@ -108,6 +120,13 @@ class Query(graphene.ObjectType):
         status=graphene.Argument(InquiryStatus),
         description="Staff (MANAGE_USERS): contact-form messages, newest first.",
     )
+    winback_responses = graphene.Field(
+        WinbackResponseConnection,
+        kind=graphene.Argument(WinbackSurveyKind, description="One survey's answers; default both."),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_USERS): win-back and improvement survey answers, newest first.",
+    )
 
     @staticmethod
     def resolve_my_fan_profile(root: Any, info: Any) -> Any:
@@ -182,6 +201,16 @@ class Query(graphene.ObjectType):
             rows = rows.filter(status=status)
         return paginate(rows, InquiryConnection, first, after)
 
+    @staticmethod
+    def resolve_winback_responses(
+        root: Any, info: Any, kind: str | None = None, first: int | None = None, after: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_USERS)
+        rows = WinbackResponseModel.objects.using(_staff_reads()).select_related("profile")
+        if kind is not None:
+            rows = rows.filter(kind=kind)
+        return paginate(rows.order_by("-created_at", "-id"), WinbackResponseConnection, first, after)
+
 
 class Mutation(graphene.ObjectType):
     submit_nps = SubmitNps.Field()
@@ -190,6 +219,8 @@ class Mutation(graphene.ObjectType):
     decide_return = DecideReturn.Field(description="Staff (MANAGE_ORDERS).")
     submit_inquiry = SubmitInquiry.Field()
     unsubscribe = Unsubscribe.Field()
+    submit_winback_survey = SubmitWinbackSurvey.Field()
+    resubscribe = Resubscribe.Field()
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

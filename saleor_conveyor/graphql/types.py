@@ -1,4 +1,4 @@
-"""The contract's types: enums, FanProfile, Touchpoint, returns, inquiries, stats."""
+"""The contract's types: enums, FanProfile, Touchpoint, returns, inquiries, win-back answers, stats."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..engine import FanDegree as FanDegreeValues
 from ..engine import FanStage as FanStageValues
 from ..engine import Liking as LikingValues
 from ..engine import NpsCategory as NpsCategoryValues
+from ..engine import WinbackKind as WinbackKindValues
 from ..engine import engagement_class, is_lapsed
 from ..hosts import get_config
 from ..stats import StatsReport
@@ -38,6 +39,13 @@ ReturnReason = _enum("ReturnReason", models.ReturnReason.values, "Why goods go b
 ReturnStatus = _enum("ReturnStatus", models.ReturnStatus.values, "Where a return request is.")
 InquiryTopic = _enum("InquiryTopic", models.InquiryTopic.values, "What an inquiry is about.")
 InquiryStatus = _enum("InquiryStatus", models.InquiryStatus.values, "Where an inquiry is.")
+
+
+WinbackSurveyKind = graphene.Enum(
+    "WinbackSurveyKind",
+    [(kind.name, kind.value) for kind in WinbackKindValues],
+    description="WINBACK: a lapsed customer's answer (why they stopped); IMPROVEMENT: a detractor's (what to improve).",
+)
 
 
 def shown_status(status: str) -> str:
@@ -240,6 +248,50 @@ class Inquiry(graphene.ObjectType):
 class InquiryConnection(graphene.relay.Connection):
     class Meta:
         node = Inquiry
+
+    total_count = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_total_count(root: Any, info: Any) -> int:
+        return root.queryset.count()
+
+
+class WinbackResponse(graphene.ObjectType):
+    """A win-back or improvement survey answer: the codes chosen and the customer's words."""
+
+    id = graphene.ID(required=True)
+    kind = graphene.Field(graphene.NonNull(WinbackSurveyKind))
+    reasons = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="Codes in the survey's order: WinbackReason for WINBACK, ImprovementArea for IMPROVEMENT.",
+    )
+    comment = graphene.String(required=True)
+    profile_id = graphene.ID(required=True, description="The customer's FanProfile ID.")
+    customer_email = graphene.String(required=True)
+    customer_id = graphene.ID(description="The customer's User ID; null for a guest.")
+    created_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_id(root: models.WinbackResponse, info: Any) -> str:
+        return global_id("WinbackResponse", root.pk)
+
+    @staticmethod
+    def resolve_profile_id(root: models.WinbackResponse, info: Any) -> str:
+        return global_id("FanProfile", root.profile_id)
+
+    @staticmethod
+    def resolve_customer_email(root: models.WinbackResponse, info: Any) -> str:
+        return root.profile.email
+
+    @staticmethod
+    def resolve_customer_id(root: models.WinbackResponse, info: Any) -> str | None:
+        return global_id("User", root.profile.user_id) if root.profile.user_id is not None else None
+
+
+class WinbackResponseConnection(graphene.relay.Connection):
+    class Meta:
+        node = WinbackResponse
 
     total_count = graphene.Int(required=True)
 

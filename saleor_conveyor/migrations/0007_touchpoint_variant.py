@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("saleor_conveyor", "0004_answer_occasions_and_profile_aliases"),
+        ("saleor_conveyor", "0006_winback_answers_and_consent_changes"),
     ]
 
     operations = [

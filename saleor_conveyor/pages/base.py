@@ -153,8 +153,9 @@ def render_page(
     if not embeddable:
         response["X-Frame-Options"] = "DENY"
     response["X-Content-Type-Options"] = "nosniff"
-    # Links carry signed tokens in their query: never hand them to another site as a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # Links carry signed tokens in their query: never hand them to another site as a Referer. Not no-referrer:
+    # with it the browser sends `Origin: null` on the page's own form posts, which Django's CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     return response
 

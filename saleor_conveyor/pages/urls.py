@@ -6,15 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, path, resolve
 
-from . import base
+from . import base, fan_survey, nps, preferences, survey, winback
 from .base import URLCONF, page_url
 
 __all__ = ["is_page_path", "page_url", "serve", "urlpatterns"]
 
 # Each page module adds its paths here (name: conveyor-page-<page>).
 urlpatterns: list[Any] = []
+# The surveys (issue 13): `survey/` opens the one `?survey=` names (links made before these paths).
+urlpatterns += [
+    path("survey/", survey.survey_page, name="conveyor-page-survey"),
+    path("survey/nps/", nps.nps_page, name="conveyor-page-nps"),
+    path("survey/fan/", fan_survey.fan_survey_page, name="conveyor-page-fan-survey"),
+    path("survey/winback/", winback.winback_page, name="conveyor-page-winback"),
+    path("preferences/", preferences.preferences_page, name="conveyor-page-preferences"),
+]
 
 
 def serve(request: HttpRequest, path: str) -> HttpResponse:

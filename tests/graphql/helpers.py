@@ -21,6 +21,8 @@ SNAPSHOT_MODELS = (
     models.ReturnRequest,
     models.ReturnLine,
     models.Inquiry,
+    models.WinbackResponse,
+    models.ConsentChange,
     Order,
     OrderLine,
     OrderReturn,

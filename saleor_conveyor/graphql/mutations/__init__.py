@@ -1,16 +1,20 @@
 """Mutations: each returns `errors: [ConveyorError!]!` beside its payload, and changes nothing when refused."""
 
 from .base import ConveyorMutation
+from .consent import Resubscribe
 from .inquiries import SubmitInquiry
 from .returns import DecideReturn, RequestReturn
 from .surveys import SubmitFanSurvey, SubmitNps, Unsubscribe
+from .winback import SubmitWinbackSurvey
 
 __all__ = [
     "ConveyorMutation",
     "DecideReturn",
     "RequestReturn",
+    "Resubscribe",
     "SubmitFanSurvey",
     "SubmitInquiry",
     "SubmitNps",
+    "SubmitWinbackSurvey",
     "Unsubscribe",
 ]

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ... import conveyor, tokens
 from ...events import Customer, FanSurveyAnswered, NpsAnswered
+from ...models import ConsentSource
 from ...models import FanProfile as FanProfileModel
 from ..core import customer_of, decode_id, require_user
 from ..types import FanDegree, FanProfile, Liking, NpsResponse
@@ -76,7 +77,7 @@ class Unsubscribe(ConveyorMutation):
     @classmethod
     def perform(cls, info: Any, token: str) -> Unsubscribe:
         profile = tokens.profile_for_token(token, tokens.UNSUBSCRIBE)
-        conveyor.unsubscribe(profile.pk)
+        conveyor.unsubscribe(profile.pk, source=ConsentSource.API)
         return cls(ok=True, errors=[])
 
     @classmethod
