@@ -144,6 +144,7 @@ class OrderPlaced:
     used_voucher: bool = False
     used_sale: bool = False
     used_campaign: bool = False
+    gift: bool = False
 
     def validate(self) -> OrderPlaced:
         _order_id(self.order_id)
@@ -186,6 +187,7 @@ class OrderPlaced:
             used_voucher=bool(self.used_voucher),
             used_sale=bool(self.used_sale),
             used_campaign=bool(self.used_campaign),
+            gift=self.gift is True,
         )
 
 

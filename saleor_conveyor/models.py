@@ -139,6 +139,8 @@ class Purchase(models.Model):
     used_voucher = models.BooleanField(default=False)
     used_sale = models.BooleanField(default=False)
     used_campaign = models.BooleanField(default=False)
+    # The order is a present for someone else (the host says so; Saleor: the order's "gift" metadata).
+    gift = models.BooleanField(default=False, db_default=False)
     placed_at = models.DateTimeField()
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

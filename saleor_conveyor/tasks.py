@@ -29,7 +29,7 @@ def sweep_due() -> dict[str, int]:
 
 @shared_task(name="saleor_conveyor.scan_lapsed", ignore_result=True)
 def scan_lapsed(max_batches: int = 200) -> int:
-    """Daily: schedule the win-back survey of customers who went quiet for the lapse window."""
+    """Daily: schedule the win-back survey of customers who went quiet, and the first purchase's anniversaries."""
     total = 0
     with get_host().writer():
         for _ in range(max_batches):
@@ -37,4 +37,5 @@ def scan_lapsed(max_batches: int = 200) -> int:
             total += scheduled
             if not scheduled:
                 break
+        total += conveyor.schedule_anniversaries(now=timezone.now())
     return total

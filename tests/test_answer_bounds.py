@@ -103,9 +103,7 @@ def test_two_first_answers_at_once_make_one_row_and_the_loser_gets_already_exist
             conveyor.record_fan_survey(FanSurveyAnswered(customer(), "NEW_FAN", "LIKE", T0 + days(1 + n)))
         return "ok"
 
-    outcomes = [
-        outcome.code if isinstance(outcome, ConveyorError) else outcome for outcome in at_once(2, answer)
-    ]
+    outcomes = [outcome.code if isinstance(outcome, ConveyorError) else outcome for outcome in at_once(2, answer)]
     assert sorted(map(str, outcomes)) == sorted(["ok", str(ErrorCode.ALREADY_EXISTS)]), outcomes
     model = NpsResponse if kind.startswith("nps") else FanSurveyResponse
     assert model.objects.count() == 1 and FanProfile.objects.count() == 1

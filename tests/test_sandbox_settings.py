@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,13 +56,20 @@ def test_the_test_suite_runs_with_a_key_of_its_own():
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_gives_the_demo_and_benchmarks_a_throwaway_key(tmp_path):
+def test_make_gives_the_demo_serve_and_benchmarks_one_key_kept_in_a_private_file(tmp_path):
     probe = tmp_path / "probe.mk"
     probe.write_text(f"include {ROOT / 'Makefile'}\n.DEFAULT_GOAL := probe\nprobe:\n\t@echo $$SECRET_KEY\n")
+    key_file = tmp_path / "keys" / "secret"
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    first, second = (
-        subprocess.run(["make", "-s", "-f", str(probe)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-        for _ in range(2)
-    )
+
+    def run(**extra: str) -> subprocess.CompletedProcess:
+        command = ["make", "-s", "-f", str(probe), f"SECRET_KEY_FILE={key_file}"]
+        return subprocess.run(command, cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60)
+
+    first, second = run(), run()
     assert first.returncode == 0, first.stderr
-    assert len(first.stdout.strip()) == 64 and first.stdout != second.stdout
+    # Random on first use, then the same key: links `make demo` printed still open under `make serve`.
+    assert re.fullmatch(r"[0-9a-f]{64}", first.stdout.strip()) and first.stdout == second.stdout
+    assert key_file.read_text().strip() == first.stdout.strip()
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert run(SECRET_KEY="k" * 50).stdout.strip() == "k" * 50  # a key set by hand wins

@@ -34,7 +34,14 @@ from .delivery_state import (
 )
 from .inquiries import submit_inquiry
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
-from .outbox import complete_staff_task, mark_touchpoints, open_staff_tasks, rebuild_profile, schedule_lapsed
+from .outbox import (
+    complete_staff_task,
+    mark_touchpoints,
+    open_staff_tasks,
+    rebuild_profile,
+    schedule_anniversaries,
+    schedule_lapsed,
+)
 from .returns import decide_return, request_return
 from .surveys import record_fan_survey, record_nps
 from .winback import record_winback_survey
@@ -81,6 +88,7 @@ __all__ = [
     "reserve_due_touchpoints",
     "resubscribe",
     "returns",
+    "schedule_anniversaries",
     "schedule_lapsed",
     "submit_inquiry",
     "surveys",

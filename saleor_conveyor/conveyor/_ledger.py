@@ -30,6 +30,8 @@ def fact(row: Purchase) -> PurchaseFact:
         fulfilled_at=row.fulfilled_at,
         cancelled_at=row.cancelled_at,
         returned_at=row.returned_at,
+        channel=row.channel,
+        gift=row.gift,
     )
 
 
@@ -54,6 +56,7 @@ def placed_values(event: OrderPlaced) -> dict[str, Any]:
         "used_voucher": event.used_voucher,
         "used_sale": event.used_sale,
         "used_campaign": event.used_campaign,
+        "gift": event.gift,
     }
 
 

@@ -17,7 +17,11 @@ PURCHASES = Table(Purchase)
 TOUCHPOINTS = Table(Touchpoint)
 # What recording an order reads and writes, and no more.
 # The profile's summary is recomputed from the ledger, so only what that keeps is read (others load if touched).
-ORDER_PROFILES = Table(FanProfile, only=("id", "user", "email", "first_name", "language_code", "stage", "currency"))
+# `nps_category` and `segment` are what a rule's conditions ask that the ledger cannot tell.
+ORDER_PROFILES = Table(
+    FanProfile,
+    only=("id", "user", "email", "first_name", "language_code", "stage", "currency", "nps_category", "segment"),
+)
 LEDGER = Table(Purchase, only=[f.name for f in Purchase._meta.concrete_fields if f.name != "recorded_at"], light=True)
 # What planning and "the latest answer" need of earlier NPS answers.
 NPS_ANSWERS = Table(
@@ -51,6 +55,7 @@ PLACED_FIELDS = (
     "used_voucher",
     "used_sale",
     "used_campaign",
+    "gift",
 )
 
 TOUCHPOINT_PROFILE = Touchpoint._meta.get_field("profile")

@@ -36,7 +36,16 @@ from ._locking import profile_qs_select_for_update
 from ._tables import PLACED_FIELDS, PROFILE_SUMMARY_FIELDS
 from .customers import customer_changes, email_of_another_account, fresh_profile
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
-from .outbox import MOVED_FIELDS, apply_changes, plan_changes, planned_values, rule_names, set_plan
+from .outbox import (
+    MOVED_FIELDS,
+    apply_changes,
+    customer_view,
+    has_conditions,
+    plan_changes,
+    planned_values,
+    rule_names,
+    set_plan,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +258,7 @@ class _Replay:
         """As `orders._apply`: the outbox decision, then the profile's figures, from the ledger."""
         facts = [fact(row) for row in self.history[id(profile)]]
         existing = self.touchpoints[id(profile)]
+        customer = customer_view(profile, facts) if has_conditions(self.config.rule_book) else None
         changes = plan_changes(
             self.config,
             existing,
@@ -256,6 +266,7 @@ class _Replay:
             triggers=PURCHASE_TRIGGERS,
             purchases=facts,
             backfill=True,
+            customer=customer,
             customer_key=profile.email,
         )
         created, moved, cancelled = apply_changes(changes, existing, functools.partial(self._new_touchpoint, profile))

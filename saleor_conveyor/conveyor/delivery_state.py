@@ -28,9 +28,11 @@ from ..hosts import get_config
 from ..models import FanProfile, ReturnRequest, ReturnStatus, Touchpoint, TouchpointKind, TouchpointStatus
 from ._locking import due_touchpoints_for_update, profile_qs_select_for_update, profiles_for_update_skip_locked
 from ._tables import TOUCHPOINTS, touchpoint_column
+from .outbox import customer_view
 
 # Kinds that are no message to the customer (the frequency cap counts messages only).
 NOT_MESSAGES = frozenset({TouchpointKind.BADGE, TouchpointKind.STAFF_TASK})
+MOVED_ON = "condition no longer holds: {reason}"
 STALE_OUTCOME = (
     "the worker stopped while sending it (claimed {minutes:g}+ minutes ago): not sent again so the "
     "customer never gets two copies; check the mail log, the email may or may not have gone out"
@@ -60,7 +62,12 @@ def reserve_due_touchpoints(
     rules), marketing or not: answers to many orders at once never make a burst of mail.
     """
     result = Reservation()
-    follow_ups = get_config().rule_book.follow_up_rules()
+    book = get_config().rule_book
+    follow_ups = book.follow_up_rules()
+    # A rule's conditions are checked again on the locked profile (no other read): a customer who
+    # moved on since it was planned is skipped, never sent a stale message. The triggering order's
+    # facts (discount, gift, channel) do not change and were checked when it was planned.
+    conditional = {rule.name: rule.conditions for rule in book.rules if rule.conditions is not None}
     with transaction.atomic():
         due = (
             Touchpoint.objects.filter(status=TouchpointStatus.SCHEDULED, due_at__lte=now)
@@ -86,6 +93,15 @@ def reserve_due_touchpoints(
             if profile is None:
                 continue
             tp.profile = profile
+            conditions = conditional.get(tp.rule) if conditional else None
+            if conditions is not None:
+                reason = conditions.failure(
+                    customer_view(profile), None, now=now, lapse_days=book.lapse_days, orders=False
+                )
+                if reason is not None:
+                    tp.updated_at, tp.status, tp.outcome = now, TouchpointStatus.SKIPPED, MOVED_ON.format(reason=reason)
+                    result.skipped.append(tp)
+                    continue
             message = tp.kind not in NOT_MESSAGES
             capped = tp.marketing or tp.rule in follow_ups
             decision = pacing_decide(

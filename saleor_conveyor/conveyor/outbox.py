@@ -6,21 +6,39 @@ the rows it needs and writes the decision. The backfill's replay applies the sam
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from .. import signals
 from ..config import ConveyorConfig
-from ..engine import NpsAnswer, OutboxChanges, Placement, RuleBook, diff_outbox, plan_touchpoints, recent_sends
+from ..engine import (
+    FanDegree,
+    FanStage,
+    FanSurveyAnswer,
+    Liking,
+    NpsAnswer,
+    NpsCategory,
+    OutboxChanges,
+    Placement,
+    RuleBook,
+    diff_outbox,
+    plan_touchpoints,
+    recent_sends,
+)
 from ..engine import Purchase as PurchaseFact
+from ..engine.conditions import Conditions, CustomerView
+from ..engine.occasions import ANNIVERSARY_LOOKAHEAD, add_years
 from ..engine.outbox import OutboxRow, assigner
-from ..engine.rules import NPS_TRIGGERS, PURCHASE_TRIGGERS
+from ..engine.rules import FAN_TRIGGERS, NPS_TRIGGERS, PURCHASE_TRIGGERS
 from ..errors import ConveyorError, ErrorCode
 from ..events import RecordResult
 from ..hosts import get_config
@@ -32,6 +50,7 @@ from ._tables import OUTBOX, TOUCHPOINT_PROFILE, TOUCHPOINTS
 
 Row = TypeVar("Row")
 LAPSED = frozenset({"lapsed"})
+ANNIVERSARY = frozenset({"anniversary"})
 # The columns a move and a cancellation change.
 MOVED_FIELDS = ["status", "planned_at", "due_at", "outcome", "updated_at"]
 CANCELLED_FIELDS = ["status", "outcome", "updated_at"]
@@ -47,6 +66,36 @@ def switched_off(book: RuleBook) -> frozenset[str]:
     return frozenset(rule.name for rule in book.rules if not rule.active)
 
 
+def has_conditions(book: RuleBook) -> bool:
+    return any(rule.conditions is not None for rule in book.rules)
+
+
+def customer_view(profile: Any, purchases: Sequence[PurchaseFact] | None = None) -> CustomerView:
+    """What a rule's conditions see of a customer: the profile, with the purchase figures of `purchases` if given.
+
+    With `purchases` the profile's own purchase columns are not read (the order path reads only a few columns).
+    """
+    view = CustomerView(
+        nps_category=NpsCategory(profile.nps_category) if profile.nps_category else None,
+        engagement_cell=profile.segment or None,
+        has_account=profile.user_id is not None,
+        language=profile.language_code or "",
+    )
+    if purchases is not None:
+        return view.with_purchases(purchases)
+    return dataclasses.replace(
+        view,
+        stage=FanStage(profile.stage) if profile.stage else None,
+        purchase_count=profile.purchase_count,
+        last_purchase_at=profile.last_purchase_at,
+    )
+
+
+def fan_answer(response: Any) -> FanSurveyAnswer:
+    """A fan-survey answer as the engine plans from it."""
+    return FanSurveyAnswer(FanDegree(response.fan_degree), Liking(response.liking), response.created_at)
+
+
 def plan_changes(
     config: ConveyorConfig,
     existing: Mapping[str, OutboxRow],
@@ -56,6 +105,8 @@ def plan_changes(
     purchases: Sequence[PurchaseFact] = (),
     answers: Sequence[NpsAnswer] = (),
     backfill: bool = False,
+    customer: CustomerView | None = None,
+    fan_answers: Sequence[FanSurveyAnswer] = (),
     customer_key: str = "",
 ) -> OutboxChanges:
     """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's).
@@ -63,8 +114,17 @@ def plan_changes(
     `customer_key` (the profile's email) draws a new touchpoint's experiment arm (engine/experiments.py).
     """
     book = config.rule_book
+    held_back: dict[str, str] = {}
     plan = plan_touchpoints(
-        book, purchases, answers, now=now, triggers=triggers, recent_sends=recent_sends(existing.values())
+        book,
+        purchases,
+        answers,
+        now=now,
+        triggers=triggers,
+        recent_sends=recent_sends(existing.values()),
+        fan_answers=fan_answers,
+        customer=customer,
+        held_back=held_back,
     )
     # A backfill sends nothing already due; a live event that arrived late still sends what fell due within the grace.
     late_before = now if backfill else now - config.late_grace
@@ -75,6 +135,7 @@ def plan_changes(
         backfill=backfill,
         purchases=purchases,
         switched_off=switched_off(book),
+        held_back=held_back,
         arms=assigner(book, customer_key),
     )
 
@@ -144,6 +205,8 @@ def reconcile(
         purchases = [fact(row) for row in profile.purchases.all()]
     if answers is None and triggers & NPS_TRIGGERS:
         answers = [answer(r) for r in profile.nps_responses.all()]
+    fan_answers = [fan_answer(r) for r in profile.fan_surveys.all()] if triggers & FAN_TRIGGERS else []
+    customer = customer_view(profile, purchases) if has_conditions(config.rule_book) else None
     if existing is None:
         wanted_rules = set(names)  # filtered here: a rule filter in SQL can mislead the planner
         existing = {tp.key: tp for tp in OUTBOX.select("profile_id = %s", [profile.id]) if tp.rule in wanted_rules}
@@ -155,6 +218,8 @@ def reconcile(
         purchases=purchases or (),
         answers=answers or (),
         backfill=backfill,
+        customer=customer,
+        fan_answers=fan_answers,
         customer_key=profile.email,
     )
     created, moved, cancelled = apply_changes(changes, existing, functools.partial(new_touchpoint, profile))
@@ -211,8 +276,10 @@ def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> in
     has_winback = Touchpoint.objects.filter(
         profile=OuterRef("pk"), rule__in=rules, planned_at__gte=OuterRef("last_purchase_at")
     )
+    # Customers no rule's conditions admit are left out here, or they would be read again on every scan.
     ids = list(
         FanProfile.objects.filter(last_purchase_at__lte=cutoff)
+        .filter(any_rule_admits(config.rule_book.active_rules(LAPSED), now=now, lapse_days=config.lapse_days))
         .exclude(Exists(has_winback))
         .values_list("id", flat=True)[:batch_size]
     )
@@ -225,6 +292,87 @@ def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> in
     return scheduled
 
 
+def schedule_anniversaries(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Plan the first purchase's anniversary for customers whose next one is within the lookahead. Returns how many.
+
+    Candidates are found in SQL (the latest anniversary before the horizon, and no touchpoint keyed
+    for it yet); the plan itself is the engine's, so a candidate SQL and Python see differently is
+    only read, never planned twice. Every candidate is visited once per call (pages by id).
+    """
+    now = now or timezone.now()
+    config = get_config()
+    scheduled = 0
+    for rule in config.rule_book.active_rules(ANNIVERSARY):
+        delay = timedelta(days=rule.days)
+        horizon = now + ANNIVERSARY_LOOKAHEAD - delay
+        years = RawSQL("date_part('year', age(%s, first_purchase_at))::int", [horizon])
+        latest = RawSQL(
+            "first_purchase_at + make_interval(years => date_part('year', age(%s, first_purchase_at))::int)", [horizon]
+        )
+        planned = Touchpoint.objects.filter(
+            profile=OuterRef("pk"), key=Concat(Value(f"{rule.name}:year:"), Cast(OuterRef("years"), CharField()))
+        )
+        candidates = (
+            FanProfile.objects.filter(first_purchase_at__lte=add_years(horizon, -1))
+            .filter(conditions_q(rule.conditions, now=now, lapse_days=config.lapse_days))
+            .annotate(years=years, latest=latest)
+            .filter(latest__gte=now - 2 * ANNIVERSARY_LOOKAHEAD - delay)
+            .exclude(Exists(planned))
+        )
+        after = 0
+        while ids := list(candidates.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:batch_size]):
+            after = ids[-1]
+            for profile_id in ids:
+                with transaction.atomic():
+                    profile = profile_qs_select_for_update().get(pk=profile_id)
+                    result = reconcile(profile, now=now, triggers=ANNIVERSARY, config=config)
+                    scheduled += len(result.scheduled)
+    return scheduled
+
+
+def any_rule_admits(rules: Iterable[Any], *, now: datetime, lapse_days: int) -> Q:
+    """Profiles the conditions of at least one of these rules admit (a rule without conditions admits all)."""
+    admitted = Q(pk__in=[])
+    for rule in rules:
+        if rule.conditions is None:
+            return Q()
+        admitted |= conditions_q(rule.conditions, now=now, lapse_days=lapse_days)
+    return admitted
+
+
+def conditions_q(conditions: Conditions | None, *, now: datetime, lapse_days: int) -> Q:
+    """A rule's customer conditions as a filter on profiles (the scans' SQL twin of `Conditions.failure`).
+
+    The triggering order's conditions have no place here: the scanned triggers have no triggering order.
+    """
+    q = Q()
+    if conditions is None:
+        return q
+    if conditions.stages is not None:
+        q &= Q(stage__in=sorted(conditions.stages))
+    if conditions.engagement is not None:
+        q &= Q(segment__in=sorted(conditions.engagement_cells()))
+    if conditions.nps is not None:
+        q &= Q(nps_category__in=sorted(conditions.nps))
+    if conditions.lapsed is not None:
+        lapsed = Q(last_purchase_at__lte=now - timedelta(days=lapse_days))
+        q &= lapsed if conditions.lapsed else ~lapsed | Q(last_purchase_at__isnull=True)
+    if conditions.customer is not None:
+        q &= Q(user__isnull=conditions.customer == "guest")
+    if conditions.min_purchases is not None:
+        q &= Q(purchase_count__gte=conditions.min_purchases)
+    if conditions.max_purchases is not None:
+        q &= Q(purchase_count__lte=conditions.max_purchases)
+    if conditions.languages is not None:
+        spoken = Q(pk__in=[])
+        for language in sorted(conditions.languages):
+            for spelling in {language, language.replace("-", "_")}:
+                spoken |= Q(language_code__iexact=spelling) | Q(language_code__istartswith=f"{spelling}-")
+                spoken |= Q(language_code__istartswith=f"{spelling}_")
+        q &= spoken
+    return q
+
+
 def rebuild_profile(profile_id: int, *, now: datetime | None = None) -> RecordResult:
     """Recompute a profile and its outbox from the ledger (after a rule book change)."""
     with transaction.atomic():
@@ -235,7 +383,7 @@ def rebuild_profile(profile_id: int, *, now: datetime | None = None) -> RecordRe
 def rebuild(profile: FanProfile, *, now: datetime) -> RecordResult:
     """Recompute a locked profile's figures and its outbox (every trigger) from its ledger and answers."""
     facts = [fact(row) for row in profile.purchases.all()]
-    result = reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS)
+    result = reconcile(profile, now=now, purchases=facts, triggers=PURCHASE_TRIGGERS | NPS_TRIGGERS | FAN_TRIGGERS)
     update_summary(profile, facts, now)
     return result
 

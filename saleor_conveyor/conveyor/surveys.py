@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..engine import engagement_cell, nps_category
-from ..engine.rules import NPS_TRIGGERS
+from ..engine.rules import FAN_TRIGGERS, NPS_TRIGGERS
 from ..engine.surveys import answer_occasion
 from ..errors import ConveyorError, ErrorCode
 from ..events import FanSurveyAnswered, NpsAnswered
@@ -214,7 +214,9 @@ def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) 
     same event again returns the stored answer; another answer in the window is ALREADY_EXISTS.
     """
     event = event.validate()
-    occasion = answer_occasion(None, event.answered_at, get_config().rule_book.survey_window_days())
+    now = now or timezone.now()
+    config = get_config()
+    occasion = answer_occasion(None, event.answered_at, config.rule_book.survey_window_days())
     values = {"fan_degree": event.fan_degree.value, "liking": event.liking.value, "comment": event.comment}
     try:
         with transaction.atomic():
@@ -236,6 +238,8 @@ def record_fan_survey(event: FanSurveyAnswered, *, now: datetime | None = None) 
             if latest is not None:
                 profile.fan_degree, profile.liking, profile.segment = latest.fan_degree, latest.liking, latest.segment
                 profile.save(update_fields=["fan_degree", "liking", "segment", "updated_at"])
+            # Entering an engagement cell is a trigger of its own (`engagement_entry` rules).
+            reconcile(profile, now=now, triggers=FAN_TRIGGERS, config=config)
             return response
     except IntegrityError as error:
         if violated(error) == FAN_SURVEY_ONCE:

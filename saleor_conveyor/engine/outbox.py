@@ -135,6 +135,7 @@ def diff_outbox(
     backfill: bool,
     purchases: Sequence[Purchase] = (),
     switched_off: Iterable[str] = (),
+    held_back: Mapping[str, str] | None = None,
     arms: Assigner | None = None,
 ) -> OutboxChanges:
     """What to create, move and cancel so that `existing` (by key) matches `plan`.
@@ -142,6 +143,7 @@ def diff_outbox(
     A row the plan has is moved only while it still waits (SCHEDULED at another time), or reopened
     if it was cancelled before any attempt; one that went further is left as it is. A waiting row
     the plan no longer has is cancelled; rows that were sent, skipped or failed are history.
+    `held_back` gives, by key, why the planner left an occurrence out (a rule's condition).
     `arms` gives a new touchpoint its experiment arm; a row already written keeps the one it has.
     """
     changes = OutboxChanges()
@@ -160,7 +162,8 @@ def diff_outbox(
     off = frozenset(switched_off)
     for key, row in existing.items():
         if key not in wanted and row.status == OutboxStatus.SCHEDULED:
-            changes.cancel.append(Cancellation(key, cancel_reason(row, orders, off)))
+            reason = (held_back or {}).get(key) if row.rule not in off else None
+            changes.cancel.append(Cancellation(key, reason or cancel_reason(row, orders, off)))
     return changes
 
 

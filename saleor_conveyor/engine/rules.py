@@ -15,9 +15,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .conditions import ConditionError, Conditions, CustomerView, parse_conditions
 from .experiments import Experiment, ExperimentError, Variant, as_number, parse_experiment
-from .stages import Purchase, counted, is_lapsed
-from .surveys import SURVEY_WINDOW_DAYS, NpsAnswer, NpsCategory, nps_category
+from .occasions import engagement_entries, latest_anniversary, stage_entries
+from .stages import FanStage, Purchase, counted, is_lapsed
+from .surveys import (
+    ENGAGEMENT_CELLS,
+    ENGAGEMENT_CLASSES,
+    SURVEY_WINDOW_DAYS,
+    FanSurveyAnswer,
+    NpsAnswer,
+    NpsCategory,
+    engagement_cell,
+    nps_category,
+)
 
 TRIGGERS = {
     "first_purchase": "days after the customer's first purchase (step mail, fan survey)",
@@ -26,12 +37,20 @@ TRIGGERS = {
     "nps": "when an NPS answer falls in a category",
     "fulfillment": "days after an order ships, at most once per cooldown",
     "lapsed": "when the customer has not bought for the lapse window",
+    "stage_entry": "days after the customer enters a stage (e.g. becomes LOYAL), once per entry",
+    "engagement_entry": "days after a fan-survey answer places the customer in an engagement cell or class",
+    "anniversary": "days after each yearly anniversary of the first purchase",
 }
 KINDS = ("EMAIL", "COUPON", "BADGE", "STAFF_TASK")
 VOUCHERS = ("vip", "referral")
 # Triggers fed by the purchase ledger; the rest are fed by survey answers.
-PURCHASE_TRIGGERS = frozenset({"first_purchase", "purchase_count", "order_amount", "fulfillment", "lapsed"})
+PURCHASE_TRIGGERS = frozenset(
+    {"first_purchase", "purchase_count", "order_amount", "fulfillment", "lapsed", "stage_entry", "anniversary"}
+)
 NPS_TRIGGERS = frozenset({"nps"})
+FAN_TRIGGERS = frozenset({"engagement_entry"})
+# Triggers started by one order: only their rules may have conditions on the triggering order.
+ORDER_TRIGGERS = frozenset({"first_purchase", "purchase_count", "order_amount", "fulfillment", "stage_entry"})
 # The rule that mails the NPS survey: its cooldown is the window an answer without an order belongs to.
 SURVEY_RULE = "nps_survey"
 
@@ -53,6 +72,9 @@ _RULE_FIELDS = {
     "voucher",
     "active",
     "description",
+    "conditions",
+    "stage",
+    "engagement",
     # Variants and holdout (engine/experiments.py).
     "variants",
     "holdout",
@@ -82,6 +104,9 @@ class Rule:
     voucher: str | None = None
     active: bool = True
     description: str = ""
+    conditions: Conditions | None = None
+    stage: FanStage | None = None
+    engagement: str | None = None
     variants: tuple[Variant, ...] = ()
     holdout: Decimal = Decimal(0)
     experiment: str = ""
@@ -111,10 +136,14 @@ class Rule:
             ("voucher", None),
             ("active", True),
             ("description", ""),
+            ("stage", None),
+            ("engagement", None),
         ):
             value = getattr(self, key)
             if value != default:
-                data[key] = str(value) if key == "category" else value
+                data[key] = str(value) if key in ("category", "stage") else value
+        if self.conditions is not None:
+            data["conditions"] = self.conditions.to_data()
         data.update(_experiment_data(self))
         return data
 
@@ -305,7 +334,17 @@ def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise RuleBookError(f"{where}: description must be text")
+    stage, engagement = _parse_layer_target(raw, where, trigger)
+    try:
+        conditions = parse_conditions(
+            raw.get("conditions"), f"rules[{index}]", trigger=trigger, order_triggers=ORDER_TRIGGERS
+        )
+    except ConditionError as error:
+        raise RuleBookError(f"{error} (rule {name})") from None
     return Rule(
+        conditions=conditions,
+        stage=stage,
+        engagement=engagement,
         name=name,
         trigger=trigger,
         kind=kind,
@@ -323,6 +362,28 @@ def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[
     )
 
 
+def _parse_layer_target(raw: Mapping[str, Any], where: str, trigger: str) -> tuple[FanStage | None, str | None]:
+    """The stage a stage_entry rule waits for, the cell or class an engagement_entry rule waits for."""
+    stage, engagement = raw.get("stage"), raw.get("engagement")
+    if trigger == "stage_entry":
+        if stage not in FanStage.__members__:
+            raise RuleBookError(f"{where}: unknown stage {stage!r}; expected one of {', '.join(FanStage)}")
+        stage = FanStage(stage)
+    elif stage is not None:
+        raise RuleBookError(f"{where}: 'stage' only applies to stage_entry rules (a condition is conditions.stage)")
+    if trigger == "engagement_entry":
+        known = (*ENGAGEMENT_CELLS, *ENGAGEMENT_CLASSES)
+        if engagement not in known:
+            raise RuleBookError(
+                f"{where}: unknown engagement cell or class {engagement!r}; expected one of {', '.join(known)}"
+            )
+    elif engagement is not None:
+        raise RuleBookError(
+            f"{where}: 'engagement' only applies to engagement_entry rules (a condition is conditions.engagement)"
+        )
+    return stage, engagement
+
+
 def plan_touchpoints(
     book: RuleBook,
     purchases: Sequence[Purchase],
@@ -331,12 +392,17 @@ def plan_touchpoints(
     now: datetime,
     triggers: Iterable[str] | None = None,
     recent_sends: Mapping[str, Sequence[datetime]] | None = None,
+    fan_answers: Sequence[FanSurveyAnswer] = (),
+    customer: CustomerView | None = None,
+    held_back: dict[str, str] | None = None,
 ) -> list[PlannedTouchpoint]:
     """Every touchpoint the rule book wants for this history, keyed by occurrence.
 
-    The result depends only on the history (and `now`, for lapse), not on the order
-    events arrived in, which is what makes recording idempotent. `recent_sends` lists,
+    The result depends only on the history (and `now`, for lapse and anniversaries), not on
+    the order events arrived in, which is what makes recording idempotent. `recent_sends` lists,
     per rule, when that rule already went out, so a cooldown also counts real sends.
+    A rule's conditions are checked on `customer` (derived from the history when not given);
+    an occurrence they hold back is left out, its reason put in `held_back` by key.
     """
     real = counted(purchases)
     plan: list[PlannedTouchpoint] = []
@@ -364,7 +430,66 @@ def plan_touchpoints(
             if is_lapsed(last.placed_at, now, book.lapse_days):
                 due = last.placed_at + timedelta(days=book.lapse_days) + delay
                 plan.append(_planned(rule, f"{rule.name}:{last.order_id}", due, last.order_id))
-    return plan
+        elif rule.trigger == "stage_entry":
+            for entry in stage_entries(real):
+                if entry.stage == rule.stage:
+                    key = f"{rule.name}:stage:{entry.stage}:{entry.number}"
+                    order_id = entry.purchase.order_id
+                    plan.append(_planned(rule, key, entry.purchase.placed_at + delay, order_id))
+        elif rule.trigger == "engagement_entry" and rule.engagement:
+            for entered in engagement_entries(fan_answers, rule.engagement):
+                key = f"{rule.name}:engagement:{rule.engagement}:{entered.number}"
+                plan.append(_planned(rule, key, entered.answer.answered_at + delay, None))
+        elif rule.trigger == "anniversary" and real:
+            anniversary = latest_anniversary(real[0].placed_at, now=now, delay=delay)
+            if anniversary is not None:
+                years, due = anniversary
+                plan.append(_planned(rule, f"{rule.name}:year:{years}", due, None))
+    return _meeting_conditions(book, plan, real, nps_answers, fan_answers, customer, now=now, held_back=held_back)
+
+
+def _meeting_conditions(
+    book: RuleBook,
+    plan: list[PlannedTouchpoint],
+    real: Sequence[Purchase],
+    nps_answers: Sequence[NpsAnswer],
+    fan_answers: Sequence[FanSurveyAnswer],
+    customer: CustomerView | None,
+    *,
+    now: datetime,
+    held_back: dict[str, str] | None,
+) -> list[PlannedTouchpoint]:
+    """The plan without the occurrences whose rule's conditions do not hold (their reasons in `held_back`)."""
+    conditional = {rule.name: rule for rule in book.rules if rule.conditions is not None}
+    if not conditional:
+        return plan
+    view = customer or customer_view_from_history(real, nps_answers, fan_answers)
+    orders = {p.order_id: p for p in real}
+    kept = []
+    for item in plan:
+        rule = conditional.get(item.rule)
+        if rule is None or rule.conditions is None:
+            kept.append(item)
+            continue
+        order = orders.get(item.order_id or "") if rule.trigger in ORDER_TRIGGERS else None
+        reason = rule.conditions.failure(view, order, now=now, lapse_days=book.lapse_days)
+        if reason is None:
+            kept.append(item)
+        elif held_back is not None:
+            held_back[item.key] = f"condition does not hold: {reason}"
+    return kept
+
+
+def customer_view_from_history(
+    purchases: Sequence[Purchase], nps_answers: Sequence[NpsAnswer] = (), fan_answers: Sequence[FanSurveyAnswer] = ()
+) -> CustomerView:
+    """What the history alone tells of a customer (the service also knows the account and language)."""
+    latest_nps = max(nps_answers, key=lambda a: (a.answered_at, a.occasion), default=None)
+    latest_fan = max(fan_answers, key=lambda a: a.answered_at, default=None)
+    return CustomerView(
+        nps_category=nps_category(latest_nps.score) if latest_nps else None,
+        engagement_cell=engagement_cell(latest_fan.fan_degree, latest_fan.liking) if latest_fan else None,
+    ).with_purchases(purchases)
 
 
 def _planned(rule: Rule, key: str, due_at: datetime, order_id: str | None) -> PlannedTouchpoint:
@@ -519,6 +644,50 @@ DEFAULT_RULES: dict[str, Any] = {
             trigger="lapsed",
             kind="EMAIL",
             description="Win-back survey for a customer silent for the lapse window",
+        ),
+        _rule(
+            name="step_day3_gift",
+            trigger="first_purchase",
+            kind="EMAIL",
+            days=3,
+            marketing=False,
+            active=False,
+            conditions={"gift_order": True},
+            description="Day 3 for a gift order: how the one who receives it can enjoy it (give step_day3 "
+            '"gift_order": false to send this one instead)',
+        ),
+        _rule(
+            name="campaign_second_purchase",
+            trigger="purchase_count",
+            kind="EMAIL",
+            count=2,
+            active=False,
+            conditions={"stage": ["CAMPAIGN_ONLY"]},
+            description="A campaign-only buyer's second purchase: a reason to buy at full price, no coupon "
+            '(give second_purchase "stage": ["SECOND_TIME"] to send this one instead)',
+        ),
+        _rule(
+            name="loyal_recognition",
+            trigger="stage_entry",
+            kind="EMAIL",
+            stage="LOYAL",
+            active=False,
+            description="Recognition when a customer becomes loyal (3+ regular purchases)",
+        ),
+        _rule(
+            name="core_fan_invitation",
+            trigger="engagement_entry",
+            kind="EMAIL",
+            engagement="CORE",
+            active=False,
+            description="A fan survey placed the customer in the CORE class: an invitation to co-create",
+        ),
+        _rule(
+            name="purchase_anniversary",
+            trigger="anniversary",
+            kind="EMAIL",
+            active=False,
+            description="A year (and every year) since the first purchase",
         ),
     ],
 }

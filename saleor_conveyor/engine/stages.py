@@ -28,6 +28,8 @@ class Purchase:
     fulfilled_at: datetime | None = None
     cancelled_at: datetime | None = None
     returned_at: datetime | None = None
+    channel: str = ""
+    gift: bool = False
 
     @property
     def counts(self) -> bool:

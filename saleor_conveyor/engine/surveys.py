@@ -116,6 +116,9 @@ def nps_from_counts(promoters: int, detractors: int, total: int) -> int | None:
 _FAN_BANDS = ("LOW", "LOW", "MID", "MID", "HIGH", "HIGH")
 _LIKING_BANDS = ("LOW", "LOW", "LOW", "MID", "MID", "HIGH", "HIGH")
 _BAND_RANK = {"LOW": 0, "MID": 1, "HIGH": 2}
+# Every fine cell ("FAN/LIKING") and coarse class of the grid, as rule conditions name them.
+ENGAGEMENT_CELLS = tuple(f"{fan}/{like}" for fan in _BAND_RANK for like in _BAND_RANK)
+ENGAGEMENT_CLASSES = ("CORE", "GROWING", "COOL")
 
 
 def engagement_cell(fan_degree: FanDegree, liking: Liking) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from ..conveyor import BackfillOrder, BackfillResult, record_orders_backfill
@@ -46,6 +47,9 @@ _COLUMNS = (
     "user__language_code",
     "billing_address__first_name",
 )
+
+# Only the order's gift mark of its metadata is read, not the whole document.
+_GIFT = {"gift_mark": KeyTextTransform(saleor_orders.GIFT_METADATA_KEY, "metadata")}
 
 
 @dataclass
@@ -101,7 +105,9 @@ def read_batches(
     """Saleor's orders oldest first, a batch at a time, with the keyset position after each batch."""
     position = checkpoint
     while True:
-        rows = list(_after(_orders(since), position).order_by("created_at", "id").values(*_COLUMNS)[:batch_size])
+        rows = list(
+            _after(_orders(since), position).order_by("created_at", "id").values(*_COLUMNS, **_GIFT)[:batch_size]
+        )
         if not rows:
             return
         last = rows[-1]
@@ -153,6 +159,7 @@ def orders_from_rows(rows: list[dict[str, Any]]) -> list[BackfillOrder]:
             language_code=row["user__language_code"] or row["language_code"] or "",
             voucher_used=bool(row["voucher_id"] or row["voucher_code"]),
             discounts=discounts.get(row["id"], ()),
+            gift=saleor_orders.is_gift(row.get("gift_mark")),
         )
         orders.append(
             BackfillOrder(

@@ -32,8 +32,11 @@ SETTINGS: dict[str, tuple[str, str, str, str | bool]] = {
     "rule_book": (
         ConfigurationTypeField.MULTILINE,
         "Rule book",
-        "The conveyor's rules as JSON: step mail days, purchase-count, amount and NPS triggers. "
-        "Edit a rule's days or set \"active\": false to switch it off. Empty restores the method's defaults.",
+        "The conveyor's rules as JSON: step mail days, purchase-count, amount and NPS triggers, entering a stage "
+        "or engagement cell, the first purchase's anniversary. Edit a rule's days or set \"active\": false to "
+        'switch it off; "conditions" limit a rule to customers by stage, engagement cell, NPS category, lapsed, '
+        "account or guest, purchase count, language, or the order's channel, discount or gift, e.g. "
+        '"conditions": {"stage": ["CAMPAIGN_ONLY"]}. Empty restores the method\'s defaults.',
         _json_default(_DEFAULT_BOOK),
     ),
     "amount_tiers": (

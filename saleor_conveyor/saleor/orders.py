@@ -23,6 +23,14 @@ CAMPAIGN_TYPES = frozenset({"order_promotion"})
 # Drafts are not orders yet, expired orders were never paid, reissues replace returned goods.
 SKIPPED_STATUSES = ("draft", "expired")
 SKIPPED_ORIGINS = ("reissue",)
+# Saleor has no gift flag: a storefront marks a gift order with this public metadata key ("true").
+GIFT_METADATA_KEY = "gift"
+GIFT_VALUES = frozenset({"true", "1", "yes"})
+
+
+def is_gift(value: Any) -> bool:
+    """Whether the order's `gift` metadata value says it is a present (Saleor metadata values are text)."""
+    return isinstance(value, str) and value.strip().lower() in GIFT_VALUES
 
 
 def is_purchase(status: str, origin: str) -> bool:
@@ -63,6 +71,7 @@ def order_placed(
     language_code: str,
     voucher_used: bool,
     discounts: Iterable[str],
+    gift: bool = False,
 ) -> OrderPlaced:
     """The placed-order event from the few columns it needs (shared by hook and backfill)."""
     kinds = set(discounts)
@@ -77,6 +86,7 @@ def order_placed(
         used_voucher=voucher_used or bool(kinds & VOUCHER_TYPES),
         used_sale=bool(kinds & SALE_TYPES),
         used_campaign=bool(kinds & CAMPAIGN_TYPES),
+        gift=gift,
     )
 
 
@@ -103,6 +113,7 @@ def order_placed_from_order(order: Any) -> OrderPlaced | None:
         language_code=language,
         voucher_used=bool(order.voucher_id or order.voucher_code),
         discounts=discount_types(order.pk),
+        gift=is_gift((order.metadata or {}).get(GIFT_METADATA_KEY)),
     )
 
 

@@ -52,6 +52,9 @@ def test_default_book_has_every_trigger_of_the_method():
         "nps",
         "fulfillment",
         "lapsed",
+        "stage_entry",
+        "engagement_entry",
+        "anniversary",
     }
     assert BOOK.lapse_days == 90
 
@@ -200,7 +203,7 @@ def _with(change):
         (lambda d: d["rules"][12].update(category="FAN"), r"\(referral\): category must be one of"),
         (lambda d: d["rules"][5].pop("voucher"), r"\(vip_candidate\): a COUPON rule needs 'voucher'"),
         (lambda d: d["rules"][9].pop("badge"), r"\(vip_badge\): a BADGE rule needs the 'badge'"),
-        (lambda d: d["rules"].append(dict(d["rules"][0])), r"rules\[16\] \(step_day3\): the name is used"),
+        (lambda d: d["rules"].append(dict(d["rules"][0])), r"rules\[21\] \(step_day3\): the name is used"),
         (lambda d: d["rules"][0].update(name="Step 3"), r"rules\[0\]: 'name' must be lowercase"),
         (lambda d: d.update(lapse_days=0), r"lapse_days must be at least 1"),
         (lambda d: d["amount_tiers"]["card"].update(JPY=-5), r"amount_tiers.card.JPY must be a positive amount"),

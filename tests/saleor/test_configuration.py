@@ -96,6 +96,12 @@ def test_activating_with_valid_settings_saves_them_and_the_conveyor_uses_them(co
     [
         ("rule_book", '{"rules": [', "ruleBook", "Rule book: is not valid JSON"),
         ("rule_book", '{"rules": [{"name": "x", "trigger": "someday", "kind": "EMAIL"}]}', "ruleBook", "someday"),
+        (
+            "rule_book",
+            '{"rules": [{"name": "x", "trigger": "first_purchase", "kind": "EMAIL", "conditions": {"stage": "VIP"}}]}',
+            "ruleBook",
+            "rules[0].conditions.stage: unknown stage 'VIP'",
+        ),
         ("amount_tiers", '{"vip": {"USD": -5}}', "ruleBook", "positive amount"),
         ("lapse_days", "soon", "lapseDays", "whole number"),
         ("sender_email", "not-an-address", "senderEmail", "not a valid email"),

@@ -1,6 +1,6 @@
 """A touchpoint keeps the experiment arm it was assigned (variant, holdout); sent and held-out rows indexed by due time.
 
-Numbered 0007 ahead of its siblings of issue 14; it depends on the latest migration on main.
+Numbered 0008 after 0007_rule_conditions (its sibling of issue 14, merged first).
 """
 
 from django.db import migrations, models
@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("saleor_conveyor", "0006_winback_answers_and_consent_changes"),
+        ("saleor_conveyor", "0007_rule_conditions"),
     ]
 
     operations = [
