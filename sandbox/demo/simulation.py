@@ -265,12 +265,12 @@ class Simulation:
 # --- the demo's rule book: two rules measured against holdouts, one with a planted effect ----
 
 DEMO_EXPERIMENT = "demo-1"
-DEMO_HOLDOUTS = {"step_day7": 0.2, "step_day14": 0.2}
-DEMO_EFFECTS = {"step_day7": 0.10}
+DEMO_HOLDOUTS = {"step_day7": 0.3, "step_day14": 0.3}
+DEMO_EFFECTS = {"step_day7": 0.2}
 
 
 def demo_rule_book() -> dict:
-    """The method's rule book, with 20% of customers held out of step_day7 and step_day14."""
+    """The method's rule book, with 30% of customers held out of step_day7 and step_day14."""
     book = copy.deepcopy(DEFAULT_RULES)
     for rule in book["rules"]:
         if rule["name"] in DEMO_HOLDOUTS:
@@ -397,7 +397,9 @@ def _flow_lines(window: stats.StatsWindow) -> list[str]:
         counts[(move.dimension, f"{move.from_stage} -> {move.to_stage}")][move.month] += move.customers
     rows = [
         (f"{label}" if dimension == measures.STAGE else f"{label} (engagement)", *(by_month[m] for m in months))
-        for (dimension, label), by_month in sorted(counts.items())
+        for (dimension, label), by_month in sorted(
+            counts.items(), key=lambda item: (item[0][0] != measures.STAGE, item[0])
+        )
     ]
     return _table(
         "Stage flow: customers who moved, per month",

@@ -25,7 +25,7 @@ class Command(BaseCommand):
             sys.exit(2)
         # Simulated time: delivery is simulated too, so nothing is published to the Celery broker.
         settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
-        # Two rules run against 20% holdouts, one with a planted effect, so the summary can measure them.
+        # Two rules run against 30% holdouts, one with a planted effect, so the summary can measure them.
         with override_settings(CONVEYOR={**getattr(settings, "CONVEYOR", {}), "rule_book": demo_rule_book()}):
             self._run(customers, days, seed)
 
