@@ -230,7 +230,7 @@ def _rule(touchpoint: Touchpoint, config: ConveyorConfig):
 def send_email(touchpoint: Touchpoint, context: DeliveryContext) -> str:
     """EMAIL: render the rule's template in the customer's language and send it."""
     rule = _rule(touchpoint, context.config)
-    template = rule.template if rule else touchpoint.rule
+    template = rule.template_for(touchpoint.variant) if rule else touchpoint.rule
     return _send(touchpoint, context, template)
 
 
@@ -259,7 +259,7 @@ def send_coupon(touchpoint: Touchpoint, context: DeliveryContext) -> str:
             touchpoint.id, context.claimed_at, code, referral_for=profile.id if referral else None
         )
         touchpoint.detail = code
-    sent = _send(touchpoint, context, rule.template, coupon_code=code)
+    sent = _send(touchpoint, context, rule.template_for(touchpoint.variant), coupon_code=code)
     return f"code {code} {sent}"
 
 

@@ -186,6 +186,10 @@ class Touchpoint(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     outcome = models.TextField(blank=True)
     detail = models.TextField(blank=True)
+    # The experiment arm the customer was assigned when the row was made (engine/experiments.py): the
+    # experiment id and the variant ("" for the rule's own template); a held-out row is SKIPPED, outcome "holdout".
+    experiment = models.CharField(max_length=64, blank=True, default="", db_default="")
+    variant = models.CharField(max_length=64, blank=True, default="", db_default="")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -198,6 +202,12 @@ class Touchpoint(models.Model):
         ]
         indexes = [
             models.Index(fields=["due_at"], condition=Q(status="SCHEDULED"), name="conveyor_touchpoint_due"),
+            # rulePerformance reads sent and held-out touchpoints by due time (stats.rule_performance).
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="SENT") | Q(status="SKIPPED", outcome="holdout"),
+                name="conveyor_touchpoint_measured",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -74,6 +74,8 @@ def state() -> dict:
             "order_id",
             "marketing",
             "outcome",
+            "experiment",
+            "variant",
         )
     }
     return {"profiles": profiles, "purchases": purchases, "touchpoints": touchpoints}
@@ -117,9 +119,34 @@ def record_live(orders: list[BackfillOrder]) -> None:
         conveyor.record_order_placed(order.placed, now=order.placed.placed_at)
 
 
+# Experiments on rules of several triggers: half held out, or two variants (engine/experiments.py).
+EXPERIMENTS = {
+    "step_day14": {"holdout": 0.5, "experiment": "e1"},
+    "second_purchase": {
+        "experiment": "e1",
+        "holdout": 0.3,
+        "variants": [
+            {"name": "a", "template": "second_purchase", "weight": 0.5},
+            {"name": "b", "template": "step_day7", "weight": 0.5},
+        ],
+    },
+    "nps_survey": {"holdout": 0.5, "experiment": "e1"},
+}
+
+
+def experiment_book(**changes: dict) -> dict:
+    book = copy.deepcopy(DEFAULT_RULES)
+    for rule in book["rules"]:
+        rule.update(changes.get(rule["name"], EXPERIMENTS.get(rule["name"], {})))
+    return book
+
+
+@pytest.mark.parametrize("book", ["default", "experiments"])
 @pytest.mark.parametrize("batch_size", [1, 5, 1000])
 @pytest.mark.parametrize("seed", range(6))
-def test_bulk_backfill_ends_in_the_same_state_as_recording_each_order(seed, batch_size):
+def test_bulk_backfill_ends_in_the_same_state_as_recording_each_order(seed, batch_size, book, settings):
+    if book == "experiments":
+        settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": experiment_book()}
     orders, live = history(seed)
     record_live(live)
     with transaction.atomic():
@@ -133,6 +160,33 @@ def test_bulk_backfill_ends_in_the_same_state_as_recording_each_order(seed, batc
         record_orders_backfill(orders[start : start + batch_size], now=NOW)
 
     assert state() == expected
+    experiments = {t["experiment"] for t in expected["touchpoints"].values()}
+    assert experiments == ({"", "e1"} if book == "experiments" else {""})
+
+
+def test_assignments_survive_a_rebuild_after_an_edit_and_a_new_experiment_id_draws_only_new_rows(settings):
+    """Live: the arms stored at creation; a rebuild under an edited book (same id) changes none of them."""
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": experiment_book()}
+    customers = [Customer(f"arm{n}@example.com") for n in range(30)]
+    for n, who in enumerate(customers):
+        conveyor.record_order_placed(placed(f"r{n}", who=who, at=NOW - days(2)), now=NOW - days(2))
+    arms = dict(Touchpoint.objects.filter(rule="step_day14").values_list("profile__email", "outcome"))
+    assert set(arms.values()) == {"holdout", ""}  # both arms drawn
+    edited = experiment_book(step_day14={"holdout": 0.1, "experiment": "e1", "days": 15, "description": "edited"})
+    settings.CONVEYOR = {**settings.CONVEYOR, "rule_book": edited}
+    for profile_id in FanProfile.objects.values_list("id", flat=True):
+        conveyor.rebuild_profile(profile_id, now=NOW)
+    rows = Touchpoint.objects.filter(rule="step_day14")
+    assert dict(rows.values_list("profile__email", "outcome")) == arms
+    assert set(rows.values_list("experiment", flat=True)) == {"e1"}
+    # A new experiment id: rows already written keep their arm; a new customer is drawn in the new one.
+    settings.CONVEYOR = {
+        **settings.CONVEYOR,
+        "rule_book": experiment_book(step_day14={"holdout": 0.5, "experiment": "e2"}),
+    }
+    conveyor.record_order_placed(placed("r-new", who=Customer("late@example.com"), at=NOW), now=NOW)
+    assert set(rows.exclude(profile__email="late@example.com").values_list("experiment", flat=True)) == {"e1"}
+    assert rows.get(profile__email="late@example.com").experiment == "e2"
 
 
 def test_past_touchpoints_are_skipped_and_only_future_ones_scheduled():

@@ -21,11 +21,17 @@ def test_demo_seeds_a_shop_runs_the_conveyor_and_prints_the_summary():
     orders = Purchase.objects.exclude(profile__email=SHOWCASE_EMAIL).count()
     assert orders >= 40
     assert f"40 customers, {orders:,} orders" in text
-    for section in ("Customers per stage", "Touchpoints per rule and status", "Measures", "Month by month"):
+    sections = ("Customers per stage", "Touchpoints per rule and status", "Measures", "Month by month")
+    for section in (*sections, "Rule performance", "Stage flow"):
         assert section in text
     assert Touchpoint.objects.filter(rule="step_day3", status="SENT").exists()
     assert "step_day3" in text and "F2 conversion" in text
     assert "day 30/30" in err.getvalue()  # progress was shown
+    # step_day7 runs against a 30% holdout: held-out customers were never sent it.
+    assert "step_day7" in text.split("Rule performance")[1] and "not enough customers yet" in text
+    assert Touchpoint.objects.filter(experiment="demo-1").exists()
+    assert not Touchpoint.objects.filter(outcome="holdout").exclude(status="SKIPPED").exists()
+    assert "FIRST_TIME" in text.split("Stage flow")[1]
 
 
 @pytest.mark.django_db

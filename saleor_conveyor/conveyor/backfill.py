@@ -267,6 +267,7 @@ class _Replay:
             purchases=facts,
             backfill=True,
             customer=customer,
+            customer_key=profile.email,
         )
         created, moved, cancelled = apply_changes(changes, existing, functools.partial(self._new_touchpoint, profile))
         for tp in created:

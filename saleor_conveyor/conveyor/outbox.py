@@ -37,7 +37,7 @@ from ..engine import (
 from ..engine import Purchase as PurchaseFact
 from ..engine.conditions import Conditions, CustomerView
 from ..engine.occasions import ANNIVERSARY_LOOKAHEAD, add_years
-from ..engine.outbox import OutboxRow
+from ..engine.outbox import OutboxRow, assigner
 from ..engine.rules import FAN_TRIGGERS, NPS_TRIGGERS, PURCHASE_TRIGGERS
 from ..errors import ConveyorError, ErrorCode
 from ..events import RecordResult
@@ -107,8 +107,12 @@ def plan_changes(
     backfill: bool = False,
     customer: CustomerView | None = None,
     fan_answers: Sequence[FanSurveyAnswer] = (),
+    customer_key: str = "",
 ) -> OutboxChanges:
-    """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's)."""
+    """The rule book's plan for these triggers, as changes to `existing` (the live path's and the replay's).
+
+    `customer_key` (the profile's email) draws a new touchpoint's experiment arm (engine/experiments.py).
+    """
     book = config.rule_book
     held_back: dict[str, str] = {}
     plan = plan_touchpoints(
@@ -132,6 +136,7 @@ def plan_changes(
         purchases=purchases,
         switched_off=switched_off(book),
         held_back=held_back,
+        arms=assigner(book, customer_key),
     )
 
 
@@ -159,7 +164,10 @@ PLANNED_FIELDS = ("rule", "key", "kind", "order_id", "marketing")
 
 
 def planned_values(placement: Placement) -> dict[str, Any]:
-    return {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+    """A new row's fields from the placement: the plan's, and its experiment arm (set once, never moved)."""
+    values = {name: getattr(placement.item, name) for name in PLANNED_FIELDS}
+    values["experiment"], values["variant"] = placement.experiment, placement.variant
+    return values
 
 
 def set_plan(row: Any, placement: Placement) -> None:
@@ -212,6 +220,7 @@ def reconcile(
         backfill=backfill,
         customer=customer,
         fan_answers=fan_answers,
+        customer_key=profile.email,
     )
     created, moved, cancelled = apply_changes(changes, existing, functools.partial(new_touchpoint, profile))
     for tp in moved:

@@ -6,13 +6,14 @@ both apply these decisions, so the two paths cannot disagree about which touchpo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from .rules import PlannedTouchpoint
+from .experiments import HOLDOUT, Assignment, assign
+from .rules import PlannedTouchpoint, RuleBook
 from .stages import Purchase
 
 
@@ -61,6 +62,9 @@ class Placement:
     item: PlannedTouchpoint
     status: OutboxStatus
     outcome: str
+    # The experiment arm of a new touchpoint (stored with it, never recomputed); "" outside experiments.
+    experiment: str = ""
+    variant: str = ""
 
     @property
     def key(self) -> str:
@@ -93,11 +97,34 @@ def recent_sends(existing: Iterable[OutboxRow]) -> dict[str, list[datetime]]:
     return sends
 
 
-def placement(item: PlannedTouchpoint, *, late_before: datetime, backfill: bool) -> Placement:
-    """Scheduled, or skipped when it was due before `late_before` (its moment has passed: not sent)."""
+def placement(
+    item: PlannedTouchpoint, *, late_before: datetime, backfill: bool, assignment: Assignment | None = None
+) -> Placement:
+    """Scheduled, or skipped when it was due before `late_before` (its moment has passed: not sent).
+
+    A held-out customer's touchpoint is SKIPPED with outcome "holdout": never sent, counted as the
+    comparison. A late one is skipped as late even if held out (it is neither reached nor held out).
+    """
+    arm = {"experiment": assignment.experiment, "variant": assignment.variant} if assignment else {}
     if item.due_at < late_before:
-        return Placement(item, OutboxStatus.SKIPPED, BACKFILL_SKIP if backfill else LATE_SKIP)
-    return Placement(item, OutboxStatus.SCHEDULED, "")
+        return Placement(item, OutboxStatus.SKIPPED, BACKFILL_SKIP if backfill else LATE_SKIP, **arm)
+    if assignment is not None and assignment.held_out:
+        return Placement(item, OutboxStatus.SKIPPED, HOLDOUT, **arm)
+    return Placement(item, OutboxStatus.SCHEDULED, "", **arm)
+
+
+Assigner = Callable[[PlannedTouchpoint], Assignment | None]
+
+
+def assigner(book: RuleBook, customer_key: str) -> Assigner:
+    """Each planned touchpoint's arm in its rule's running experiment, for one customer (engine/experiments.py)."""
+    trials = {rule.name: rule.trial for rule in book.rules if rule.trial.running}
+
+    def arm(item: PlannedTouchpoint) -> Assignment | None:
+        trial = trials.get(item.rule)
+        return assign(item.rule, trial, customer_key) if trial is not None else None
+
+    return arm
 
 
 def diff_outbox(
@@ -109,6 +136,7 @@ def diff_outbox(
     purchases: Sequence[Purchase] = (),
     switched_off: Iterable[str] = (),
     held_back: Mapping[str, str] | None = None,
+    arms: Assigner | None = None,
 ) -> OutboxChanges:
     """What to create, move and cancel so that `existing` (by key) matches `plan`.
 
@@ -116,6 +144,7 @@ def diff_outbox(
     if it was cancelled before any attempt; one that went further is left as it is. A waiting row
     the plan no longer has is cancelled; rows that were sent, skipped or failed are history.
     `held_back` gives, by key, why the planner left an occurrence out (a rule's condition).
+    `arms` gives a new touchpoint its experiment arm; a row already written keeps the one it has.
     """
     changes = OutboxChanges()
     wanted = set()
@@ -123,7 +152,8 @@ def diff_outbox(
         wanted.add(item.key)
         row = existing.get(item.key)
         if row is None:
-            changes.create.append(placement(item, late_before=late_before, backfill=backfill))
+            arm = arms(item) if arms is not None else None
+            changes.create.append(placement(item, late_before=late_before, backfill=backfill, assignment=arm))
         elif (row.status == OutboxStatus.CANCELLED and row.attempts == 0 and row.sent_at is None) or (
             row.status == OutboxStatus.SCHEDULED and row.planned_at != item.due_at
         ):

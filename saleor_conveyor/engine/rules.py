@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .conditions import ConditionError, Conditions, CustomerView, parse_conditions
+from .experiments import Experiment, ExperimentError, Variant, as_number, parse_experiment
 from .occasions import engagement_entries, latest_anniversary, stage_entries
 from .stages import FanStage, Purchase, counted, is_lapsed
 from .surveys import (
@@ -74,6 +75,10 @@ _RULE_FIELDS = {
     "conditions",
     "stage",
     "engagement",
+    # Variants and holdout (engine/experiments.py).
+    "variants",
+    "holdout",
+    "experiment",
 }
 _BOOK_FIELDS = {"rules", "amount_tiers", "lapse_days"}
 
@@ -102,6 +107,18 @@ class Rule:
     conditions: Conditions | None = None
     stage: FanStage | None = None
     engagement: str | None = None
+    variants: tuple[Variant, ...] = ()
+    holdout: Decimal = Decimal(0)
+    experiment: str = ""
+
+    @property
+    def trial(self) -> Experiment:
+        """The rule's experiment (empty when it has neither variants nor a holdout)."""
+        return Experiment(self.experiment, self.variants, self.holdout)
+
+    def template_for(self, variant: str) -> str:
+        """The template a touchpoint of this rule is rendered with: its variant's, else the rule's own."""
+        return next((v.template for v in self.variants if v.name == variant), self.template)
 
     def to_data(self) -> dict[str, Any]:
         """The rule as the JSON a shop edits; fields left at their default are omitted."""
@@ -127,6 +144,7 @@ class Rule:
                 data[key] = str(value) if key in ("category", "stage") else value
         if self.conditions is not None:
             data["conditions"] = self.conditions.to_data()
+        data.update(_experiment_data(self))
         return data
 
 
@@ -242,6 +260,26 @@ def _parse_tiers(raw: Any) -> dict[str, dict[str, Decimal]]:
     return tiers
 
 
+def _experiment_data(rule: Rule) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if rule.variants:
+        data["variants"] = [variant.to_data() for variant in rule.variants]
+    if rule.holdout:
+        data["holdout"] = as_number(rule.holdout)
+    if rule.experiment:
+        data["experiment"] = rule.experiment
+    return data
+
+
+def _parse_experiment_fields(raw: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """A rule's `variants`, `holdout` and `experiment` as Rule fields; the message names the entry."""
+    try:
+        parsed = parse_experiment(raw, f"rules[{index}]")
+    except ExperimentError as error:
+        raise RuleBookError(str(error)) from None
+    return {"variants": parsed.variants, "holdout": parsed.holdout, "experiment": parsed.experiment}
+
+
 def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[str] = KINDS) -> Rule:
     if not isinstance(raw, Mapping):
         raise RuleBookError(f"rules[{index}] must be an object, got {raw!r}")
@@ -320,6 +358,7 @@ def _parse_rule(raw: Any, index: int, tiers: Mapping[str, Any], kinds: Sequence[
         voucher=voucher,
         description=description,
         **flags,
+        **_parse_experiment_fields(raw, index),
     )
 
 

@@ -12,6 +12,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType, GraphQLString
 
+from .. import measures
 from ..conveyor import find_profile
 from ..errors import ConveyorError
 from ..events import normalize_email
@@ -22,6 +23,7 @@ from ..models import WinbackResponse as WinbackResponseModel
 from ..stats import StatsReport, StatsWindow
 from . import loaders
 from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
+from .measures import Cohort, RulePerformance, StageFlow
 from .mutations import (
     DecideReturn,
     RequestReturn,
@@ -54,6 +56,15 @@ def _staff_reads() -> str:
     return get_host().replica_alias()
 
 
+def _staff_window(since: date | None, until: date | None, now: Any) -> StatsWindow:
+    """A staff report's window in the shop's days, read where staff reports read; OUT_OF_RANGE / INVALID refused."""
+    zone = get_host().config().time_zone
+    window = StatsWindow.from_dates(since, until, None, zone=zone, now=now, using=_staff_reads())
+    if since and until and since > until:
+        raise ConveyorError("since is after until.", field="since")
+    return window
+
+
 @guard_resolvers
 class Query(graphene.ObjectType):
     my_fan_profile = graphene.Field(FanProfile, description="The signed-in customer's own profile.")
@@ -69,6 +80,28 @@ class Query(graphene.ObjectType):
         until=graphene.Date(description="Last day counted, inclusive (shop time); default: up to now."),
         channel=graphene.String(description="A channel slug; default: every channel."),
         description="Staff (MANAGE_ORDERS): the shop's measures.",
+    )
+    rule_performance = graphene.List(
+        graphene.NonNull(RulePerformance),
+        required=True,
+        since=graphene.Date(description="First day of touchpoints counted, by due time (shop time)."),
+        until=graphene.Date(description="Last day counted, inclusive; default: up to now."),
+        within_days=graphene.Int(description="Bought again within this many days of the due time (1-365, 30)."),
+        description="Staff (MANAGE_ORDERS): each rule and variant against the customers held out from it.",
+    )
+    stage_flow = graphene.List(
+        graphene.NonNull(StageFlow),
+        required=True,
+        since=graphene.Date(description="First month shown (shop time); default: the last twelve months."),
+        until=graphene.Date(description="Last day counted, inclusive; default: up to now."),
+        description="Staff (MANAGE_ORDERS): customers moving between stages and engagement classes, per month.",
+    )
+    cohorts = graphene.List(
+        graphene.NonNull(Cohort),
+        required=True,
+        since=graphene.Date(description="First cohort month (shop time); default: the last twelve months."),
+        until=graphene.Date(description="Last day counted, inclusive; default: up to now."),
+        description="Staff (MANAGE_ORDERS): customers by month of first purchase, bought again per later month.",
     )
     my_return_requests = graphene.List(
         graphene.NonNull(ReturnRequest), required=True, description="The signed-in customer's return requests."
@@ -122,6 +155,25 @@ class Query(graphene.ObjectType):
         if since and until and since > until:
             raise ConveyorError("since is after until.", field="since")
         return StatsReport(window)
+
+    @staticmethod
+    def resolve_rule_performance(
+        root: Any, info: Any, since: date | None = None, until: date | None = None, within_days: int | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        days = measures.checked_within_days(within_days)
+        now = timezone.now()
+        return measures.rule_performance(_staff_window(since, until, now), within_days=days, now=now)
+
+    @staticmethod
+    def resolve_stage_flow(root: Any, info: Any, since: date | None = None, until: date | None = None) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        return measures.stage_flow(_staff_window(since, until, timezone.now()))
+
+    @staticmethod
+    def resolve_cohorts(root: Any, info: Any, since: date | None = None, until: date | None = None) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        return measures.cohorts(_staff_window(since, until, timezone.now()))
 
     @staticmethod
     def resolve_my_return_requests(root: Any, info: Any) -> Any:

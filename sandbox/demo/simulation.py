@@ -8,12 +8,13 @@ customers answer the surveys they were sent, which feeds the NPS triggers.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,8 +22,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from saleor_conveyor import conveyor, stats
+from saleor_conveyor import conveyor, measures, stats
 from saleor_conveyor.engine import FanDegree, Liking
+from saleor_conveyor.engine.rules import DEFAULT_RULES
 from saleor_conveyor.events import (
     Customer,
     FanSurveyAnswered,
@@ -75,11 +77,30 @@ class DemoResult:
     answers: int
     started: datetime
     ended: datetime
+    # Per rule with a planted effect: its setting, and the share of counted reached customers it gave an order.
+    planted: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
 
 class Simulation:
-    def __init__(self, *, customers: int, days: int, seed: int, end: datetime | None = None):
+    def __init__(
+        self,
+        *,
+        customers: int,
+        days: int,
+        seed: int,
+        end: datetime | None = None,
+        effects: Mapping[str, float] | None = None,
+        within_days: int = 30,
+    ):
+        """`effects` plants a known effect per rule: a customer the rule's touchpoint reached who had no
+        order coming within `within_days` places one in that time with this probability (0.1: +10 points
+        among them); customers it held out are left alone. rulePerformance should find it."""
         self.rng = random.Random(seed)
+        self.effects = dict(effects or {})
+        self.within_days = within_days
+        self.order_times: dict[str, list[datetime]] = defaultdict(list)
+        # Per rule: (due time, planted or not) of each reached touchpoint, to state what was planted.
+        self.planted: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
         self.customer_count = customers
         self.days = days
         self.end = (end or timezone.now()).replace(microsecond=0)
@@ -133,10 +154,12 @@ class Simulation:
             yield when, persona == "campaign" or rng.random() < 0.15
             when += timedelta(days=rng.expovariate(1 / mean_gap) + 1)
 
-    def _plan_order(self, shopper: Shopper, when: datetime, discounted: bool) -> None:
+    def _plan_order(self, shopper: Shopper, when: datetime, discounted: bool, *, kept: bool = False) -> None:
+        """An order and what happens to it; a `kept` one (a planted effect) is never cancelled or returned."""
         rng = self.rng
         number = next(self.order_numbers)
         order_id = f"demo-order-{number}"
+        self.order_times[shopper.customer.email].append(when)
         base = {"loyal": 9000, "campaign": 4000}.get(shopper.persona, 6000)
         total = Decimal(round(rng.lognormvariate(math.log(base), 0.55), -1))
         event = OrderPlaced(
@@ -152,7 +175,7 @@ class Simulation:
         )
         self._at(when, lambda now, e=event: conveyor.record_order_placed(e, now=now))
         self.orders += 1
-        if rng.random() < 0.03:
+        if not kept and rng.random() < 0.03:
             cancel = when + timedelta(hours=rng.uniform(1, 20))
             self._at(cancel, lambda now: conveyor.record_order_cancelled(OrderCancelled(order_id, now), now=now))
             return
@@ -160,7 +183,7 @@ class Simulation:
             timedelta(hours=rng.uniform(2, 8)) if rng.random() < 0.4 else timedelta(days=rng.uniform(1, 3))
         )
         self._at(shipped, lambda now: conveyor.record_fulfillment(OrderFulfilled(order_id, now), now=now))
-        if rng.random() < 0.02:
+        if not kept and rng.random() < 0.02:
             back = shipped + timedelta(days=rng.uniform(5, 15))
             self._at(back, lambda now: conveyor.record_return(OrderReturned(order_id, now), now=now))
 
@@ -180,7 +203,8 @@ class Simulation:
             self._deliver_due(day_end)
             if progress:
                 progress(day, self.days, {"orders": Purchase.objects.count(), "answers": self.answers})
-        return DemoResult(self.days, self.customer_count, self.orders, self.answers, self.start, self.end)
+        planted = {rule: (share, self.planted_share(rule, matured_by=self.end)) for rule, share in self.effects.items()}
+        return DemoResult(self.days, self.customer_count, self.orders, self.answers, self.start, self.end, planted)
 
     def _deliver_due(self, now: datetime) -> None:
         """Stand-in delivery: due touchpoints count as sent; some customers answer their surveys."""
@@ -197,12 +221,29 @@ class Simulation:
             shopper = self.shoppers.get(tp.profile.email)
             if shopper is None:
                 continue
+            if tp.rule in self.effects:
+                self._plant(shopper, tp.rule, tp.due_at)
             if tp.rule == "nps_survey" and tp.order_id and self.rng.random() < 0.4:
                 self._nps_answer(shopper, tp.order_id, tp.due_at)
             elif tp.rule == "fan_survey" and self.rng.random() < 0.3:
                 self._fan_answer(shopper, tp.due_at)
             elif tp.rule == "winback_survey" and self.rng.random() < 0.08:
                 self._plan_order(shopper, tp.due_at + timedelta(days=self.rng.uniform(2, 20)), True)
+
+    def _plant(self, shopper: Shopper, rule: str, due: datetime) -> None:
+        """The planted effect: a reached customer with no order coming in the window may place one."""
+        window = timedelta(days=self.within_days)
+        coming = any(due < when <= due + window for when in self.order_times[shopper.customer.email])
+        planted = not coming and self.rng.random() < self.effects[rule]
+        if planted:
+            when = due + timedelta(days=self.rng.uniform(1, self.within_days - 0.5))
+            self._plan_order(shopper, when, False, kept=True)
+        self.planted[rule].append((due, planted))
+
+    def planted_share(self, rule: str, *, matured_by: datetime) -> float | None:
+        """The planted effect as it came out: reached customers given an order, of those whose window has passed."""
+        rows = [planted for due, planted in self.planted[rule] if due + timedelta(days=self.within_days) <= matured_by]
+        return sum(rows) / len(rows) if rows else None
 
     def _nps_answer(self, shopper: Shopper, order_id: str, sent: datetime) -> None:
         score = self.rng.choices(range(11), weights=NPS_WEIGHTS[shopper.persona])[0]
@@ -219,6 +260,22 @@ class Simulation:
         event = FanSurveyAnswered(shopper.customer, fan, liking, answered)
         self._at(answered, lambda now, e=event: conveyor.record_fan_survey(e))
         self.answers += 1
+
+
+# --- the demo's rule book: two rules measured against holdouts, one with a planted effect ----
+
+DEMO_EXPERIMENT = "demo-1"
+DEMO_HOLDOUTS = {"step_day7": 0.3, "step_day14": 0.3}
+DEMO_EFFECTS = {"step_day7": 0.2}
+
+
+def demo_rule_book() -> dict:
+    """The method's rule book, with 30% of customers held out of step_day7 and step_day14."""
+    book = copy.deepcopy(DEFAULT_RULES)
+    for rule in book["rules"]:
+        if rule["name"] in DEMO_HOLDOUTS:
+            rule.update(holdout=DEMO_HOLDOUTS[rule["name"]], experiment=DEMO_EXPERIMENT)
+    return book
 
 
 # --- the owner's summary ----------------------------------------------------------------
@@ -292,7 +349,63 @@ def summary(result: DemoResult, lapse_days: int = 90, zone: str = "Asia/Tokyo") 
         f"Months in a row improving (the method asks for four): NPS {monthly.streak('nps')}, "
         f"repeat rate {monthly.streak('repeat_rate')}, average order value {monthly.streak('average_order_value')}."
     )
+    lines.append("")
+    lines += _performance_lines(result, simulated)
+    lines += _flow_lines(simulated)
     return "\n".join(lines)
+
+
+def _performance_lines(result: DemoResult, window: stats.StatsWindow, within_days: int = 30) -> list[str]:
+    """rulePerformance as a table: each rule's reached customers against those held out from it."""
+    rows = [
+        (
+            row.rule + (f" ({row.variant})" if row.variant else ""),
+            row.reached,
+            row.held_out,
+            _pct(row.comparison.reached_rate),
+            _pct(row.comparison.held_out_rate),
+            row.comparison.words,
+        )
+        for row in measures.rule_performance(window, within_days=within_days, now=result.ended)
+        if row.held_out or row.rule in DEMO_HOLDOUTS
+    ]
+    shown = {row[0] for row in rows}
+    rows += [
+        (rule, 0, 0, "n/a", "n/a", f"not enough customers yet (one counts once its {within_days} days have passed)")
+        for rule in DEMO_HOLDOUTS
+        if rule not in shown
+    ]
+    lines = _table(
+        f"Rule performance: bought again within {within_days} days, reached vs held out",
+        ("rule", "reached", "held out", "reached", "held out", "verdict"),
+        sorted(rows),
+    )
+    for rule, (setting, came_out) in result.planted.items():
+        lines.append(
+            f"Planted by the simulation: {rule} gave {setting:.0%} of reached customers with no order coming "
+            f"one more ({_pct(came_out)} of those counted): the difference should cover that."
+        )
+    return [*lines, ""] if result.planted else lines
+
+
+def _flow_lines(window: stats.StatsWindow) -> list[str]:
+    """stageFlow as a table: customers who changed stage (or engagement class), per month."""
+    moves = [move for move in measures.stage_flow(window) if move.from_stage != move.to_stage]
+    months = sorted({move.month for move in moves})
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for move in moves:
+        counts[(move.dimension, f"{move.from_stage} -> {move.to_stage}")][move.month] += move.customers
+    rows = [
+        (f"{label}" if dimension == measures.STAGE else f"{label} (engagement)", *(by_month[m] for m in months))
+        for (dimension, label), by_month in sorted(
+            counts.items(), key=lambda item: (item[0][0] != measures.STAGE, item[0])
+        )
+    ]
+    return _table(
+        "Stage flow: customers who moved, per month",
+        ("from -> to", *(f"{m:%Y-%m}" for m in months)),
+        rows or [("(nobody moved)",)],
+    )
 
 
 def _pct(value: float | None) -> str:

@@ -5,10 +5,11 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.test import override_settings
 
 from saleor_conveyor.hosts import get_config
 from sandbox.demo.links import example_links
-from sandbox.demo.simulation import Simulation, summary
+from sandbox.demo.simulation import DEMO_EFFECTS, Simulation, demo_rule_book, summary
 
 
 class Command(BaseCommand):
@@ -25,8 +26,13 @@ class Command(BaseCommand):
             sys.exit(2)
         # Simulated time: delivery is simulated too, so nothing is published to the Celery broker.
         settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
+        # Two rules run against 30% holdouts, one with a planted effect, so the summary can measure them.
+        with override_settings(CONVEYOR={**getattr(settings, "CONVEYOR", {}), "rule_book": demo_rule_book()}):
+            self._run(customers, days, seed)
+
+    def _run(self, customers: int, days: int, seed: int) -> None:
         started = time.monotonic()
-        simulation = Simulation(customers=customers, days=days, seed=seed)
+        simulation = Simulation(customers=customers, days=days, seed=seed, effects=DEMO_EFFECTS)
         self.stderr.write("Resetting the sandbox shop and seeding customers...")
         simulation.reset()
         simulation.populate()

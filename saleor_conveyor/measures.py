@@ -1,0 +1,283 @@
+"""Is the conveyor working? Rule performance against holdouts, stage flow and cohorts, in PostgreSQL.
+
+Each figure is one SQL statement of aggregates (a fixed query count whatever the shop's size);
+Python only turns the few aggregated rows into answers. Windows are `stats.StatsWindow`s (the
+shop's local days, `until` inclusive); only counted purchases (not cancelled, not fully returned)
+are purchases, as everywhere in `stats`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from .engine import FanStage
+from .engine.experiments import HOLDOUT
+from .engine.uplift import Comparison, compare
+from .errors import ConveyorError, ErrorCode
+from .models import FanSurveyResponse, TouchpointStatus
+from .stats import COUNTED, PURCHASES, TOUCHPOINTS, StatsWindow, _rows, month_starts
+
+FAN_SURVEYS = FanSurveyResponse._meta.db_table
+WITHIN_DAYS_DEFAULT = 30
+WITHIN_DAYS_MAX = 365
+NONE = "NONE"  # before the first purchase (stage), before the first fan-survey answer (engagement)
+STAGE, ENGAGEMENT = "STAGE", "ENGAGEMENT"
+_CENT = Decimal("0.001")
+
+
+# --- rule performance --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RulePerformance:
+    """One rule (and variant) of one experiment against the customers that experiment held out."""
+
+    rule: str
+    experiment: str
+    variant: str | None
+    reached: int
+    held_out: int
+    comparison: Comparison
+    revenue_per_customer: Decimal | None
+    held_out_revenue_per_customer: Decimal | None
+    currency: str | None
+    within_days: int
+
+
+def checked_within_days(within_days: int | None) -> int:
+    """N of "bought again within N days": 1 to 365, 30 by default; OUT_OF_RANGE otherwise."""
+    if within_days is None:
+        return WITHIN_DAYS_DEFAULT
+    if not 1 <= within_days <= WITHIN_DAYS_MAX:
+        raise ConveyorError(
+            f"withinDays must be from 1 to {WITHIN_DAYS_MAX}.", field="withinDays", code=ErrorCode.OUT_OF_RANGE
+        )
+    return within_days
+
+
+def rule_performance(window: StatsWindow, *, within_days: int, now: datetime) -> list[RulePerformance]:
+    """Per rule, experiment and variant: who was reached (SENT) and held out, and who bought again.
+
+    A touchpoint counts by its due time, once its N days have passed (`due_at + N days <= now`),
+    so every customer counted had the whole window to buy. A customer is counted once per rule,
+    experiment and arm, from their earliest touchpoint there in the window; "bought again" is a
+    counted purchase placed in (due_at, due_at + N days]; revenue is what those purchases add up
+    to, in the shop's main currency (the currency of most purchases). One statement.
+    """
+    matured = min(window.until, now - timedelta(days=within_days))
+    rows = _rows(
+        window,
+        f"WITH measured AS ("
+        f" SELECT rule, experiment, variant, status = %s AS held_out, profile_id, MIN(due_at) AS due_at"
+        f" FROM {TOUCHPOINTS} WHERE (status = %s OR (status = %s AND outcome = %s))"
+        f" AND due_at >= %s AND due_at < %s GROUP BY 1, 2, 3, 4, 5),"
+        f" main AS (SELECT currency FROM {PURCHASES} WHERE {COUNTED}"
+        f" GROUP BY currency ORDER BY COUNT(*) DESC, currency LIMIT 1)"
+        f" SELECT m.rule, m.experiment, m.variant, m.held_out, COUNT(*), COUNT(*) FILTER (WHERE a.orders > 0),"
+        f" COALESCE(SUM(a.revenue), 0), (SELECT currency FROM main)"
+        f" FROM measured m CROSS JOIN LATERAL ("
+        f" SELECT COUNT(*) AS orders,"
+        f" SUM(p.total_gross_amount) FILTER (WHERE p.currency = (SELECT currency FROM main)) AS revenue"
+        f" FROM {PURCHASES} p WHERE p.profile_id = m.profile_id AND p.cancelled_at IS NULL"
+        f" AND p.returned_at IS NULL AND p.placed_at > m.due_at"
+        f" AND p.placed_at <= m.due_at + %s * INTERVAL '1 day') a"
+        f" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        [
+            TouchpointStatus.SKIPPED.value,
+            TouchpointStatus.SENT.value,
+            TouchpointStatus.SKIPPED.value,
+            HOLDOUT,
+            window.start,
+            matured,
+            within_days,
+        ],
+    )
+    held: dict[tuple[str, str], tuple[int, int, Decimal]] = {}
+    reached: dict[tuple[str, str], list[tuple[str, int, int, Decimal]]] = defaultdict(list)
+    currency = None
+    for rule, experiment, variant, held_out, customers, bought, revenue, main in rows:
+        currency = main
+        if held_out:
+            held[(rule, experiment)] = (customers, bought, Decimal(revenue))
+        else:
+            reached[(rule, experiment)].append((variant, customers, bought, Decimal(revenue)))
+    results = []
+    for key in sorted(set(held) | set(reached)):
+        rule, experiment = key
+        held_customers, held_bought, held_revenue = held.get(key, (0, 0, Decimal(0)))
+        arms = reached.get(key) or [("", 0, 0, Decimal(0))]
+        for variant, customers, bought, revenue in arms:
+            results.append(
+                RulePerformance(
+                    rule=rule,
+                    experiment=experiment,
+                    variant=variant or None,
+                    reached=customers,
+                    held_out=held_customers,
+                    comparison=compare(customers, bought, held_customers, held_bought),
+                    revenue_per_customer=_per(revenue, customers),
+                    held_out_revenue_per_customer=_per(held_revenue, held_customers),
+                    currency=currency,
+                    within_days=within_days,
+                )
+            )
+    return results
+
+
+def _per(total: Decimal, customers: int) -> Decimal | None:
+    return (total / customers).quantize(_CENT) if customers else None
+
+
+# --- stage flow ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageMove:
+    """Customers in `from_stage` at the end of the month before and in `to_stage` at the end of `month`."""
+
+    month: date
+    from_stage: str
+    to_stage: str
+    customers: int
+    dimension: str = STAGE
+
+
+def _stage_sql(count: str, discounted: str) -> str:
+    """engine.stages.stage_for in SQL, from the number of counted purchases and "all of them discounted"."""
+    return (
+        f"CASE WHEN {count} = 0 THEN '{NONE}' WHEN {count} = 1 THEN '{FanStage.FIRST_TIME}'"
+        f" WHEN {discounted} THEN '{FanStage.CAMPAIGN_ONLY}' WHEN {count} >= 3 THEN '{FanStage.LOYAL}'"
+        f" ELSE '{FanStage.SECOND_TIME}' END"
+    )
+
+
+# engine.surveys.engagement_class in SQL: band ranks LOW 0, MID 1, HIGH 2 of "FAN/LIKING", summed.
+_RANK = "CASE split_part(segment, '/', {part}) WHEN 'HIGH' THEN 2 WHEN 'MID' THEN 1 ELSE 0 END"
+_CLASS_OF_SEGMENT = (
+    f"CASE WHEN {_RANK.format(part=1)} + {_RANK.format(part=2)} >= 3 THEN 'CORE'"
+    f" WHEN {_RANK.format(part=1)} + {_RANK.format(part=2)} = 2 THEN 'GROWING' ELSE 'COOL' END"
+)
+
+
+def stage_flow(window: StatsWindow) -> list[StageMove]:
+    """How customers moved between stages (and engagement classes) from one month's end to the next.
+
+    Derived from the ledger, not from snapshots: a stage is a function of the counted purchases
+    (engine.stages.stage_for: their number and whether all were discounted), and it changes only
+    when a purchase is placed. So one statement computes, with one window pass over the ledger in
+    its (profile, placed_at) order, per customer and month the stage before the month's first
+    purchase and after its last one (ties within a month cannot change either); it returns the moves
+    per month as counts (a few rows per month). Customers who did not buy in a month stayed where
+    they were: Python adds them from the running totals of those counts. The engagement class
+    (engine.surveys.engagement_class of the latest fan-survey answer) is done the same way from
+    the answers. No snapshot table is kept, so an order recorded late (a backfill) or cancelled
+    later shows in every month it affects. Months are the shop's local months of the window.
+    """
+    months = month_starts(window)
+    month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
+    so_far = "ROWS UNBOUNDED PRECEDING"
+    rows = _rows(
+        window,
+        f"WITH steps AS ("
+        f" SELECT profile_id, {month_of.format('placed_at')} AS month, COUNT(*) OVER (w {so_far}) AS n,"
+        f" bool_and(used_voucher OR used_sale OR used_campaign) OVER (w {so_far}) AS discounted,"
+        f" bool_and(used_voucher OR used_sale OR used_campaign)"
+        f" OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS discounted_before"
+        f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at < %s"
+        f" WINDOW w AS (PARTITION BY profile_id ORDER BY placed_at)),"
+        # "All discounted so far" only ever turns false: the month's first row has the value before
+        # the month (bool_or), its last the value after it (bool_and); n before is its first n - 1.
+        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before, bool_or(discounted_before) AS before_discounted,"
+        f" MAX(n) AS n_after, bool_and(discounted) AS after_discounted FROM steps GROUP BY profile_id, month),"
+        f" class_months AS (SELECT profile_id, {month_of.format('created_at')} AS month,"
+        f" (array_agg({_CLASS_OF_SEGMENT} ORDER BY created_at DESC, id DESC))[1] AS after"
+        f" FROM {FAN_SURVEYS} WHERE created_at < %s GROUP BY 1, 2),"
+        f" moves AS ("
+        f" SELECT '{STAGE}' AS dimension, month,"
+        f" {_stage_sql('n_before', 'before_discounted')} AS before,"
+        f" {_stage_sql('n_after', 'after_discounted')} AS after"
+        f" FROM stage_months"
+        f" UNION ALL SELECT '{ENGAGEMENT}', month,"
+        f" COALESCE(LAG(after) OVER (PARTITION BY profile_id ORDER BY month), '{NONE}'), after"
+        f" FROM class_months)"
+        f" SELECT dimension, month, before, after, COUNT(*) FROM moves GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        [window.zone, window.until, window.zone, window.until],
+    )
+    return _with_stayers(rows, months)
+
+
+def _with_stayers(rows: list[tuple], months: list[date]) -> list[StageMove]:
+    """Moves of the window's months, each completed with the customers who stayed without buying."""
+    moves: dict[tuple[str, date], dict[tuple[str, str], int]] = defaultdict(dict)
+    for dimension, month, before, after, customers in rows:
+        moves[(dimension, month)][(before, after)] = customers
+    shown = set(months)
+    result: list[StageMove] = []
+    for dimension in (STAGE, ENGAGEMENT):
+        held: dict[str, int] = defaultdict(int)  # customers in each stage at the end of the month before
+        history = sorted({month for dim, month in moves if dim == dimension} | shown)
+        for month in history:
+            counts = dict(moves.get((dimension, month), {}))
+            for stage, customers in held.items():
+                left = sum(n for (before, _), n in counts.items() if before == stage)
+                if customers - left:
+                    counts[(stage, stage)] = counts.get((stage, stage), 0) + customers - left
+            for (before, after), customers in counts.items():
+                if before != NONE:
+                    held[before] -= customers
+                held[after] += customers
+            if month in shown:
+                result.extend(
+                    StageMove(month, before, after, customers, dimension)
+                    for (before, after), customers in sorted(counts.items())
+                    if customers
+                )
+    return sorted(result, key=lambda move: (move.month, move.dimension != STAGE, move.from_stage, move.to_stage))
+
+
+# --- cohorts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Customers whose first purchase fell in `month`, and the share who bought in each following month."""
+
+    month: date
+    customers: int
+    bought_again: list[float] = field(default_factory=list)  # [month 1, month 2, ...] up to the window's end
+
+
+def cohorts(window: StatsWindow) -> list[Cohort]:
+    """Cohorts by local month of the first counted purchase (the window's months), one statement.
+
+    `bought_again[k - 1]` is the share of the cohort with a counted purchase in the k-th month after
+    the first one (each month on its own, not cumulative), for every month up to the window's end.
+    """
+    months = month_starts(window)
+    month_of = "date_trunc('month', placed_at AT TIME ZONE %s)::date"
+    rows = _rows(
+        window,
+        f"WITH bought AS (SELECT profile_id, {month_of} AS month FROM {PURCHASES}"
+        f" WHERE {COUNTED} AND placed_at < %s GROUP BY 1, 2),"
+        f" firsts AS (SELECT profile_id, MIN(month) AS cohort FROM bought GROUP BY 1)"
+        f" SELECT f.cohort, ((EXTRACT(YEAR FROM b.month) - EXTRACT(YEAR FROM f.cohort)) * 12"
+        f" + EXTRACT(MONTH FROM b.month) - EXTRACT(MONTH FROM f.cohort))::int AS later, COUNT(*)"
+        f" FROM firsts f JOIN bought b USING (profile_id) WHERE f.cohort >= %s AND f.cohort <= %s"
+        f" GROUP BY 1, 2 ORDER BY 1, 2",
+        [window.zone, window.until, months[0], months[-1]],
+    )
+    counts: dict[date, dict[int, int]] = defaultdict(dict)
+    for cohort, later, customers in rows:
+        counts[cohort][later] = customers
+    last = months[-1]
+    result = []
+    for month in months:
+        if month not in counts:
+            continue
+        size = counts[month][0]
+        following = (last.year - month.year) * 12 + last.month - month.month
+        result.append(Cohort(month, size, [counts[month].get(k, 0) / size for k in range(1, following + 1)]))
+    return result
