@@ -60,6 +60,28 @@ class ConveyorHost(ABC):
     def order_info(self, order_id: str) -> OrderInfo | None:
         """An order's owner and lines with fulfilled quantities, or None if unknown."""
 
+    # --- the staff console (console/auth.py) ------------------------------------------
+
+    def user_by_id(self, user_id: Any) -> Any | None:
+        """An active user by primary key (the console's session names one), or None."""
+        from django.contrib.auth import get_user_model
+
+        try:
+            return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        except (TypeError, ValueError):
+            return None
+
+    def authenticate_staff(self, request: Any, email: str, password: str) -> Any | None:
+        """A staff user signing in to the console outside the Dashboard with the host's own credentials."""
+        from django.contrib.auth import authenticate
+
+        user = authenticate(request, username=email, password=password)
+        return user if user is not None and user.is_active and user.is_staff else None
+
+    def staff_from_app_token(self, token: str) -> Any | None:
+        """The staff user behind the Dashboard's app token (the handshake), if it is valid for this app."""
+        return None
+
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
         """Record an approved return in the platform; returns its reference (may be empty)."""
         return ""

@@ -145,13 +145,18 @@ def render_page(
     with translation.override(language):
         response = render(request, f"{TEMPLATE_DIR}/{template}", page_context, status=status)
     response["Content-Language"] = language
+    return secure(response, nonce, frame_ancestors="*" if embeddable else "'none'")
+
+
+def secure(response: HttpResponse, nonce: str, *, frame_ancestors: str = "'none'") -> HttpResponse:
+    """The headers every page of the plugin sends (customer pages and the staff console)."""
     response["Content-Security-Policy"] = (
         "default-src 'none'; "
         f"style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
         "img-src https: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-        f"frame-ancestors {'*' if embeddable else chr(39) + 'none' + chr(39)}"
+        f"frame-ancestors {frame_ancestors}"
     )
-    if not embeddable:
+    if frame_ancestors == "'none'":
         response["X-Frame-Options"] = "DENY"
     response["X-Content-Type-Options"] = "nosniff"
     # Links carry signed tokens in their query: never hand them to another site as a Referer. Not no-referrer:
@@ -186,6 +191,26 @@ class _Csrf(CsrfViewMiddleware):
 
 
 _csrf = _Csrf(lambda request: HttpResponse())
+
+
+def with_csrf_cookie(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Set the CSRF cookie a rendered form's token needs (what the middleware would do on the way out)."""
+    return _csrf.process_response(request, response)
+
+
+def csrf_checked(view: PageView) -> PageView:
+    """Django's CSRF check on a view's POSTs, done in the view (the console's sign-in form)."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        _csrf.process_request(request)
+        if _csrf.process_view(request, checked, args, kwargs) is not None:
+            response = refusal_page(request, "csrf", language=page_language(request), status=403)
+        else:
+            response = view(request, *args, **kwargs)
+        return _csrf.process_response(request, response)
+
+    return checked
 
 
 def customer_page(view: PageView) -> PageView:

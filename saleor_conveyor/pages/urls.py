@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, path, resolve
+from django.urls import Resolver404, include, path, resolve
 
 from . import base, fan_survey, inquiry, nps, preferences, returns, survey, winback
 from .base import URLCONF, page_url
@@ -22,6 +22,8 @@ urlpatterns += [
     path("survey/fan/", fan_survey.fan_survey_page, name="conveyor-page-fan-survey"),
     path("survey/winback/", winback.winback_page, name="conveyor-page-winback"),
     path("preferences/", preferences.preferences_page, name="conveyor-page-preferences"),
+    # The staff console (console/urls.py): its own views and checks, below the same root.
+    path("console/", include("saleor_conveyor.console.urls")),
     path("returns/", returns.return_page, name="conveyor-page-returns"),
     path("inquiry/", inquiry.inquiry_page, name="conveyor-page-inquiry"),
     path("inquiry/embed/", inquiry.inquiry_embed_page, name="conveyor-page-inquiry-embed"),

@@ -1,0 +1,141 @@
+"""What every console page shares (language, refusals, links that keep the session) and the sign-in."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
+
+from ..hosts import get_config, get_host
+from ..pages import base as pages
+from . import auth
+from .texts import texts
+
+TEMPLATE_DIR = "conveyor/console"
+
+
+def staff_language(request: HttpRequest, identity: auth.StaffIdentity | None = None) -> str:
+    """`?lang=`, else the staff user's language (Saleor keeps one per user), else the browser's, else the shop's."""
+    for code in (request.GET.get("lang"), getattr(getattr(identity, "user", None), "language_code", None)):
+        if isinstance(code, str) and code[:2].lower() in ("ja", "en"):
+            return code[:2].lower()
+    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:200]):
+        if code[:2].lower() in ("ja", "en"):
+            return code[:2].lower()
+    return "ja" if get_config().default_language.startswith("ja") else "en"
+
+
+def console_url(request: HttpRequest, name: str, **query: Any) -> str:
+    """A console page's URL on this host, carrying the session token when the request came with one (the
+    Dashboard's iframe has no cookies) and the language the staff member chose."""
+    root = getattr(request, pages.ROOT_ATTRIBUTE, "/")
+    relative = reverse(f"conveyor-console-{name}", urlconf=pages.URLCONF).lstrip("/")
+    identity = getattr(request, "conveyor_staff", None)
+    carried = (
+        {auth.SESSION_PARAM: identity.session} if identity is not None and identity.via == auth.VIA_DASHBOARD else {}
+    )
+    if request.GET.get("lang"):
+        carried["lang"] = request.GET["lang"]
+    params = {**carried, **{key: value for key, value in query.items() if value is not None}}
+    return f"{root}{relative}{'?' + urlencode(params) if params else ''}"
+
+
+def render_console(
+    request: HttpRequest,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    words: Mapping[str, Mapping[str, str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """One console page in the staff member's language; it may be framed (the Dashboard shows it in an iframe)."""
+    identity = getattr(request, "conveyor_staff", None)
+    language = staff_language(request, identity)
+    nonce = secrets.token_urlsafe(16)
+    page_context = {
+        "language": language,
+        "t": texts(language, *([words] if words else [])),
+        "staff": identity,
+        "session_param": auth.SESSION_PARAM,
+        "nonce": nonce,
+        "brand": pages.branding(get_config()),
+        "nav": _navigation(request, texts(language, *([words] if words else []))) if identity is not None else [],
+        "sign_out_url": console_url(request, "sign-out"),
+        **(context or {}),
+    }
+    with translation.override(language):
+        response = render(request, f"{TEMPLATE_DIR}/{template}", page_context, status=status)
+    response["Content-Language"] = language
+    pages.with_csrf_cookie(request, response)
+    # The Dashboard frames the console from its own origin, which the plugin cannot know: any site may frame
+    # it, but a framed page shows nothing without a session (the cookie is SameSite=Lax, `s` is not guessable).
+    return pages.secure(response, nonce, frame_ancestors="*")
+
+
+# Each console page module adds its entry (name in console/urls.py, words key) when it is built.
+NAVIGATION: list[tuple[str, str]] = []
+
+
+def _navigation(request: HttpRequest, words: Mapping[str, str]) -> list[dict[str, Any]]:
+    current = request.path.rstrip("/").rsplit("/", 1)[-1]
+    return [
+        {"url": console_url(request, name), "label": words.get(key, key), "current": current == name}
+        for name, key in NAVIGATION
+    ]
+
+
+def refused(
+    request: HttpRequest, reason: str, identity: auth.StaffIdentity | None, permission: str | None
+) -> HttpResponse:
+    """No identity: a sign-in page (401); an identity without the page's permission: a clear refusal (403).
+    Neither shows any of the shop's data."""
+    if reason == "sign_in":
+        return render_console(request, "sign_in.html", _sign_in_context(request), status=401)
+    words = texts(staff_language(request, identity))
+    message = words["refused_body"].format(permission=permission or "")
+    return render_console(request, "refused.html", {"reason": reason, "message": message}, status=403)
+
+
+@auth.staff_page(None, refused=lambda request, reason, identity, permission: refused(request, reason, identity, None))
+def home(request: HttpRequest) -> HttpResponse:
+    """The console's front page: where each part of it is."""
+    return render_console(request, "home.html")
+
+
+def console_page(permission: str) -> Any:
+    """Wrap a console view: a staff member holding `permission`, else the sign-in or refusal page."""
+    return auth.staff_page(permission, refused=refused)
+
+
+def _sign_in_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    next_path = request.get_full_path() if request.method == "GET" else request.POST.get("next", "")
+    root = getattr(request, pages.ROOT_ATTRIBUTE, "/")
+    safe_next = next_path if next_path.startswith(root) and not next_path.startswith("//") else ""
+    return {"action": console_url(request, "sign-in"), "next": safe_next, **extra}
+
+
+@pages.csrf_checked
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """The console outside the Dashboard: a staff member signs in with the host's own credentials."""
+    if request.method != "POST":
+        return render_console(request, "sign_in.html", _sign_in_context(request))
+    email = request.POST.get("email", "").strip()[:254]
+    password = request.POST.get("password", "")[:512]
+    user = get_host().authenticate_staff(request, email, password) if email and password else None
+    if user is None:
+        context = _sign_in_context(request, failed=True, email=email)
+        return render_console(request, "sign_in.html", context, status=401)
+    target = _sign_in_context(request)["next"] or console_url(request, "home")
+    return auth.start_session(request, HttpResponseRedirect(target), auth.session_token(user, auth.VIA_SIGN_IN))
+
+
+def sign_out(request: HttpRequest) -> HttpResponse:
+    """End the console session kept in the cookie."""
+    return auth.end_session(HttpResponseRedirect(console_url(request, "sign-in")))
