@@ -35,7 +35,7 @@ from .delivery_state import (
 from .inquiries import submit_inquiry
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
 from .outbox import complete_staff_task, mark_touchpoints, open_staff_tasks, rebuild_profile, schedule_lapsed
-from .returns import decide_return, request_return
+from .returns import decide_return, order_for_return, request_return, return_window_days
 from .surveys import record_fan_survey, record_nps
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "link_customer",
     "mark_touchpoints",
     "open_staff_tasks",
+    "order_for_return",
     "orders",
     "outbox",
     "rebuild_profile",
@@ -77,6 +78,7 @@ __all__ = [
     "renew_claims",
     "request_return",
     "reserve_due_touchpoints",
+    "return_window_days",
     "returns",
     "schedule_lapsed",
     "submit_inquiry",
