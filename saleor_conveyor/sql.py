@@ -22,10 +22,11 @@ the default. The joined batch and psycopg's pipeline were within noise of each o
 benchmarks, so speed does not justify `_Prepared` and the joined text. The pipeline now has what
 they had: the pooler question is the host's (`prepare_threshold` in the database OPTIONS, see
 `_run_pipelined`), it recovers when the session's prepared statements vanish (`_flush_pipelined`),
-and the Saleor tier passes with it. It stays off by default because on 2026-12-03 its `submitNps`
-fell below the target (0.3 of the floor in `make bench-api`, asgi-pool) in five runs of six, as the
-joined way did in two of four, on an overloaded machine: measure again on a quiet one, then set the
-default to "pipeline" and delete `_Prepared`, the joined text and both settings.
+and the Saleor tier passes with it. It stays off by default for now: on 2026-12-03 its `submitNps`
+was below the target (0.3 of the floor in `make bench-api`, asgi-pool) in five loaded runs of six
+(the joined way in two of four), at the target exactly (0.30) in the one quiet run, and a few percent
+slower than the joined way in every comparison. Once that is judged within noise, set the default to
+"pipeline" and delete `_Prepared`, the joined text and both settings.
 """
 
 from __future__ import annotations
