@@ -42,7 +42,7 @@ from .outbox import (
     schedule_anniversaries,
     schedule_lapsed,
 )
-from .returns import decide_return, request_return
+from .returns import decide_return, order_for_return, request_return, return_window_days
 from .surveys import record_fan_survey, record_nps
 from .winback import record_winback_survey
 
@@ -66,6 +66,7 @@ __all__ = [
     "link_customer",
     "mark_touchpoints",
     "open_staff_tasks",
+    "order_for_return",
     "orders",
     "outbox",
     "rebuild_profile",
@@ -87,6 +88,7 @@ __all__ = [
     "request_return",
     "reserve_due_touchpoints",
     "resubscribe",
+    "return_window_days",
     "returns",
     "schedule_anniversaries",
     "schedule_lapsed",

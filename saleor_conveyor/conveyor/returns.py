@@ -9,20 +9,43 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ..errors import ConveyorError, ErrorCode
-from ..events import ReturnRequested
-from ..hosts import get_host
+from ..events import Customer, ReturnRequested
+from ..hosts import OrderInfo, get_host
 from ..models import ReturnLine, ReturnRequest, ReturnStatus
 from ._locking import own_purchase_for_update, return_request_for_update
 
 
-def request_return(request: ReturnRequested, *, now: datetime | None = None) -> ReturnRequest:
-    """A customer asks to return lines of their own fulfilled order, inside the return window."""
+def order_for_return(order_id: str, customer: Customer) -> OrderInfo:
+    """The customer's own order as the host knows it, read before `request_return` decides (a host call).
+
+    Someone else's order looks exactly like a missing one: nothing about it is revealed.
+    """
+    order = get_host().order_info(order_id)
+    if order is None or not _is_own(order, order_id, customer):
+        raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
+    return order
+
+
+def return_window_days() -> int:
+    """The shop's return window, for `request_return` (a host call, made by its caller)."""
+    return get_host().config().return_window_days
+
+
+def _is_own(order: OrderInfo, order_id: str, customer: Customer) -> bool:
+    return order.id == order_id and order.user_id is not None and order.user_id == customer.user_id
+
+
+def request_return(
+    request: ReturnRequested, *, order: OrderInfo, window_days: int, now: datetime | None = None
+) -> ReturnRequest:
+    """A customer asks to return lines of their own fulfilled order, inside the return window.
+
+    The caller reads `order` (`order_for_return`) and `window_days` (`return_window_days`) from the
+    host after validating the request, so that this decision makes no host call of its own.
+    """
     request = request.validate()
     now = now or timezone.now()
-    host = get_host()
-    order = host.order_info(request.order_id)
-    if order is None or order.user_id is None or order.user_id != request.customer.user_id:
-        # Someone else's order looks exactly like a missing one: nothing about it is revealed.
+    if not _is_own(order, request.order_id, request.customer):  # an order the caller read for someone else
         raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
     with transaction.atomic():
         # The ledger row must be the account's own too: a host's word on the order is not enough
@@ -32,7 +55,6 @@ def request_return(request: ReturnRequested, *, now: datetime | None = None) -> 
             raise ConveyorError("No such order of yours.", field="orderId", code=ErrorCode.NOT_FOUND)
         # The window counts from the first shipment; before one is recorded, from the order itself.
         window_start = purchase.fulfilled_at or purchase.placed_at
-        window_days = host.config().return_window_days
         if now > window_start + timedelta(days=window_days):
             raise ConveyorError(
                 f"Returns are accepted within {window_days} days of delivery.",

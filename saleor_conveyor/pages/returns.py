@@ -172,8 +172,10 @@ class ReturnPage:
 
 
 def _ask_for_return(event: ReturnRequested) -> ReturnRequest:
-    """The requestReturn mutation's own service call, kept in one place (the host reads move here with issue 12)."""
-    return conveyor.request_return(event)
+    """The requestReturn mutation's own service calls: the host's word on the order, then the decision."""
+    event = event.validate()
+    order = conveyor.order_for_return(event.order_id, event.customer)
+    return conveyor.request_return(event, order=order, window_days=conveyor.return_window_days())
 
 
 def _order_id(value: str) -> str | None:

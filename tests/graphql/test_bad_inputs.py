@@ -56,10 +56,11 @@ def world(hanako, staff) -> World:
         fulfilled_at=now - timedelta(days=2),
     )
     tea, cup = order.lines.order_by("product_name")
+    asking = customer(hanako.email, user_id=hanako.pk)
     asked = conveyor.request_return(
-        ReturnRequested(
-            customer(hanako.email, user_id=hanako.pk), str(order.pk), (ReturnLineRequested(str(cup.pk), 1),), "OTHER"
-        )
+        ReturnRequested(asking, str(order.pk), (ReturnLineRequested(str(cup.pk), 1),), "OTHER"),
+        order=conveyor.order_for_return(str(order.pk), asking),
+        window_days=conveyor.return_window_days(),
     )
     profile = FanProfile.objects.get(user_id=hanako.pk)
     return World(

@@ -18,3 +18,13 @@ except ImportError as error:
 else:
     if "saleor_conveyor" not in INSTALLED_APPS:
         INSTALLED_APPS.append("saleor_conveyor")
+    # The tier with sql.py's other ways, from the environment: CONVEYOR_TIER_SQL_BATCHING=pipeline, and
+    # CONVEYOR_TIER_PREPARE_THRESHOLD=N as a host gives it (DATABASES OPTIONS "prepare_threshold").
+    import os as _os
+
+    if _os.environ.get("CONVEYOR_TIER_SQL_BATCHING"):
+        CONVEYOR_SQL_BATCHING = _os.environ["CONVEYOR_TIER_SQL_BATCHING"]
+    _threshold = _os.environ.get("CONVEYOR_TIER_PREPARE_THRESHOLD")
+    if _threshold:
+        for _database in DATABASES.values():  # noqa: F405
+            _database.setdefault("OPTIONS", {})["prepare_threshold"] = int(_threshold)

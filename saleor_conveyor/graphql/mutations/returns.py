@@ -45,8 +45,11 @@ class RequestReturn(ConveyorMutation):
             ),
             reason=reason,
             comment=comment or "",
-        )
-        return cls(return_request=conveyor.request_return(request), errors=[])
+        ).validate()  # a bad argument is told before anything about the order
+        # The host is asked here, not inside the decision: the order (the customer's own, or NOT_FOUND) and the window.
+        order = conveyor.order_for_return(request.order_id, request.customer)
+        asked = conveyor.request_return(request, order=order, window_days=conveyor.return_window_days())
+        return cls(return_request=asked, errors=[])
 
 
 class DecideReturn(ConveyorMutation):
