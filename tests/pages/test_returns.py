@@ -174,7 +174,9 @@ def test_asking_for_more_than_is_left_shows_the_error_beside_the_line_in_japanes
     ask = ReturnRequested(
         customer("hanako@example.com", hanako.pk), str(order.pk), (ReturnLineRequested(str(tea.pk), 1),), "OTHER"
     )
-    conveyor.request_return(ask)
+    conveyor.request_return(
+        ask, order=conveyor.order_for_return(ask.order_id, ask.customer), window_days=conveyor.return_window_days()
+    )
     before = snapshot()
     answer = client.post("/returns/", {**fields, f"quantity-{tea.pk}": "2", "reason": "DAMAGED"})
     html = answer.content.decode()
