@@ -22,11 +22,11 @@ the default. The joined batch and psycopg's pipeline were within noise of each o
 benchmarks, so speed does not justify `_Prepared` and the joined text. The pipeline now has what
 they had: the pooler question is the host's (`prepare_threshold` in the database OPTIONS, see
 `_run_pipelined`), it recovers when the session's prepared statements vanish (`_flush_pipelined`),
-and the Saleor tier passes with it. It stays off by default for now: on 2026-12-03 its `submitNps`
-was below the target (0.3 of the floor in `make bench-api`, asgi-pool) in five loaded runs of six
-(the joined way in two of four), at the target exactly (0.30) in the one quiet run, and a few percent
-slower than the joined way in every comparison. Once that is judged within noise, set the default to
-"pipeline" and delete `_Prepared`, the joined text and both settings.
+and the Saleor tier passes with it. The joined way stays the default, by measurement: on 2026-12-03
+the pipeline answered `submitNps` more slowly than the joined way in every paired run of `make bench-api`
+(asgi-pool: 0.62-0.98 of its rate, median 0.93) and reached the target (0.3 of the floor) only on a quiet
+machine (0.30 vs 0.33). Switch to "pipeline" and delete `_Prepared`, the joined text and both settings when
+a psycopg release closes that gap (re-run `make bench-api` with CONVEYOR_SQL_BATCHING=pipeline).
 """
 
 from __future__ import annotations
