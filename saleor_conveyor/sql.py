@@ -18,9 +18,9 @@ This module also replaces two library features, each behind a setting read in on
 What was measured (docs/benchmarks.md, side by side, interleaved, medians, on a loaded machine):
 the own transaction costs 5-11% less time per recorded order than Django's in `make bench` (two
 round trips fewer), in two of three runs, and is within noise of it in `make bench-api`: it stays
-the default. The joined batch and psycopg's pipeline were within noise of each other in both
-benchmarks, so speed does not justify `_Prepared` and the joined text. The pipeline now has what
-they had: the pooler question is the host's (`prepare_threshold` in the database OPTIONS, see
+the default. The joined batch and psycopg's pipeline are within noise of each other in `make bench`
+(the pipeline 0-11% slower per recorded order). The pipeline now has what the joined way had: the
+pooler question is the host's (`prepare_threshold` in the database OPTIONS, see
 `_run_pipelined`), it recovers when the session's prepared statements vanish (`_flush_pipelined`),
 and the Saleor tier passes with it. The joined way stays the default, by measurement: on 2026-12-03
 the pipeline answered `submitNps` more slowly than the joined way in every paired run of `make bench-api`
