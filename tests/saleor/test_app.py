@@ -275,6 +275,14 @@ def test_the_token_of_another_app_or_of_a_removed_installation_of_ours_is_refuse
     assert not DashboardApp.objects.exists()
 
 
+def test_a_guess_ending_like_our_apps_own_token_is_refused_and_the_kept_token_stays(installed):
+    kept = DashboardApp.objects.get()
+    guess = ("Z" if kept.auth_token[0] != "Z" else "Y") + kept.auth_token[1:]  # same last four characters
+    response = _register(json.dumps({"auth_token": guess}))
+    assert response.status_code == 403
+    assert DashboardApp.objects.get().auth_token == kept.auth_token
+
+
 def test_registering_again_keeps_only_the_live_installation(installed):
     first = DashboardApp.objects.get()
     installed.removed_at = timezone.now()  # Dashboard > Apps > delete marks it removed, a task deletes it later
