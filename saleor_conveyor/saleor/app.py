@@ -114,7 +114,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
         return _error(413, "The request is too large for an app token.")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's limit within the 4 KB
         return _error(400, 'Send {"auth_token": "..."} as JSON.')
     token = data.get("auth_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not _AUTH_TOKEN.fullmatch(token):

@@ -249,13 +249,24 @@ def _register(body, *, content_type="application/json", method="post"):
         (None, 405),
         ("not json", 400),
         ("[]", 400),
+        ("[" * 4000, 400),
         ('{"auth_token": 12345678901234567890}', 400),
         ('{"auth_token": "short"}', 400),
         ('{"auth_token": "abcdefghijklmnopqrstuvwxyz0123\\u0000"}', 400),
         (json.dumps({"auth_token": "a" * 5000}), 413),
         ('{"auth_token": "abcdefghijklmnopqrstuvwxyz0123"}', 403),  # well-formed, but no app has it
     ],
-    ids=["get", "not-json", "not-an-object", "not-a-string", "too-short", "nul-byte", "huge", "unknown-token"],
+    ids=[
+        "get",
+        "not-json",
+        "not-an-object",
+        "deeply-nested",
+        "not-a-string",
+        "too-short",
+        "nul-byte",
+        "huge",
+        "unknown-token",
+    ],
 )
 def test_the_register_endpoint_refuses_malformed_or_unknown_tokens_and_stores_nothing(conveyor_enabled, body, status):
     response = _register(body, method="get" if body is None else "post")
