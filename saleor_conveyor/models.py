@@ -403,3 +403,17 @@ class BackfillCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"backfill {self.name}: {self.processed} orders"
+
+
+class DashboardApp(models.Model):
+    """The Saleor app installed from the plugin's manifest (one row per installation, the live one last):
+    Dashboard tokens are accepted only for an app registered here, and its own token is kept for the plugin."""
+
+    app_id = models.PositiveBigIntegerField(unique=True)  # Saleor's App primary key (no foreign key: no Saleor here)
+    auth_token = models.CharField(max_length=128)  # what Saleor posted to tokenTargetUrl; never shown
+    saleor_api_url = models.CharField(max_length=2048, blank=True)
+    saleor_domain = models.CharField(max_length=255, blank=True)
+    registered_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Dashboard app {self.app_id}"

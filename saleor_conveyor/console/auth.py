@@ -25,6 +25,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
+from ..hosts.base import TOKEN_PERMISSIONS_ATTRIBUTE
 
 SESSION_COOKIE = "conveyor_console"
 SESSION_PARAM = "s"
@@ -52,15 +53,23 @@ class StaffIdentity:
 
 
 def session_token(user: Any, via: str) -> str:
-    """A console session for this user; it names them only (permissions are read on each request)."""
-    return signing.dumps({"u": user.pk, "v": via}, salt=_SALT, compress=False)
+    """A console session for this user; it names them (permissions are read on each request) and, when it began
+    with an app token narrower than the user, the most that token allowed (`p`)."""
+    data: dict[str, Any] = {"u": user.pk, "v": via}
+    limit = getattr(user, TOKEN_PERMISSIONS_ATTRIBUTE, None)
+    if limit is not None:
+        data["p"] = sorted(name for name in limit if name in PERMISSIONS)
+    return signing.dumps(data, salt=_SALT, compress=False)
 
 
-def _identity(user: Any, via: str, session: str) -> StaffIdentity | None:
+def _identity(user: Any, via: str, session: str, limit: frozenset[str] | None = None) -> StaffIdentity | None:
     host = get_host()
     if user is None or not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
         return None
     permissions = frozenset(name for name in PERMISSIONS if host.has_permission(user, name))
+    limit = limit if limit is not None else getattr(user, TOKEN_PERMISSIONS_ATTRIBUTE, None)
+    if limit is not None:
+        permissions &= frozenset(limit)
     return StaffIdentity(user, getattr(user, "email", "") or "", permissions, via, session)
 
 
@@ -79,7 +88,10 @@ def _from_session(token: str) -> StaffIdentity | None:
         )
     ):
         return None
-    return _identity(get_host().user_by_id(data["u"]), data["v"], token)
+    limit = data.get("p")
+    if limit is not None and (not isinstance(limit, list) or not all(isinstance(name, str) for name in limit)):
+        return None
+    return _identity(get_host().user_by_id(data["u"]), data["v"], token, None if limit is None else frozenset(limit))
 
 
 def identity_from_request(request: HttpRequest) -> StaffIdentity | None:
@@ -91,7 +103,7 @@ def identity_from_request(request: HttpRequest) -> StaffIdentity | None:
             found = _from_session(token)
             if found is not None:
                 return found
-    return _identity(get_host().user_from_request(request), VIA_HOST_SESSION, "")
+    return _identity(get_host().console_user_from_request(request), VIA_HOST_SESSION, "")
 
 
 def start_session(request: HttpRequest, response: HttpResponse, token: str) -> HttpResponse:

@@ -15,9 +15,10 @@ The modules follow the flow: `customers` (which profile, its lock, merges) -> `o
 from __future__ import annotations
 
 from ..errors import ConveyorError, ErrorCode  # what the service raises, typed for API callers
-from . import backfill, customers, delivery_state, inquiries, orders, outbox, returns, surveys, winback
+from . import backfill, customers, dashboard, delivery_state, inquiries, orders, outbox, returns, surveys, winback
 from .backfill import BackfillOrder, BackfillResult, record_order_history, record_orders_backfill
 from .customers import find_profile, link_customer, resubscribe, unsubscribe
+from .dashboard import register_dashboard_app
 from .delivery_state import (
     Reservation,
     add_badge,
@@ -58,6 +59,7 @@ __all__ = [
     "claim_touchpoints",
     "complete_staff_task",
     "customers",
+    "dashboard",
     "decide_return",
     "delivery_state",
     "fail_stale_sending",
@@ -83,6 +85,7 @@ __all__ = [
     "record_orders_backfill",
     "record_return",
     "record_winback_survey",
+    "register_dashboard_app",
     "release_claims",
     "renew_claims",
     "request_return",

@@ -14,6 +14,9 @@ from ..events import client_address_or_none
 
 MANAGE_USERS = "MANAGE_USERS"
 MANAGE_ORDERS = "MANAGE_ORDERS"
+# Set by `staff_from_app_token` on the user it returns: the permission names the app token itself allows (Saleor's
+# `permissions` claim); the console grants only what both this and the user's own permissions allow.
+TOKEN_PERMISSIONS_ATTRIBUTE = "conveyor_token_permissions"
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,13 @@ class ConveyorHost(ABC):
         return user if user is not None and user.is_active and user.is_staff else None
 
     def staff_from_app_token(self, token: str) -> Any | None:
-        """The staff user behind the Dashboard's app token (the handshake), if it is valid for this app."""
+        """The staff user behind the Dashboard's app token (the handshake), if it is valid for this app; a host
+        whose tokens carry narrower permissions than the user's sets `TOKEN_PERMISSIONS_ATTRIBUTE` on it."""
         return None
+
+    def console_user_from_request(self, request: Any) -> Any | None:
+        """The console's "host session": the host's own signed-in user (hosts may refuse more than the API does)."""
+        return self.user_from_request(request)
 
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
         """Record an approved return in the platform; returns its reference (may be empty)."""

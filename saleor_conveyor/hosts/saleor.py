@@ -115,6 +115,24 @@ class SaleorHost(ConveyorHost):
             return None
         return user
 
+    def staff_from_app_token(self, token: str) -> Any | None:
+        """The Dashboard's app token, checked with Saleor's JWT code: ours, not expired, an active staff user."""
+        from ..saleor.app import staff_from_app_token
+
+        return staff_from_app_token(token)
+
+    def console_user_from_request(self, request: Any) -> Any | None:
+        """A Bearer token for the console: another app's token is refused (Saleor's API would accept it)."""
+        from ..saleor.app import console_user_from_request
+
+        return console_user_from_request(request)
+
+    def authenticate_staff(self, request: Any, email: str, password: str) -> Any | None:
+        """A staff member's Saleor credentials, checked as Saleor's tokenCreate checks them."""
+        from ..saleor.app import authenticate_staff
+
+        return authenticate_staff(request, email, password)
+
     def has_permission(self, user: Any, permission: str) -> bool:
         """Staff checks use Saleor's own permissions, so Dashboard permission groups apply."""
         from saleor.permission.enums import AccountPermissions, OrderPermissions

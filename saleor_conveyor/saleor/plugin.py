@@ -24,13 +24,21 @@ from ..hosts import get_host
 from ..hosts.saleor import SaleorHost, find_voucher
 from ..models import FanProfile
 from ..views import handle_unsubscribe_request
-from . import configuration, orders
+from . import app, configuration, orders
 from .configuration import PLUGIN_ID
 
 logger = logging.getLogger(__name__)
 
 GRAPHQL_PATHS = {"/graphql", "/graphql/"}
 UNSUBSCRIBE_PATHS = {"/unsubscribe", "/unsubscribe/"}  # one-click unsubscribe (RFC 8058) from email headers
+# The console as a Dashboard app (saleor/app.py): its manifest and the installer's token endpoint. Saleor-only,
+# so routed here rather than in pages/urls.py (the sandbox has no Dashboard: both are 404 there).
+APP_VIEWS = {
+    "/manifest/": app.manifest_view,
+    "/manifest": app.manifest_view,
+    "/register/": app.register_view,
+    "/register": app.register_view,
+}
 
 
 class ConveyorPlugin(BasePlugin):
@@ -162,9 +170,15 @@ class ConveyorPlugin(BasePlugin):
     # --- the conveyor's API --------------------------------------------------------------
 
     def webhook(self, request: Any, path: str, previous_value: Any) -> HttpResponse:
-        """Serve the conveyor's endpoints under /plugins/global/conveyor.crm/: graphql/, unsubscribe/, the pages."""
+        """Serve the conveyor's endpoints under /plugins/global/conveyor.crm/: graphql/, unsubscribe/, the app's
+        manifest/ and register/, the pages."""
         if not self.active:
             return HttpResponseNotFound()  # the legacy /plugins/<id>/ route calls inactive plugins too
+        if path in APP_VIEWS:
+            host = _saleor_host()
+            host.use_configuration(self.configuration)
+            with host.writer():  # register/ writes, and reads the token Saleor's installer has just written
+                return APP_VIEWS[path](request)
         if path in UNSUBSCRIBE_PATHS:
             host = _saleor_host()
             host.use_configuration(self.configuration)
