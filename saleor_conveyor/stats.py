@@ -233,7 +233,8 @@ def shipping_lead_time_by_month(window: StatsWindow) -> list[tuple[date, LeadTim
         [window.zone, window.zone, window.zone, start, window.until, *params],
     )
     by_month = {
-        month: LeadTime(median, p90, share(same_day, shipped), shipped) for month, median, p90, same_day, shipped in rows
+        month: LeadTime(median, p90, share(same_day, shipped), shipped)
+        for month, median, p90, same_day, shipped in rows
     }
     return [(month, by_month.get(month, LeadTime(None, None, None, 0))) for month in months]
 

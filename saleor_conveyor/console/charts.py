@@ -1,8 +1,9 @@
 """The overview's charts as SVG drawn on the server by pygal, inlined into the page under its CSP.
 
-pygal (a well-kept pure-Python library, pinned in setup.cfg) draws lines, bars, stacked bars and a
-funnel. Its output is made fit for the console by an XML filter: no <script> (pygal always adds its
-config as one, and tooltips need its JS from a CDN, turned off with `js=[]`), no comments, no style
+pygal (a well-kept pure-Python library, pinned in setup.cfg) draws lines, bars and stacked bars (its
+Funnel is not used, see `funnel`). Its output is made fit for the console by an XML filter: no <script>
+(pygal always adds its config as one, and tooltips need its JS from a CDN, turned off with `js=[]`), no
+comments, no style
 attributes, the page's nonce on its one <style> element (CSS it inlines from its own package), and
 `role="img"` with a <title> naming the chart; colours are the page's CSS variables, so dark mode
 follows the page. Every chart also has its numbers as a table beside it (the template's <details>),
@@ -57,7 +58,11 @@ def _fit_for_page(nonce: str, label: str) -> Callable[[Any], Any]:
         for parent in list(root.iter()):
             for child in list(parent):
                 tag = child.tag if isinstance(child.tag, str) else ""  # a comment's tag is not a string
-                if not tag or tag.rsplit("}", 1)[-1] in ("script", "desc") or "tooltip" in (child.get("class") or "").split():
+                if (
+                    not tag
+                    or tag.rsplit("}", 1)[-1] in ("script", "desc")
+                    or "tooltip" in (child.get("class") or "").split()
+                ):
                     parent.remove(child)
         for element in root.iter():
             element.attrib.pop("style", None)
@@ -101,7 +106,7 @@ def render(chart: Any) -> str:
 
 def nps_split(label: str, names: Sequence[str], counts: Sequence[int], nonce: str) -> str:
     """Promoters, passives, detractors as one stacked bar, each part with its count."""
-    chart = _chart(pygal.HorizontalStackedBar, nonce, label, height=180, show_y_labels=False, legend_columns=3)
+    chart = _chart(pygal.HorizontalStackedBar, nonce, label, height=150, show_y_labels=False, show_legend=False)
     for name, count in zip(names, counts, strict=True):
         chart.add(f"{name} {count:,}", [count or None])
     chart.x_labels = [""]
@@ -119,7 +124,7 @@ def line(
     value_formatter: Callable[[float], str] | None = None,
 ) -> str:
     """A month-by-month line; `marked` is drawn over it, thick and dashed (the improving streak)."""
-    options: dict[str, Any] = {"x_label_rotation": 30 if len(months) > 8 else 0, "allow_interruptions": True}
+    options: dict[str, Any] = {"x_label_rotation": 30 if len(months) > 8 else 0}
     if value_formatter:
         options["value_formatter"] = value_formatter
     chart = _chart(pygal.Line, nonce, label, dots_size=4, **options)
@@ -128,16 +133,17 @@ def line(
         chart.add(name, list(values))
     if marked is not None:
         chart.add(marked[0], list(marked[1]), stroke_style={"width": 6, "dasharray": "10,5"}, dots_size=7)
-    if secondary is not None:
+    if secondary is not None and any(value is not None for value in secondary[1]):  # pygal needs a value there
         chart.add(secondary[0], list(secondary[1]), secondary=True, stroke_style={"dasharray": "3,3"})
     return render(chart)
 
 
 def funnel(label: str, steps: Sequence[tuple[str, int]], nonce: str) -> str:
-    """Customers per stage, widest first: first purchase, second, loyal."""
-    chart = _chart(pygal.Funnel, nonce, label, height=260, show_y_labels=False, legend_columns=len(steps))
-    for name, count in steps:
-        chart.add(f"{name} {count:,}", [count])
+    """Customers per stage, widest first (first purchase, second, loyal), as bars: pygal's own Funnel draws the
+    first step from a point, which reads as "almost nobody"."""
+    chart = _chart(pygal.HorizontalBar, nonce, label, height=90 + 50 * len(steps), show_legend=False)
+    chart.x_labels = [name for name, _ in reversed(steps)]
+    chart.add(label, [count for _, count in reversed(steps)])
     return render(chart)
 
 

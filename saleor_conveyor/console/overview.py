@@ -27,7 +27,7 @@ from .. import measures
 from ..engine import FanStage
 from ..errors import ConveyorError
 from ..hosts import MANAGE_ORDERS, get_host
-from ..stats import BANDS, StatsReport, StatsWindow
+from ..stats import BANDS, FIRST_DAY, LAST_DAY, StatsReport, StatsWindow
 from . import charts
 from .views import NAVIGATION, console_page, console_url, render_console, staff_language
 
@@ -67,7 +67,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "from_start": "最初",
         "no_data": "まだデータがありません",
         "nps": "NPS(顧客推奨度)",
-        "nps_help": "推奨者(9〜10)の割合 − 批判者(0〜6)の割合",
+        "nps_help": "推奨者(9〜10)の割合 - 批判者(0〜6)の割合",
         "answers": "回答数",
         "promoters": "推奨者",
         "passives": "中立者",
@@ -102,7 +102,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "f2_conversion": "F2 転換率(2 回目購入への転換)",
         "measure": "指標",
         "value": "値",
-        "engagement": "エンゲージメント(3×3)",
+        "engagement": "エンゲージメント(3\u00d73)",
         "engagement_help": "縦: ファン度、横: 好意度。セルの数字は顧客数です。",
         "fan_band": "ファン度",
         "liking_band": "好意度",
@@ -131,7 +131,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_FAILED": "失敗",
         "status_CANCELLED": "取り消し",
         "rule_performance": "ルールの効果(ホールドアウト比較)",
-        "rule_performance_help": "送った顧客と送らなかった顧客(ホールドアウト)の、{days} 日以内の再購入率の差(ポイント)と 95% 区間",
+        "rule_performance_help": (
+            "送った顧客と送らなかった顧客(ホールドアウト)の、{days} 日以内の再購入率の差(ポイント)と 95% 区間"
+        ),
         "experiment": "実験",
         "variant": "バリアント",
         "own_template": "(標準)",
@@ -218,7 +220,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "f2_conversion": "F2 conversion (first to second purchase)",
         "measure": "Measure",
         "value": "Value",
-        "engagement": "Engagement grid (3×3)",
+        "engagement": "Engagement grid (3\u00d73)",
         "engagement_help": "Rows: fan degree; columns: liking. Each cell shows its customers.",
         "fan_band": "Fan degree",
         "liking_band": "Liking",
@@ -247,7 +249,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_FAILED": "Failed",
         "status_CANCELLED": "Cancelled",
         "rule_performance": "Rule performance against holdouts",
-        "rule_performance_help": "Bought again within {days} days: reached minus held out (points), with its 95% interval",
+        "rule_performance_help": (
+            "Bought again within {days} days: reached minus held out (points), with its 95% interval"
+        ),
         "experiment": "Experiment",
         "variant": "Variant",
         "own_template": "(rule's own)",
@@ -331,6 +335,10 @@ def read_filter(request: HttpRequest) -> tuple[Filter, list[str]]:
             try:
                 days[name] = date.fromisoformat(text)
             except ValueError:
+                errors.append("bad_date")
+                continue
+            if not FIRST_DAY <= days[name] <= LAST_DAY:
+                days[name] = None
                 errors.append("bad_date")
     channel = request.GET.get("channel", "").strip()
     if len(channel) > CHANNEL_MAX or any(not (ch.isalnum() or ch in "-_") for ch in channel):
@@ -422,7 +430,9 @@ class Overview:
         nps = self.report.nps
         table = Table("nps", [self._w("category"), self._w("answers"), self._w("share")])
         for key, count in (("promoters", nps.promoters), ("passives", nps.passives), ("detractors", nps.detractors)):
-            table.rows.append([_text(key, self._w(key)), _int(count), _share(count / nps.responses if nps.responses else None)])
+            table.rows.append(
+                [_text(key, self._w(key)), _int(count), _share(count / nps.responses if nps.responses else None)]
+            )
         table.rows.append([_text("responses", self._w("all_answers")), _int(nps.responses), _share(None)])
         table.rows.append([_text("score", self._w("score")), _int(nps.score), _share(None)])
         return table
@@ -464,12 +474,16 @@ class Overview:
         table = Table("stages", [self._w("measure"), self._w("value")])
         for stage in (*FUNNEL, FanStage.CAMPAIGN_ONLY):
             table.rows.append([_text(stage.value, self._w(f"stage_{stage.value}")), _int(counts.get(stage.value, 0))])
-        table.rows.append([_text("f2_conversion_rate", self._w("f2_conversion")), _share(self.report.f2_conversion_rate)])
+        table.rows.append(
+            [_text("f2_conversion_rate", self._w("f2_conversion")), _share(self.report.f2_conversion_rate)]
+        )
         table.rows.append([_text("repeat_rate", self._w("repeat_rate")), _share(self.report.repeat_rate)])
         return table
 
     def _table_engagement(self) -> Table:
-        table = Table("engagement", [self._w("cell"), self._w("fan_band"), self._w("liking_band"), self._w("customers")])
+        table = Table(
+            "engagement", [self._w("cell"), self._w("fan_band"), self._w("liking_band"), self._w("customers")]
+        )
         for cell, count in self.report.engagement_grid:
             fan, liking = cell.split("/")
             table.rows.append(
@@ -491,7 +505,13 @@ class Overview:
         whole = self.report.shipping_lead_time
         for month, lead in [*((f"{m:%Y-%m}", lead) for m, lead in self.report.shipping_lead_time_by_month)]:
             table.rows.append(
-                [_text(month), _hours(lead.median_hours), _hours(lead.p90_hours), _share(lead.same_day_rate), _int(lead.shipped)]
+                [
+                    _text(month),
+                    _hours(lead.median_hours),
+                    _hours(lead.p90_hours),
+                    _share(lead.same_day_rate),
+                    _int(lead.shipped),
+                ]
             )
         table.rows.append(
             [
@@ -604,7 +624,10 @@ class Overview:
             at_end[move.to_stage][move.month] += move.customers
         return {
             "nps": charts.nps_split(
-                w("nps"), [w("promoters"), w("passives"), w("detractors")], [nps.promoters, nps.passives, nps.detractors], nonce
+                w("nps"),
+                [w("promoters"), w("passives"), w("detractors")],
+                [nps.promoters, nps.passives, nps.detractors],
+                nonce,
             ),
             "nps_monthly": charts.line(
                 w("nps_monthly"),
@@ -613,7 +636,9 @@ class Overview:
                 nonce,
                 marked=(f"{w('streak_series')} ({self.streak})", marked) if self.streak else None,
             ),
-            "stages": charts.funnel(w("stages"), [(w(f"stage_{stage.value}"), stages.get(stage.value, 0)) for stage in FUNNEL], nonce),
+            "stages": charts.funnel(
+                w("stages"), [(w(f"stage_{stage.value}"), stages.get(stage.value, 0)) for stage in FUNNEL], nonce
+            ),
             "lead_time": charts.line(
                 w("lead_time"),
                 [f"{month:%Y-%m}" for month, _ in by_month],
@@ -631,15 +656,22 @@ class Overview:
             "touchpoints": charts.stacked_bars(
                 w("touchpoints"),
                 rules,
-                [(w(f"status_{status}"), [touch[status][rule] for rule in rules]) for status in DISPLAY_STATUSES if status in touch],
+                [
+                    (w(f"status_{status}"), [touch[status][rule] for rule in rules])
+                    for status in DISPLAY_STATUSES
+                    if status in touch
+                ],
                 nonce,
                 horizontal=True,
             ),
-            "rule_performance": charts.differences(
+            "rule_performance": ""
+            if not any(row.comparison.difference is not None for row in self.rule_performance)
+            else charts.differences(
                 w("rule_performance"),
                 [
                     (
-                        f"{row.rule}{' / ' + row.variant if row.variant else ''} — {w('verdict_' + row.comparison.verdict.value)}",
+                        f"{row.rule}{' / ' + row.variant if row.variant else ''}"
+                        f" — {w('verdict_' + row.comparison.verdict.value)}",
                         row.comparison.difference,
                         row.comparison.low,
                         row.comparison.high,
@@ -677,7 +709,8 @@ class Overview:
                         "count": count,
                         "shade": round(0.08 + 0.82 * count / largest, 2),
                         "dark_text": count / largest < 0.55,
-                        "label": f"{self._w('fan_band')} {self._w('band_' + fan)} × {self._w('liking_band')} {self._w('band_' + liking)}: {count:,}",
+                        "label": f"{self._w('fan_band')} {self._w('band_' + fan)} \u00d7"
+                        f" {self._w('liking_band')} {self._w('band_' + liking)}: {count:,}",
                     }
                 )
         return cells
@@ -729,7 +762,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "streak": page.streak,
             "streak_text": words["streak"].format(months=page.streak),
             "stages": dict(page.report.stages),
-            "campaign_aside": words["campaign_aside"].format(count=f"{dict(page.report.stages)[FanStage.CAMPAIGN_ONLY]:,}"),
+            "campaign_aside": words["campaign_aside"].format(
+                count=f"{dict(page.report.stages)[FanStage.CAMPAIGN_ONLY]:,}"
+            ),
             "f2": _share(page.report.f2_conversion_rate),
             "repeat": _share(page.report.repeat_rate),
             "tables": {part: page.table(part) for part in PARTS},
@@ -772,7 +807,9 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
     language, words = _words(request)
     if part not in PARTS or errors:
         response = HttpResponse(
-            (words["bad_date"] if errors else "Unknown part.").encode(), status=400, content_type="text/plain; charset=utf-8"
+            (words["bad_date"] if errors else "Unknown part.").encode(),
+            status=400,
+            content_type="text/plain; charset=utf-8",
         )
         response["X-Content-Type-Options"] = "nosniff"
         return response
