@@ -44,7 +44,7 @@ serve: venv
 	$(PY) manage.py conveyor_serve $(SERVE_ARGS)
 
 # Each benchmark creates, migrates and uses a database of its own (conveyor_bench, conveyor_bench_delivery,
-# conveyor_bench_api, conveyor_bench_measures on DATABASE_URL's server; BENCH_DATABASE_URL overrides):
+# conveyor_bench_api, conveyor_bench_measures, conveyor_bench_console on DATABASE_URL's server; BENCH_DATABASE_URL overrides):
 # never the demo's.
 bench: venv
 	$(PY) -m benchmarks.record_order $(BENCH_ARGS)
@@ -59,6 +59,11 @@ clean:
 .PHONY: bench-measures
 bench-measures: venv
 	$(PY) -m benchmarks.measures $(BENCH_ARGS)
+
+# The staff console's pages (server time, SQL statements) at 10,000 and 100,000 customers (its own database).
+.PHONY: bench-console
+bench-console: venv
+	$(PY) -m benchmarks.console $(BENCH_ARGS)
 
 # GraphQL API under load vs a plain Django JSON view on the same server (its own database, see above).
 .PHONY: bench-api

@@ -37,6 +37,8 @@ FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 MONTHS_DEFAULT = 12
 MONTHS_MAX = 36
+BANDS = ("HIGH", "MID", "LOW")
+ENGAGEMENT_CELLS = tuple(f"{fan}/{liking}" for fan in BANDS for liking in BANDS)  # "FAN/LIKING"
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,41 @@ def shipping_lead_time(window: StatsWindow) -> LeadTime:
     return LeadTime(median, p90, share(same_day, shipped), shipped)
 
 
+def shipping_lead_time_by_month(window: StatsWindow) -> list[tuple[date, LeadTime]]:
+    """`shipping_lead_time` of each local month of the window (`month_starts`), in one grouped statement;
+    a month without shipped orders has no figures."""
+    months = month_starts(window)
+    tz = ZoneInfo(window.zone)
+    start = max(datetime.combine(months[0], time(), tzinfo=tz), window.start)
+    where, params = _channel(window)
+    rows = _rows(
+        window,
+        f"SELECT local_month, percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
+        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY hours),"
+        f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
+        f" SELECT date_trunc('month', placed_at AT TIME ZONE %s)::date AS local_month,"
+        f" EXTRACT(EPOCH FROM fulfilled_at - placed_at)::float8 / 3600 AS hours,"
+        f" (fulfilled_at AT TIME ZONE %s)::date = (placed_at AT TIME ZONE %s)::date AS same_day"
+        f" FROM {PURCHASES} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) shipped"
+        f" GROUP BY local_month",
+        [window.zone, window.zone, window.zone, start, window.until, *params],
+    )
+    by_month = {
+        month: LeadTime(median, p90, share(same_day, shipped), shipped)
+        for month, median, p90, same_day, shipped in rows
+    }
+    return [(month, by_month.get(month, LeadTime(None, None, None, 0))) for month in months]
+
+
+def engagement_grid(window: StatsWindow) -> list[tuple[str, int]]:
+    """Customers per cell of the 3x3 engagement grid now (their latest fan-survey answer), every cell listed
+    FAN band by LIKING band from HIGH/HIGH down; a channel narrows to customers who bought there."""
+    where, params = _profile_in_channel(window, f"{PROFILES}.id")
+    sql = f"SELECT segment, COUNT(*) FROM {PROFILES} WHERE segment <> ''{where} GROUP BY segment"
+    counts = dict(_rows(window, sql, params))
+    return [(cell, counts.get(cell, 0)) for cell in ENGAGEMENT_CELLS]
+
+
 def touchpoints(window: StatsWindow) -> list[tuple[str, str, str, int]]:
     """Touchpoints due in the window per rule, kind and status (a claimed one still counts as SCHEDULED)."""
     where, params = _profile_in_channel(window, f"{TOUCHPOINTS}.profile_id")
@@ -332,6 +369,14 @@ class StatsReport:
     @cached_property
     def shipping_lead_time(self) -> LeadTime:
         return shipping_lead_time(self.window)
+
+    @cached_property
+    def shipping_lead_time_by_month(self) -> list[tuple[date, LeadTime]]:
+        return shipping_lead_time_by_month(self.window)
+
+    @cached_property
+    def engagement_grid(self) -> list[tuple[str, int]]:
+        return engagement_grid(self.window)
 
     @cached_property
     def touchpoints(self) -> list[tuple[str, str, str, int]]:

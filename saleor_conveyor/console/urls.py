@@ -6,11 +6,13 @@ from typing import Any
 
 from django.urls import path
 
-from . import views
+from . import overview, views
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
     path("", views.home, name="conveyor-console-home"),
     path("sign-in/", views.sign_in, name="conveyor-console-sign-in"),
     path("sign-out/", views.sign_out, name="conveyor-console-sign-out"),
+    path("overview/", overview.overview, name="conveyor-console-overview"),
+    path("overview/csv/", overview.overview_csv, name="conveyor-console-overview-csv"),
 ]

@@ -54,11 +54,13 @@ def render_console(
     *,
     words: Mapping[str, Mapping[str, str]] | None = None,
     status: int = 200,
+    nonce: str | None = None,
 ) -> HttpResponse:
-    """One console page in the staff member's language; it may be framed (the Dashboard shows it in an iframe)."""
+    """One console page in the staff member's language; it may be framed (the Dashboard shows it in an iframe).
+    A page whose context already carries the nonce (inline SVG with its own <style>) passes it in."""
     identity = getattr(request, "conveyor_staff", None)
     language = staff_language(request, identity)
-    nonce = secrets.token_urlsafe(16)
+    nonce = nonce or secrets.token_urlsafe(16)
     page_context = {
         "language": language,
         "t": texts(language, *([words] if words else [])),

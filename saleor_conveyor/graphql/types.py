@@ -330,6 +330,19 @@ class TouchpointCount(graphene.ObjectType):
     count = graphene.Int(required=True)
 
 
+class EngagementCellCount(graphene.ObjectType):
+    cell = graphene.String(required=True, description='A cell of the 3x3 engagement grid, "FAN/LIKING".')
+    count = graphene.Int(required=True)
+
+
+class MonthlyLeadTime(graphene.ObjectType):
+    month = graphene.Date(required=True, description="First day of the month (shop time).")
+    median_hours = graphene.Float()
+    p90_hours = graphene.Float()
+    same_day_rate = graphene.Float()
+    shipped = graphene.Int(required=True)
+
+
 class MonthlyFigures(graphene.ObjectType):
     month = graphene.Date(required=True, description="First day of the month (shop time).")
     nps = graphene.Int()
@@ -362,6 +375,14 @@ class ConveyorStats(graphene.ObjectType):
     monthly = graphene.List(graphene.NonNull(MonthlyFigures), required=True)
     improving_streak = graphene.Int(required=True, description="Months in a row whose NPS beat the month before.")
     improving_streaks = graphene.Field(graphene.NonNull(ImprovingStreaks))
+    engagement_grid = graphene.List(
+        graphene.NonNull(EngagementCellCount),
+        required=True,
+        description="Customers per cell of the engagement grid now (a channel: those who bought there).",
+    )
+    monthly_shipping_lead_time = graphene.List(
+        graphene.NonNull(MonthlyLeadTime), required=True, description="shippingLeadTime per month of `monthly`."
+    )
 
     @staticmethod
     def resolve_nps(root: StatsReport, info: Any) -> Any:
@@ -398,6 +419,23 @@ class ConveyorStats(graphene.ObjectType):
     @staticmethod
     def resolve_improving_streak(root: StatsReport, info: Any) -> int:
         return root.monthly.streak("nps")
+
+    @staticmethod
+    def resolve_engagement_grid(root: StatsReport, info: Any) -> Any:
+        return [EngagementCellCount(cell=cell, count=count) for cell, count in root.engagement_grid]
+
+    @staticmethod
+    def resolve_monthly_shipping_lead_time(root: StatsReport, info: Any) -> Any:
+        return [
+            MonthlyLeadTime(
+                month=month,
+                median_hours=lead.median_hours,
+                p90_hours=lead.p90_hours,
+                same_day_rate=lead.same_day_rate,
+                shipped=lead.shipped,
+            )
+            for month, lead in root.shipping_lead_time_by_month
+        ]
 
     @staticmethod
     def resolve_improving_streaks(root: StatsReport, info: Any) -> Any:

@@ -1,0 +1,136 @@
+"""The staff console's pages on a generated shop: server time (median) and SQL statements per page.
+
+Run as `python -m benchmarks.console` (or `make bench-console`), on a database of its own
+(conveyor_bench_console on DATABASE_URL's server, or BENCH_DATABASE_URL). For each size it writes
+the shop with benchmarks/measures.py's generator (customers, three orders each on average over two
+years, fan-survey answers, touchpoints with holdouts), adds what the console shows beyond it (stages,
+engagement cells, shipments, NPS answers), ANALYZEs, then asks each page in PAGES through Django's
+test client as a staff member holding MANAGE_ORDERS and MANAGE_USERS. Target (issue 15): each page
+under a second at 100,000 customers and 300,000 orders, with the same statement count at every size.
+A page is added by appending (name, path) to PAGES (or with --page name=path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import timedelta
+
+from benchmarks._setup import django_on_bench_database, markdown_table
+from benchmarks.measures import END, generate
+
+# (name, path below the sandbox's root) of every console page measured; other pages append theirs.
+PAGES: list[tuple[str, str]] = [
+    ("overview", "/console/overview/"),
+    ("overview, one year", "/console/overview/?since=2025-06-01&until=2026-05-31"),
+    ("overview CSV (cohorts)", "/console/overview/csv/?part=cohorts"),
+]
+
+
+def enrich(seed: int = 1) -> None:
+    """What the console shows beyond the measures' shop: each profile's stage and engagement cell as the
+    service keeps them, first shipments (hours after the order) and NPS answers for a third of the orders."""
+    from django.db import connection
+
+    from saleor_conveyor.models import FanProfile, FanSurveyResponse, NpsResponse, Purchase
+
+    profiles, purchases = FanProfile._meta.db_table, Purchase._meta.db_table
+    surveys, answers = FanSurveyResponse._meta.db_table, NpsResponse._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT setseed({1 / (seed + 1)})")
+        cursor.execute(f"TRUNCATE {answers} RESTART IDENTITY")
+        cursor.execute(
+            f"UPDATE {profiles} p SET stage = CASE WHEN c.n = 1 THEN 'FIRST_TIME' WHEN c.sale THEN 'CAMPAIGN_ONLY'"
+            f" WHEN c.n >= 3 THEN 'LOYAL' ELSE 'SECOND_TIME' END"
+            f" FROM (SELECT profile_id, COUNT(*) AS n, bool_and(used_sale) AS sale FROM {purchases}"
+            f" WHERE cancelled_at IS NULL GROUP BY profile_id) c WHERE c.profile_id = p.id"
+        )
+        cursor.execute(f"UPDATE {profiles} p SET segment = s.segment FROM {surveys} s WHERE s.profile_id = p.id")
+        cursor.execute(
+            f"UPDATE {purchases} SET fulfilled_at = placed_at + (2 + random() * 70) * INTERVAL '1 hour'"
+            f" WHERE cancelled_at IS NULL AND placed_at < %s",
+            [END],
+        )
+        cursor.execute(
+            f"INSERT INTO {answers} (profile_id, order_id, occasion, channel, score, comment, created_at)"
+            f" SELECT profile_id, order_id, 'order:' || order_id, channel, floor(random() * 11)::int, '',"
+            f" placed_at + INTERVAL '10 days' FROM {purchases} WHERE random() < 0.33 AND placed_at < %s",
+            [END - timedelta(days=10)],
+        )
+        cursor.execute(f"ANALYZE {profiles}, {purchases}, {answers}")
+
+
+def staff_client():
+    """Django's test client signed in as a staff member who may see every console page."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from saleor_conveyor.console import auth
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-staff@example.com", defaults={"email": "bench-staff@example.com", "is_staff": True}
+    )
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=("conveyor_manage_orders", "conveyor_manage_users"))
+    )
+    client = Client()
+    client.cookies[auth.SESSION_COOKIE] = auth.session_token(user, auth.VIA_SIGN_IN)
+    return client
+
+
+def measure(pages: list[tuple[str, str]], runs: int) -> dict[str, tuple[float, int, int]]:
+    """Median seconds, SQL statements and response bytes, per page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from freezegun import freeze_time
+
+    results = {}
+    with freeze_time(END, tick=True):  # the generated shop ends at END: "now" is its last day
+        client = staff_client()
+        for name, path in pages:
+            warm = client.get(path)  # plans, caches, templates
+            if warm.status_code != 200:
+                raise SystemExit(f"{name}: {path} answered {warm.status_code}")
+            timings, statements = [], 0
+            for _ in range(runs):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.get(path)
+                    timings.append(time.perf_counter() - started)
+                statements = len(queries)
+            results[name] = (statistics.median(timings), statements, len(response.content))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000:30000,100000:300000", help="customers:orders, comma-separated")
+    parser.add_argument("--runs", type=int, default=5, help="requests per page and size (median; default 5)")
+    parser.add_argument("--page", action="append", default=[], help="name=path of another page to measure")
+    args = parser.parse_args()
+    pages = PAGES + [tuple(page.split("=", 1)) for page in args.page]  # type: ignore[misc]
+    sizes = [tuple(int(n) for n in size.split(":")) for size in args.sizes.split(",")]
+    django_on_bench_database("conveyor_bench_console")
+    rows, by_size = [], []
+    for customers, orders in sizes:
+        started = time.perf_counter()
+        generate(customers, orders)
+        enrich()
+        print(f"generated {customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f}s")
+        results = measure(pages, args.runs)
+        by_size.append(results)
+        for name, (seconds, statements, size) in results.items():
+            rows.append([name, f"{customers:,}", f"{orders:,}", f"{seconds * 1000:.0f} ms", statements, f"{size:,}"])
+    print(markdown_table(["page", "customers", "orders", "median", "SQL statements", "bytes"], rows))
+    last = by_size[-1]
+    slow = [name for name, (seconds, _, _) in last.items() if seconds >= 1]
+    same = all(by_size[0][name][1] == last[name][1] for name in last)
+    print(("every page under a second" if not slow else f"over a second: {', '.join(slow)}") + " at the largest size;")
+    print("statement counts the same at every size" if same else "statement counts differ between sizes")
+    return 0 if not slow and same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

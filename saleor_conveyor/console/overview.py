@@ -1,0 +1,822 @@
+"""The overview page: the shop's measures at a glance, each chart with its numbers as a table and as CSV.
+
+Every figure is read through `stats.StatsReport` (what `conveyorStats` answers) and `measures.py`
+(`rulePerformance`, `stageFlow`, `cohorts`), for a window made exactly as the GraphQL resolvers
+make it; this module only lays those figures out. One `Table` per part feeds the page's table,
+its chart and the CSV, so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from babel.numbers import format_currency
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from .. import measures
+from ..engine import FanStage
+from ..errors import ConveyorError
+from ..hosts import MANAGE_ORDERS, get_host
+from ..stats import BANDS, FIRST_DAY, LAST_DAY, StatsReport, StatsWindow
+from . import charts
+from .views import NAVIGATION, console_page, console_url, render_console, staff_language
+
+PARTS = (
+    "nps",
+    "nps_monthly",
+    "stages",
+    "engagement",
+    "ltv",
+    "lead_time",
+    "touchpoints",
+    "rule_performance",
+    "stage_flow",
+    "cohorts",
+)
+CHANNEL_MAX = 100
+DISPLAY_STATUSES = ("SCHEDULED", "SENT", "SKIPPED", "FAILED", "CANCELLED")
+FUNNEL = (FanStage.FIRST_TIME, FanStage.SECOND_TIME, FanStage.LOYAL)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "nav_overview": "概要",
+        "overview_title": "概要",
+        "filter": "期間とチャネル",
+        "since": "開始日",
+        "until": "終了日(この日を含む)",
+        "channel": "チャネル(スラッグ)",
+        "channel_any": "すべてのチャネル",
+        "apply": "表示",
+        "reset": "条件を消す",
+        "bad_date": "日付は YYYY-MM-DD の形で、1900-01-01 から 2999-12-31 までにしてください。",
+        "bad_order": "開始日が終了日より後になっています。",
+        "bad_channel": "チャネルのスラッグが長すぎるか、使えない文字を含んでいます。",
+        "window_all": "すべての期間",
+        "window": "期間: {since} 〜 {until}",
+        "to_now": "現在",
+        "from_start": "最初",
+        "no_data": "まだデータがありません",
+        "nps": "NPS(顧客推奨度)",
+        "nps_help": "推奨者(9〜10)の割合 - 批判者(0〜6)の割合",
+        "answers": "回答数",
+        "promoters": "推奨者",
+        "passives": "中立者",
+        "detractors": "批判者",
+        "all_answers": "回答の合計",
+        "score": "スコア",
+        "category": "区分",
+        "share": "割合",
+        "nps_monthly": "NPS の月ごとの推移",
+        "streak": "改善の連続: {months} か月",
+        "streak_goal": "目標は 4 か月連続の改善です。",
+        "streak_reached": "4 か月以上連続で改善しています。",
+        "streak_series": "連続して改善した月",
+        "month": "月",
+        "improved": "前月より改善",
+        "in_streak": "連続改善に含まれる",
+        "repeat_rate": "リピート率",
+        "average_order_value": "平均注文額",
+        "currency": "通貨",
+        "orders": "注文数",
+        "yes": "はい",
+        "no": "いいえ",
+        "stages": "ステージ別の顧客数",
+        "stage": "ステージ",
+        "customers": "顧客数",
+        "stage_FIRST_TIME": "初回購入",
+        "stage_SECOND_TIME": "2 回目購入",
+        "stage_LOYAL": "ロイヤル(3 回以上)",
+        "stage_CAMPAIGN_ONLY": "キャンペーンのみ",
+        "stage_NONE": "未購入",
+        "campaign_aside": "キャンペーンのみで購入: {count} 人(割引やセールのときだけ購入)",
+        "f2_conversion": "F2 転換率(2 回目購入への転換)",
+        "measure": "指標",
+        "value": "値",
+        "engagement": "エンゲージメント(3\u00d73)",
+        "engagement_help": "縦: ファン度、横: 好意度。セルの数字は顧客数です。",
+        "fan_band": "ファン度",
+        "liking_band": "好意度",
+        "cell": "セル",
+        "band_HIGH": "高",
+        "band_MID": "中",
+        "band_LOW": "低",
+        "ltv": "平均 LTV(通貨別)",
+        "ltv_help": "期間内に購入した顧客の、終了日までの購入額の平均",
+        "average_ltv": "平均 LTV",
+        "lead_time": "出荷リードタイム(月別)",
+        "median_hours": "中央値(時間)",
+        "p90_hours": "90 パーセンタイル(時間)",
+        "same_day": "当日出荷の割合",
+        "shipped": "出荷数",
+        "whole_window": "期間全体",
+        "hours": "時間",
+        "touchpoints": "ルール別・状態別のタッチポイント",
+        "rule": "ルール",
+        "kind": "種類",
+        "status": "状態",
+        "count": "件数",
+        "status_SCHEDULED": "予定",
+        "status_SENT": "送信済み",
+        "status_SKIPPED": "スキップ",
+        "status_FAILED": "失敗",
+        "status_CANCELLED": "取り消し",
+        "rule_performance": "ルールの効果(ホールドアウト比較)",
+        "rule_performance_help": (
+            "送った顧客と送らなかった顧客(ホールドアウト)の、{days} 日以内の再購入率の差(ポイント)と 95% 区間"
+        ),
+        "experiment": "実験",
+        "variant": "バリアント",
+        "own_template": "(標準)",
+        "reached": "送った顧客",
+        "held_out": "ホールドアウト",
+        "reached_rate": "再購入率(送った)",
+        "held_out_rate": "再購入率(ホールドアウト)",
+        "difference": "差(ポイント)",
+        "difference_low": "95% 区間の下限",
+        "difference_high": "95% 区間の上限",
+        "revenue_per_customer": "顧客あたり売上(送った)",
+        "held_out_revenue_per_customer": "顧客あたり売上(ホールドアウト)",
+        "verdict": "判定",
+        "verdict_TOO_FEW": "まだ顧客が足りません",
+        "verdict_BETTER": "効果あり(良い)",
+        "verdict_WORSE": "逆効果(悪い)",
+        "verdict_NO_CLEAR_DIFFERENCE": "はっきりした差はありません",
+        "stage_flow": "ステージの移り変わり",
+        "stage_flow_help": "各月末にステージごとの顧客数(表には月ごとの移動を示します)",
+        "dimension": "軸",
+        "dimension_STAGE": "ステージ",
+        "dimension_ENGAGEMENT": "エンゲージメント",
+        "from_stage": "前月末",
+        "to_stage": "当月末",
+        "class_CORE": "コア",
+        "class_GROWING": "成長中",
+        "class_COOL": "クール",
+        "cohorts": "コホート(初回購入月別の再購入)",
+        "cohorts_help": "初回購入の月ごとに、その後の各月に購入した顧客の割合",
+        "cohort": "初回購入月",
+        "month_after": "{n} か月後",
+    },
+    "en": {
+        "nav_overview": "Overview",
+        "overview_title": "Overview",
+        "filter": "Dates and channel",
+        "since": "From",
+        "until": "Until (inclusive)",
+        "channel": "Channel (slug)",
+        "channel_any": "every channel",
+        "apply": "Show",
+        "reset": "Clear",
+        "bad_date": "Give dates as YYYY-MM-DD, from 1900-01-01 to 2999-12-31.",
+        "bad_order": "The first day is after the last day.",
+        "bad_channel": "The channel slug is too long or has characters a slug cannot have.",
+        "window_all": "All time",
+        "window": "Window: {since} to {until}",
+        "to_now": "now",
+        "from_start": "the beginning",
+        "no_data": "No data yet",
+        "nps": "NPS (net promoter score)",
+        "nps_help": "% promoters (9-10) minus % detractors (0-6)",
+        "answers": "Answers",
+        "promoters": "Promoters",
+        "passives": "Passives",
+        "detractors": "Detractors",
+        "all_answers": "All answers",
+        "score": "Score",
+        "category": "Category",
+        "share": "Share",
+        "nps_monthly": "NPS month by month",
+        "streak": "Improving streak: {months} months",
+        "streak_goal": "The goal is four months in a row of improvement.",
+        "streak_reached": "Four or more months in a row have improved.",
+        "streak_series": "Months in the improving streak",
+        "month": "Month",
+        "improved": "Beat the month before",
+        "in_streak": "In the improving streak",
+        "repeat_rate": "Repeat rate",
+        "average_order_value": "Average order value",
+        "currency": "Currency",
+        "orders": "Orders",
+        "yes": "yes",
+        "no": "no",
+        "stages": "Customers per stage",
+        "stage": "Stage",
+        "customers": "Customers",
+        "stage_FIRST_TIME": "First purchase",
+        "stage_SECOND_TIME": "Second purchase",
+        "stage_LOYAL": "Loyal (3+)",
+        "stage_CAMPAIGN_ONLY": "Campaign only",
+        "stage_NONE": "Not yet bought",
+        "campaign_aside": "Campaign-only buyers: {count} (buy only with a discount or sale)",
+        "f2_conversion": "F2 conversion (first to second purchase)",
+        "measure": "Measure",
+        "value": "Value",
+        "engagement": "Engagement grid (3\u00d73)",
+        "engagement_help": "Rows: fan degree; columns: liking. Each cell shows its customers.",
+        "fan_band": "Fan degree",
+        "liking_band": "Liking",
+        "cell": "Cell",
+        "band_HIGH": "High",
+        "band_MID": "Mid",
+        "band_LOW": "Low",
+        "ltv": "Average LTV per currency",
+        "ltv_help": "What the window's buyers had spent up to its last day, on average",
+        "average_ltv": "Average LTV",
+        "lead_time": "Shipping lead time by month",
+        "median_hours": "Median (hours)",
+        "p90_hours": "90th percentile (hours)",
+        "same_day": "Shipped the same day",
+        "shipped": "Shipped orders",
+        "whole_window": "Whole window",
+        "hours": "hours",
+        "touchpoints": "Touchpoints per rule and status",
+        "rule": "Rule",
+        "kind": "Kind",
+        "status": "Status",
+        "count": "Count",
+        "status_SCHEDULED": "Scheduled",
+        "status_SENT": "Sent",
+        "status_SKIPPED": "Skipped",
+        "status_FAILED": "Failed",
+        "status_CANCELLED": "Cancelled",
+        "rule_performance": "Rule performance against holdouts",
+        "rule_performance_help": (
+            "Bought again within {days} days: reached minus held out (points), with its 95% interval"
+        ),
+        "experiment": "Experiment",
+        "variant": "Variant",
+        "own_template": "(rule's own)",
+        "reached": "Reached",
+        "held_out": "Held out",
+        "reached_rate": "Bought again (reached)",
+        "held_out_rate": "Bought again (held out)",
+        "difference": "Difference (points)",
+        "difference_low": "95% interval, low",
+        "difference_high": "95% interval, high",
+        "revenue_per_customer": "Revenue per customer (reached)",
+        "held_out_revenue_per_customer": "Revenue per customer (held out)",
+        "verdict": "Verdict",
+        "verdict_TOO_FEW": "Not enough customers yet",
+        "verdict_BETTER": "Better",
+        "verdict_WORSE": "Worse",
+        "verdict_NO_CLEAR_DIFFERENCE": "No clear difference",
+        "stage_flow": "Stage flow",
+        "stage_flow_help": "Customers per stage at each month's end (the table lists the month's moves)",
+        "dimension": "Dimension",
+        "dimension_STAGE": "Stage",
+        "dimension_ENGAGEMENT": "Engagement",
+        "from_stage": "End of the month before",
+        "to_stage": "End of the month",
+        "class_CORE": "Core",
+        "class_GROWING": "Growing",
+        "class_COOL": "Cool",
+        "cohorts": "Cohorts (bought again after the first month)",
+        "cohorts_help": "By month of first purchase: the share who bought in each later month",
+        "cohort": "First purchase",
+        "month_after": "+{n} mo",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value of a table: `raw` goes to the CSV, `shown` to the page."""
+
+    raw: Any
+    shown: str
+
+    @property
+    def csv(self) -> str:
+        return "" if self.raw is None else str(self.raw)
+
+
+@dataclass
+class Table:
+    """One chart's numbers: the page's table, the CSV and the chart all read these rows."""
+
+    part: str
+    header: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The page's GET form: since/until (shop days, until inclusive) and a channel slug."""
+
+    since: date | None = None
+    until: date | None = None
+    channel: str | None = None
+
+    def query(self) -> dict[str, str]:
+        return {
+            key: str(value)
+            for key, value in (("since", self.since), ("until", self.until), ("channel", self.channel))
+            if value
+        }
+
+
+def read_filter(request: HttpRequest) -> tuple[Filter, list[str]]:
+    """The form's values, and the words keys of what is wrong with them (nothing is shown for a bad filter)."""
+    errors: list[str] = []
+    days: dict[str, date | None] = {}
+    for name in ("since", "until"):
+        text = request.GET.get(name, "").strip()[:32]
+        days[name] = None
+        if text:
+            try:
+                days[name] = date.fromisoformat(text)
+            except ValueError:
+                errors.append("bad_date")
+                continue
+            if not FIRST_DAY <= days[name] <= LAST_DAY:
+                days[name] = None
+                errors.append("bad_date")
+    channel = request.GET.get("channel", "").strip()
+    if len(channel) > CHANNEL_MAX or any(not (ch.isalnum() or ch in "-_") for ch in channel):
+        errors.append("bad_channel")
+        channel = ""
+    if days["since"] and days["until"] and days["since"] > days["until"]:
+        errors.append("bad_order")
+    return Filter(days["since"], days["until"], channel or None), sorted(set(errors))
+
+
+def window_of(chosen: Filter, now: datetime) -> StatsWindow:
+    """The window exactly as the GraphQL resolvers make it (the shop's zone, the host's replica for staff)."""
+    host = get_host()
+    window = StatsWindow.from_dates(
+        chosen.since,
+        chosen.until,
+        chosen.channel,
+        zone=host.config().time_zone,
+        now=now,
+        using=host.replica_alias(),
+    )
+    if chosen.since and chosen.until and chosen.since > chosen.until:
+        raise ConveyorError("since is after until.", field="since")
+    return window
+
+
+def _share(value: float | None) -> Cell:
+    return Cell(None if value is None else round(value, 4), "—" if value is None else f"{value * 100:.1f}%")
+
+
+def _int(value: int | None) -> Cell:
+    return Cell(value, "—" if value is None else f"{value:,}")
+
+
+def _hours(value: float | None) -> Cell:
+    return Cell(None if value is None else round(value, 2), "—" if value is None else f"{value:.1f}")
+
+
+def _points(value: float | None) -> Cell:
+    return Cell(None if value is None else round(value * 100, 2), "—" if value is None else f"{value * 100:+.1f}")
+
+
+def _text(value: str | None, shown: str | None = None) -> Cell:
+    return Cell(value, shown if shown is not None else (value or "—"))
+
+
+def _money(amount: Decimal | None, currency: str | None, language: str) -> Cell:
+    if amount is None or currency is None:
+        return Cell(None, "—")
+    return Cell(amount, format_currency(amount, currency, locale="ja_JP" if language == "ja" else "en_US"))
+
+
+class Overview:
+    """The page's figures for one window, each read once (stats.StatsReport caches; measures are read here once)."""
+
+    def __init__(self, window: StatsWindow, words: Mapping[str, str], language: str, now: datetime) -> None:
+        self.window = window
+        self.report = StatsReport(window)
+        self.words = words
+        self.language = language
+        self.now = now
+        self.within_days = measures.WITHIN_DAYS_DEFAULT
+
+    def _w(self, key: str) -> str:
+        return self.words.get(key, key)
+
+    @cached_property
+    def rule_performance(self) -> list[measures.RulePerformance]:
+        return measures.rule_performance(self.window, within_days=self.within_days, now=self.now)
+
+    @cached_property
+    def stage_flow(self) -> list[measures.StageMove]:
+        return measures.stage_flow(self.window)
+
+    @cached_property
+    def cohorts(self) -> list[measures.Cohort]:
+        return measures.cohorts(self.window)
+
+    @cached_property
+    def streak(self) -> int:
+        return self.report.monthly.streak("nps")
+
+    # --- one Table per part ---------------------------------------------------------------
+
+    def table(self, part: str) -> Table:
+        return getattr(self, f"_table_{part}")()
+
+    def _table_nps(self) -> Table:
+        nps = self.report.nps
+        table = Table("nps", [self._w("category"), self._w("answers"), self._w("share")])
+        for key, count in (("promoters", nps.promoters), ("passives", nps.passives), ("detractors", nps.detractors)):
+            table.rows.append(
+                [_text(key, self._w(key)), _int(count), _share(count / nps.responses if nps.responses else None)]
+            )
+        table.rows.append([_text("responses", self._w("all_answers")), _int(nps.responses), _share(None)])
+        table.rows.append([_text("score", self._w("score")), _int(nps.score), _share(None)])
+        return table
+
+    def _table_nps_monthly(self) -> Table:
+        months = self.report.monthly.months
+        table = Table(
+            "nps_monthly",
+            [
+                self._w("month"),
+                "NPS",
+                self._w("improved"),
+                self._w("in_streak"),
+                self._w("repeat_rate"),
+                self._w("average_order_value"),
+                self._w("orders"),
+            ],
+        )
+        first_in_streak = len(months) - self.streak
+        for index, month in enumerate(months):
+            before = months[index - 1].nps if index else None
+            improved = None if before is None or month.nps is None else month.nps > before
+            in_streak = self.streak > 0 and index >= first_in_streak
+            table.rows.append(
+                [
+                    _text(f"{month.month:%Y-%m}"),
+                    _int(month.nps),
+                    Cell(improved, "—" if improved is None else self._w("yes" if improved else "no")),
+                    Cell(in_streak, self._w("yes" if in_streak else "no")),
+                    _share(month.repeat_rate),
+                    _money(month.average_order_value, month.currency, self.language),
+                    _int(month.orders),
+                ]
+            )
+        return table
+
+    def _table_stages(self) -> Table:
+        counts = dict(self.report.stages)
+        table = Table("stages", [self._w("measure"), self._w("value")])
+        for stage in (*FUNNEL, FanStage.CAMPAIGN_ONLY):
+            table.rows.append([_text(stage.value, self._w(f"stage_{stage.value}")), _int(counts.get(stage.value, 0))])
+        table.rows.append(
+            [_text("f2_conversion_rate", self._w("f2_conversion")), _share(self.report.f2_conversion_rate)]
+        )
+        table.rows.append([_text("repeat_rate", self._w("repeat_rate")), _share(self.report.repeat_rate)])
+        return table
+
+    def _table_engagement(self) -> Table:
+        table = Table(
+            "engagement", [self._w("cell"), self._w("fan_band"), self._w("liking_band"), self._w("customers")]
+        )
+        for cell, count in self.report.engagement_grid:
+            fan, liking = cell.split("/")
+            table.rows.append(
+                [_text(cell), _text(fan, self._w(f"band_{fan}")), _text(liking, self._w(f"band_{liking}")), _int(count)]
+            )
+        return table
+
+    def _table_ltv(self) -> Table:
+        table = Table("ltv", [self._w("currency"), self._w("average_ltv"), self._w("customers")])
+        for currency, amount, customers in self.report.average_lifetime_values:
+            table.rows.append([_text(currency), _money(amount, currency, self.language), _int(customers)])
+        return table
+
+    def _table_lead_time(self) -> Table:
+        table = Table(
+            "lead_time",
+            [self._w("month"), self._w("median_hours"), self._w("p90_hours"), self._w("same_day"), self._w("shipped")],
+        )
+        whole = self.report.shipping_lead_time
+        for month, lead in [*((f"{m:%Y-%m}", lead) for m, lead in self.report.shipping_lead_time_by_month)]:
+            table.rows.append(
+                [
+                    _text(month),
+                    _hours(lead.median_hours),
+                    _hours(lead.p90_hours),
+                    _share(lead.same_day_rate),
+                    _int(lead.shipped),
+                ]
+            )
+        table.rows.append(
+            [
+                _text("all", self._w("whole_window")),
+                _hours(whole.median_hours),
+                _hours(whole.p90_hours),
+                _share(whole.same_day_rate),
+                _int(whole.shipped),
+            ]
+        )
+        return table
+
+    def _table_touchpoints(self) -> Table:
+        table = Table("touchpoints", [self._w("rule"), self._w("kind"), self._w("status"), self._w("count")])
+        for rule, kind, status, count in self.report.touchpoints:
+            table.rows.append([_text(rule), _text(kind), _text(status, self._w(f"status_{status}")), _int(count)])
+        return table
+
+    def _table_rule_performance(self) -> Table:
+        header = [
+            "rule",
+            "experiment",
+            "variant",
+            "reached",
+            "held_out",
+            "reached_rate",
+            "held_out_rate",
+            "difference",
+            "difference_low",
+            "difference_high",
+            "revenue_per_customer",
+            "held_out_revenue_per_customer",
+            "verdict",
+        ]
+        table = Table("rule_performance", [self._w(key) for key in header])
+        for row in self.rule_performance:
+            comparison = row.comparison
+            table.rows.append(
+                [
+                    _text(row.rule),
+                    _text(row.experiment or None),
+                    _text(row.variant, row.variant or self._w("own_template")),
+                    _int(row.reached),
+                    _int(row.held_out),
+                    _share(comparison.reached_rate),
+                    _share(comparison.held_out_rate),
+                    _points(comparison.difference),
+                    _points(comparison.low),
+                    _points(comparison.high),
+                    _money(row.revenue_per_customer, row.currency, self.language),
+                    _money(row.held_out_revenue_per_customer, row.currency, self.language),
+                    _text(comparison.verdict.value, self._w(f"verdict_{comparison.verdict.value}")),
+                ]
+            )
+        return table
+
+    def _stage_name(self, dimension: str, name: str) -> str:
+        if dimension == measures.ENGAGEMENT and name != measures.NONE:
+            return self._w(f"class_{name}")
+        return self._w(f"stage_{name}")
+
+    def _table_stage_flow(self) -> Table:
+        table = Table(
+            "stage_flow",
+            [self._w("month"), self._w("dimension"), self._w("from_stage"), self._w("to_stage"), self._w("customers")],
+        )
+        for move in self.stage_flow:
+            table.rows.append(
+                [
+                    _text(f"{move.month:%Y-%m}"),
+                    _text(move.dimension, self._w(f"dimension_{move.dimension}")),
+                    _text(move.from_stage, self._stage_name(move.dimension, move.from_stage)),
+                    _text(move.to_stage, self._stage_name(move.dimension, move.to_stage)),
+                    _int(move.customers),
+                ]
+            )
+        return table
+
+    def _table_cohorts(self) -> Table:
+        longest = max((len(cohort.bought_again) for cohort in self.cohorts), default=0)
+        header = [self._w("cohort"), self._w("customers")]
+        header += [self._w("month_after").format(n=n) for n in range(1, longest + 1)]
+        table = Table("cohorts", header)
+        for cohort in self.cohorts:
+            shares = [_share(value) for value in cohort.bought_again]
+            shares += [Cell(None, "")] * (longest - len(shares))
+            table.rows.append([_text(f"{cohort.month:%Y-%m}"), _int(cohort.customers), *shares])
+        return table
+
+    # --- the charts -----------------------------------------------------------------------
+
+    def charts(self, nonce: str) -> dict[str, str]:
+        """Each part's SVG (the engagement grid and the cohorts are drawn by the template)."""
+        w = self._w
+        nps = self.report.nps
+        months = self.report.monthly.months
+        labels = [f"{month.month:%Y-%m}" for month in months]
+        first_in_streak = len(months) - self.streak - 1  # the streak's line starts at the month it beat
+        marked = [month.nps if self.streak and index >= first_in_streak else None for index, month in enumerate(months)]
+        stages = dict(self.report.stages)
+        by_month = self.report.shipping_lead_time_by_month
+        touch = defaultdict(lambda: defaultdict(int))
+        for rule, _kind, status, count in self.report.touchpoints:
+            touch[status][rule] += count
+        rules = sorted({rule for rule, *_ in self.report.touchpoints})
+        moves = [move for move in self.stage_flow if move.dimension == measures.STAGE]
+        flow_months = sorted({move.month for move in moves})
+        at_end: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+        for move in moves:
+            at_end[move.to_stage][move.month] += move.customers
+        return {
+            "nps": charts.nps_split(
+                w("nps"),
+                [w("promoters"), w("passives"), w("detractors")],
+                [nps.promoters, nps.passives, nps.detractors],
+                nonce,
+            ),
+            "nps_monthly": charts.line(
+                w("nps_monthly"),
+                labels,
+                [("NPS", [month.nps for month in months])],
+                nonce,
+                marked=(f"{w('streak_series')} ({self.streak})", marked) if self.streak else None,
+            ),
+            "stages": charts.funnel(
+                w("stages"), [(w(f"stage_{stage.value}"), stages.get(stage.value, 0)) for stage in FUNNEL], nonce
+            ),
+            "lead_time": charts.line(
+                w("lead_time"),
+                [f"{month:%Y-%m}" for month, _ in by_month],
+                [
+                    (w("median_hours"), [lead.median_hours for _, lead in by_month]),
+                    (w("p90_hours"), [lead.p90_hours for _, lead in by_month]),
+                ],
+                nonce,
+                secondary=(
+                    f"{w('same_day')} (%)",
+                    [None if lead.same_day_rate is None else lead.same_day_rate * 100 for _, lead in by_month],
+                ),
+                value_formatter=lambda value: f"{value:.1f}",
+            ),
+            "touchpoints": charts.stacked_bars(
+                w("touchpoints"),
+                rules,
+                [
+                    (w(f"status_{status}"), [touch[status][rule] for rule in rules])
+                    for status in DISPLAY_STATUSES
+                    if status in touch
+                ],
+                nonce,
+                horizontal=True,
+            ),
+            "rule_performance": ""
+            if not any(row.comparison.difference is not None for row in self.rule_performance)
+            else charts.differences(
+                w("rule_performance"),
+                [
+                    (
+                        f"{row.rule}{' / ' + row.variant if row.variant else ''}"
+                        f" — {w('verdict_' + row.comparison.verdict.value)}",
+                        row.comparison.difference,
+                        row.comparison.low,
+                        row.comparison.high,
+                    )
+                    for row in self.rule_performance
+                ],
+                nonce,
+                w("difference"),
+            ),
+            "stage_flow": charts.stacked_bars(
+                w("stage_flow"),
+                [f"{month:%Y-%m}" for month in flow_months],
+                [
+                    (w(f"stage_{stage.value}"), [at_end[stage.value][month] for month in flow_months])
+                    for stage in (*FUNNEL, FanStage.CAMPAIGN_ONLY)
+                ],
+                nonce,
+                horizontal=False,
+            ),
+        }
+
+    def engagement_cells(self) -> list[dict[str, Any]]:
+        """The heat map's nine cells: position, count, its shade (share of the largest cell) and its words."""
+        counts = dict(self.report.engagement_grid)
+        largest = max(counts.values(), default=0) or 1
+        cells = []
+        for row, fan in enumerate(BANDS):
+            for column, liking in enumerate(reversed(BANDS)):
+                count = counts[f"{fan}/{liking}"]
+                cells.append(
+                    {
+                        "cell": f"{fan}/{liking}",
+                        "x": 90 + column * 110,
+                        "y": 10 + row * 70,
+                        "count": count,
+                        "shade": round(0.08 + 0.82 * count / largest, 2),
+                        "dark_text": count / largest < 0.55,
+                        "label": f"{self._w('fan_band')} {self._w('band_' + fan)} \u00d7"
+                        f" {self._w('liking_band')} {self._w('band_' + liking)}: {count:,}",
+                    }
+                )
+        return cells
+
+
+def _csv_response(table: Table, filename: str) -> HttpResponse:
+    """UTF-8 with a byte-order mark, so Excel opens Japanese text as written."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(table.header)
+    for row in table.rows:
+        writer.writerow([cell.csv for cell in row])
+    response = HttpResponse(("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _words(request: HttpRequest) -> tuple[str, dict[str, str]]:
+    from .texts import texts
+
+    language = staff_language(request, getattr(request, "conveyor_staff", None))
+    return language, texts(language, TEXTS)
+
+
+@console_page(MANAGE_ORDERS)
+def overview(request: HttpRequest) -> HttpResponse:
+    """The shop's measures for a window and a channel, as charts with their tables and CSV links."""
+    chosen, errors = read_filter(request)
+    language, words = _words(request)
+    context: dict[str, Any] = {
+        "chosen": chosen,
+        "errors": [words[key] for key in errors],
+        "action": console_url(request, "overview"),
+        "reset_url": console_url(request, "overview"),
+        "hidden": _carried(request),
+    }
+    if errors:
+        return render_console(request, "overview.html", context, words=TEXTS, status=400)
+    now = timezone.now()
+    page = Overview(window_of(chosen, now), words, language, now)
+    nonce = secrets.token_urlsafe(16)  # the charts' <style> elements carry the page's nonce
+    nps = page.report.nps
+    context.update(
+        {
+            "page": page,
+            "nps": nps,
+            "streak": page.streak,
+            "streak_text": words["streak"].format(months=page.streak),
+            "stages": dict(page.report.stages),
+            "campaign_aside": words["campaign_aside"].format(
+                count=f"{dict(page.report.stages)[FanStage.CAMPAIGN_ONLY]:,}"
+            ),
+            "f2": _share(page.report.f2_conversion_rate),
+            "repeat": _share(page.report.repeat_rate),
+            "tables": {part: page.table(part) for part in PARTS},
+            "csv_urls": {part: console_url(request, "overview-csv", part=part, **chosen.query()) for part in PARTS},
+            "engagement_cells": page.engagement_cells(),
+            "bands": [{"band": band, "y": 10 + index * 70} for index, band in enumerate(BANDS)],
+            "columns": [{"band": band, "x": 90 + index * 110} for index, band in enumerate(reversed(BANDS))],
+            "rule_help": words["rule_performance_help"].format(days=page.within_days),
+            "window_text": _window_text(chosen, words),
+            "charts": page.charts(nonce),
+        }
+    )
+    return render_console(request, "overview.html", context, words=TEXTS, nonce=nonce)
+
+
+def _window_text(chosen: Filter, words: Mapping[str, str]) -> str:
+    if not chosen.since and not chosen.until:
+        return words["window_all"]
+    return words["window"].format(since=chosen.since or words["from_start"], until=chosen.until or words["to_now"])
+
+
+def _carried(request: HttpRequest) -> dict[str, str]:
+    """What the GET form must carry besides its own fields: the Dashboard session and the chosen language."""
+    from . import auth
+
+    carried = {}
+    identity = getattr(request, "conveyor_staff", None)
+    if identity is not None and identity.via == auth.VIA_DASHBOARD:
+        carried[auth.SESSION_PARAM] = identity.session
+    if request.GET.get("lang", "")[:2] in ("ja", "en"):
+        carried["lang"] = request.GET["lang"][:2]
+    return carried
+
+
+@console_page(MANAGE_ORDERS)
+def overview_csv(request: HttpRequest) -> HttpResponse:
+    """One part's numbers as CSV for Excel: the same Table the page shows."""
+    part = request.GET.get("part", "")
+    chosen, errors = read_filter(request)
+    language, words = _words(request)
+    if part not in PARTS or errors:
+        response = HttpResponse(
+            (words["bad_date"] if errors else "Unknown part.").encode(),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+    now = timezone.now()
+    table = Overview(window_of(chosen, now), words, language, now).table(part)
+    suffix = "-".join(value.replace("-", "") for value in chosen.query().values())
+    return _csv_response(table, f"conveyor-{part.replace('_', '-')}{'-' + suffix if suffix else ''}.csv")
+
+
+NAVIGATION.append(("overview", "nav_overview"))
