@@ -72,7 +72,7 @@ bench-api: venv
 
 # --- The Saleor tier: tests/saleor/ and benchmarks/saleor/ run inside an EXISTING Saleor environment ---
 # (`import saleor` must work with SALEOR_PYTHON). Nothing here installs Saleor; the repo is put on the
-# path by the tier's pytest.ini, and only the plugin's own extra dependency (django-prices) is added if
+# path by the tier's pytest.ini, and only the plugin's own extra dependencies (django-prices, pygal) are added if
 # missing. The first run creates Saleor's test database (all of Saleor's migrations: a few minutes).
 SALEOR_PYTHON ?=
 SALEOR_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conveyor_saleortier
@@ -84,6 +84,7 @@ saleor-env:
 	@test -n "$(SALEOR_PYTHON)" || { echo "Saleor tier skipped: set SALEOR_PYTHON=/path/to/saleor/venv/bin/python" >&2; exit 2; }
 	@$(SALEOR_PYTHON) -c "import saleor" 2>/dev/null || { echo "Saleor tier skipped: 'import saleor' fails with $(SALEOR_PYTHON)" >&2; exit 2; }
 	@$(SALEOR_PYTHON) -c "import django_prices" 2>/dev/null || $(SALEOR_INSTALL) --no-deps django-prices==2.4.0
+	@$(SALEOR_PYTHON) -c "import pygal" 2>/dev/null || $(SALEOR_INSTALL) --no-deps pygal==3.1.3
 
 test-saleor: saleor-env
 	cd tests/saleor && DATABASE_URL=$(SALEOR_DATABASE_URL) $(SALEOR_PYTHON) -m pytest $(PYTEST_ARGS)
