@@ -6,11 +6,21 @@ from typing import Any
 
 from django.urls import path
 
-from . import views
+from . import customers, dashboard, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
     path("", views.home, name="conveyor-console-home"),
     path("sign-in/", views.sign_in, name="conveyor-console-sign-in"),
     path("sign-out/", views.sign_out, name="conveyor-console-sign-out"),
+]
+# Customers (issue 15, item 4) and the Dashboard's entry page and widgets (items 1 and 2).
+urlpatterns += [
+    path("customers/", customers.customer_list, name="conveyor-console-customers"),
+    path("customers/<int:profile_id>/", customers.customer_page, name="conveyor-console-customer"),
+    path("app/", dashboard.app_entry, name="conveyor-console-app"),
+    path("session/", dashboard.session, name="conveyor-console-session"),
+    path("widgets/customer/", widgets.customer_widget, name="conveyor-console-widget-customer"),
+    path("widgets/order/", widgets.order_widget, name="conveyor-console-widget-order"),
+    path("widgets/home/", widgets.home_widget, name="conveyor-console-widget-home"),
 ]
