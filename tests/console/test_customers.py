@@ -1,4 +1,4 @@
-"""The console's customers: the list and a customer's timeline for MANAGE_USERS only, fixed queries, the API's numbers."""
+"""Console customers: the list and a timeline, MANAGE_USERS only, in fixed queries, with the API's numbers."""
 
 from __future__ import annotations
 
