@@ -28,7 +28,7 @@ class Dashboard:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 body = owner.html.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -191,7 +191,9 @@ def test_the_order_and_home_widgets_open_by_form_post(browser, dashboard):
     purchase = Purchase.objects.filter(return_requests__isnull=False).get()
     staff = staff_member("staff@example.com", "MANAGE_USERS", "MANAGE_ORDERS")
     browser.driver.set_window_size(WIDGET_WIDTH + 40, 700)
-    dashboard.post_widget(browser.base_url, "order", make_app_token(staff), f"orderId={gid('Order', purchase.order_id)}")
+    dashboard.post_widget(
+        browser.base_url, "order", make_app_token(staff), f"orderId={gid('Order', purchase.order_id)}"
+    )
     browser.open(f"{dashboard.origin}/")
     in_frame(browser, "#widget")
     assert "DAMAGED" in browser.wait_for('[data-widget="order"]').text
