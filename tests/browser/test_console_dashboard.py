@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -122,6 +123,7 @@ def test_the_dashboard_hands_over_its_token_and_the_framed_console_shows_custome
     in_frame(browser, "#app")
     old_link = browser.find('[data-customer="hanako@example.com"] a').get_attribute("href")
     browser.driver.switch_to.default_content()
+    time.sleep(1.1)  # sessions are signed to the second: a new one made in the same second would be the same
     browser.driver.execute_script("window.refreshToken(arguments[0])", make_app_token(staff))
     in_frame(browser, "#app")
     browser.wait_for("html[data-session-renewed='yes'] body")
