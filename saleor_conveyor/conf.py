@@ -76,6 +76,13 @@ class AppSettings:
         return tuple(self._setting("TRUSTED_PROXIES", None) or ())
 
     @property
+    def DASHBOARD_ORIGINS(self) -> tuple[str, ...]:
+        """Origins (`https://dashboard.example.com`) of a Saleor Dashboard served apart from its API, whose
+        handshake the console's entry page accepts besides the API's own (the iframe's `domain`)."""
+        value = self._setting("DASHBOARD_ORIGINS", None) or ()
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    @property
     def PREPARED_STATEMENTS(self) -> bool:
         """Whether the conveyor's hot statements are PREPAREd on connections that outlive a request (`sql.py`)."""
         return bool(self._setting("PREPARED_STATEMENTS", True))

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from . import overview, views
+from . import customers, dashboard, overview, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -15,4 +15,14 @@ urlpatterns: list[Any] = [
     path("sign-out/", views.sign_out, name="conveyor-console-sign-out"),
     path("overview/", overview.overview, name="conveyor-console-overview"),
     path("overview/csv/", overview.overview_csv, name="conveyor-console-overview-csv"),
+]
+# Customers (issue 15, item 4) and the Dashboard's entry page and widgets (items 1 and 2).
+urlpatterns += [
+    path("customers/", customers.customer_list, name="conveyor-console-customers"),
+    path("customers/<int:profile_id>/", customers.customer_page, name="conveyor-console-customer"),
+    path("app/", dashboard.app_entry, name="conveyor-console-app"),
+    path("session/", dashboard.session, name="conveyor-console-session"),
+    path("widgets/customer/", widgets.customer_widget, name="conveyor-console-widget-customer"),
+    path("widgets/order/", widgets.order_widget, name="conveyor-console-widget-order"),
+    path("widgets/home/", widgets.home_widget, name="conveyor-console-widget-home"),
 ]

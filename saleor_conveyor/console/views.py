@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
@@ -70,6 +70,7 @@ def render_console(
         "brand": pages.branding(get_config()),
         "nav": _navigation(request, texts(language, *([words] if words else []))) if identity is not None else [],
         "sign_out_url": console_url(request, "sign-out"),
+        "session_url": _session_url(request),
         **(context or {}),
     }
     with translation.override(language):
@@ -79,6 +80,14 @@ def render_console(
     # The Dashboard frames the console from its own origin, which the plugin cannot know: any site may frame
     # it, but a framed page shows nothing without a session (the cookie is SameSite=Lax, `s` is not guessable).
     return pages.secure(response, nonce, frame_ancestors="*")
+
+
+def _session_url(request: HttpRequest) -> str:
+    """Where a page inside the Dashboard trades a renewed app token for a new session (console/dashboard.py)."""
+    try:
+        return console_url(request, "session")
+    except NoReverseMatch:
+        return ""
 
 
 # Each console page module adds its entry (name in console/urls.py, words key) when it is built.

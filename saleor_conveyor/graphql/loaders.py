@@ -89,6 +89,24 @@ def profile_of_user(user_id: int, *, with_touchpoints: bool) -> FanProfile | Non
     return profile
 
 
+def attach_touchpoints(profiles: list[FanProfile]) -> None:
+    """Read the touchpoints of a page of profiles in one query (fanProfiles), in due order, onto each."""
+    if not profiles:
+        return
+    alias = profiles[0]._state.db or DEFAULT_DB_ALIAS
+    by_profile: dict[int, list[TouchpointRow]] = {profile.pk: [] for profile in profiles}
+    rows = (
+        Touchpoint.objects.using(alias)
+        .filter(profile_id__in=list(by_profile))
+        .order_by("due_at", "id")
+        .values_list("profile_id", *TouchpointRow._fields)
+    )
+    for profile_id, *values in rows:
+        by_profile[profile_id].append(TouchpointRow._make(values))
+    for profile in profiles:
+        profile._conveyor_touchpoints = by_profile[profile.pk]
+
+
 def touchpoints(profile: Any, status: str | None = None) -> list[TouchpointRow]:
     """The profile's touchpoints in due order (attached by `profile_of_user`, else read now), by shown status.
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType, GraphQLString
 
 from .. import measures
+from .. import timeline as timelines
 from ..conveyor import find_profile
 from ..errors import ConveyorError
 from ..events import normalize_email
@@ -37,8 +38,11 @@ from .mutations import (
 from .types import (
     ConveyorStats,
     FanProfile,
+    FanProfileConnection,
+    FanStage,
     InquiryConnection,
     InquiryStatus,
+    NpsCategory,
     ReturnRequest,
     ReturnRequestConnection,
     ReturnStatus,
@@ -73,6 +77,17 @@ class Query(graphene.ObjectType):
         customer_id=graphene.ID(description="A User ID."),
         email=graphene.String(),
         description="Staff (MANAGE_USERS): a customer's profile by account or email.",
+    )
+    fan_profiles = graphene.Field(
+        FanProfileConnection,
+        stage=graphene.Argument(FanStage),
+        segment=graphene.String(description='A cell of the engagement grid, e.g. "HIGH/MID".'),
+        lapsed=graphene.Boolean(description="Only lapsed (true) or only not lapsed (false) customers."),
+        nps_category=graphene.Argument(NpsCategory),
+        search=graphene.String(description="Part of the email address or first name."),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_USERS): customers, latest buyers first.",
     )
     conveyor_stats = graphene.Field(
         ConveyorStats,
@@ -144,6 +159,29 @@ class Query(graphene.ObjectType):
             with contextlib.suppress(ConveyorError):  # not an address: it matches no profile
                 email = normalize_email(email)  # found as it was stored (a full-width at sign is @)
         return find_profile(user_id=user_id, email=email, using=_staff_reads())
+
+    @staticmethod
+    def resolve_fan_profiles(
+        root: Any,
+        info: Any,
+        stage: str | None = None,
+        segment: str | None = None,
+        lapsed: bool | None = None,
+        nps_category: str | None = None,
+        search: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Any:
+        require_permission(info, MANAGE_USERS)
+        found = timelines.CustomerFilter(stage, segment, lapsed, nps_category, search)
+        rows = timelines.customer_list(
+            found, now=timezone.now(), lapse_days=get_host().config().lapse_days, using=_staff_reads()
+        )
+        page = paginate(rows, FanProfileConnection, first, after)
+        profiles = [edge.node for edge in page.edges]
+        for profile in profiles:  # a field read for each node is read once for the page (types._page_of)
+            profile._conveyor_page = profiles
+        return page
 
     @staticmethod
     def resolve_conveyor_stats(

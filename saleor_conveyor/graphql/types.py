@@ -8,16 +8,18 @@ import graphene
 from django.utils import timezone
 
 from .. import models
+from .. import timeline as timelines
 from ..engine import FanDegree as FanDegreeValues
 from ..engine import FanStage as FanStageValues
 from ..engine import Liking as LikingValues
 from ..engine import NpsCategory as NpsCategoryValues
 from ..engine import WinbackKind as WinbackKindValues
 from ..engine import engagement_class, is_lapsed
-from ..hosts import get_config
+from ..errors import ConveyorError, ErrorCode
+from ..hosts import MANAGE_USERS, get_config, get_host
 from ..stats import StatsReport
 from . import loaders
-from .core import Money, global_id, money
+from .core import Money, current_user, global_id, money
 
 
 def _enum(name: str, values: Any, description: str) -> type[graphene.Enum]:
@@ -76,11 +78,41 @@ class Touchpoint(graphene.ObjectType):
         return root.detail or None
 
 
+class TimelineEntry(graphene.ObjectType):
+    """One thing that happened with a customer: an order, a touchpoint, an answer, a return, an inquiry."""
+
+    at = graphene.DateTime(required=True)
+    kind = graphene.String(required=True, description=f"One of {', '.join(timelines.KINDS)}.")
+    title = graphene.String(required=True)
+    detail = graphene.String()
+    order_id = graphene.ID(description="The order it is about, if any.")
+    status = graphene.String(description="A touchpoint's, return's or inquiry's status.")
+    outcome = graphene.String(description="How a touchpoint ended, e.g. holdout.")
+
+    @staticmethod
+    def resolve_order_id(root: timelines.TimelineEntry, info: Any) -> str | None:
+        return global_id("Order", root.order_id) if root.order_id else None
+
+
+def _page_of(profile: models.FanProfile) -> list[models.FanProfile]:
+    """The profiles listed with this one (fanProfiles' page), so a field read for each is read once for all."""
+    return getattr(profile, "_conveyor_page", None) or [profile]
+
+
+def may_read_timeline(info: Any, profile: models.FanProfile) -> bool:
+    """Staff with MANAGE_USERS, or the customer whose profile it is."""
+    user = current_user(info)
+    if user is None:
+        return False
+    return (profile.user_id is not None and profile.user_id == user.pk) or get_host().has_permission(user, MANAGE_USERS)
+
+
 class FanProfile(graphene.ObjectType):
     """A customer on the conveyor: stage, money, survey answers, badges, touchpoints."""
 
     id = graphene.ID(required=True)
     email = graphene.String(required=True)
+    first_name = graphene.String()
     customer_id = graphene.ID(description="The customer's User ID; null for a guest.")
     stage = graphene.Field(FanStage, description="Null before the first purchase.")
     purchase_count = graphene.Int(required=True)
@@ -100,10 +132,35 @@ class FanProfile(graphene.ObjectType):
     referral_code = graphene.String()
     unsubscribed = graphene.Boolean(required=True, description="Opted out of marketing mail.")
     touchpoints = graphene.List(graphene.NonNull(Touchpoint), required=True, status=graphene.Argument(TouchpointStatus))
+    timeline = graphene.List(
+        graphene.NonNull(TimelineEntry),
+        required=True,
+        first=graphene.Int(
+            description=f"Latest entries shown, 1-{timelines.TIMELINE_MAX} ({timelines.TIMELINE_DEFAULT})."
+        ),
+        description="Orders, touchpoints, answers, returns and inquiries, newest first (staff, or the customer's own).",
+    )
 
     @staticmethod
     def resolve_id(root: models.FanProfile, info: Any) -> str:
         return global_id("FanProfile", root.pk)
+
+    @staticmethod
+    def resolve_first_name(root: models.FanProfile, info: Any) -> str | None:
+        return root.first_name or None
+
+    @staticmethod
+    def resolve_timeline(root: models.FanProfile, info: Any, first: int | None = None) -> Any:
+        if not may_read_timeline(info, root):
+            raise ConveyorError("This needs the MANAGE_USERS permission.", code=ErrorCode.PERMISSION_DENIED)
+        count = timelines.checked_first(first)
+        cache = getattr(root, "_conveyor_timelines", None)
+        if cache is None or count not in cache:
+            page = _page_of(root)
+            found = timelines.timelines(page, count)
+            for profile in page:
+                profile.__dict__.setdefault("_conveyor_timelines", {})[count] = found[profile.pk]
+        return root._conveyor_timelines[count]
 
     @staticmethod
     def resolve_customer_id(root: models.FanProfile, info: Any) -> str | None:
@@ -143,8 +200,22 @@ class FanProfile(graphene.ObjectType):
 
     @staticmethod
     def resolve_touchpoints(root: models.FanProfile, info: Any, status: str | None = None) -> Any:
-        # At most one query, whatever the history (none when read with the profile): in due order.
+        # At most one query, whatever the history (none when read with the profile): in due order;
+        # one for the whole page of fanProfiles.
+        if getattr(root, "_conveyor_page", None) and getattr(root, "_conveyor_touchpoints", None) is None:
+            loaders.attach_touchpoints(root._conveyor_page)
         return loaders.touchpoints(root, status)
+
+
+class FanProfileConnection(graphene.relay.Connection):
+    class Meta:
+        node = FanProfile
+
+    total_count = graphene.Int(required=True)
+
+    @staticmethod
+    def resolve_total_count(root: Any, info: Any) -> int:
+        return root.queryset.count()
 
 
 class NpsResponse(graphene.ObjectType):
