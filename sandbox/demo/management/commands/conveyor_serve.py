@@ -16,6 +16,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+STAFF_EMAIL = "staff@example.jp"
+STAFF_PERMISSIONS = ("conveyor_manage_orders", "conveyor_manage_users")
 MAIL_DIR = Path(settings.BASE_DIR).parent / "build" / "mail"  # the repository's build/, beside the screenshots
 
 
@@ -70,8 +72,10 @@ class Command(BaseCommand):
                 "django_celery_beat.schedulers:DatabaseScheduler",
             ]
             processes.append(subprocess.Popen(worker, env=env, start_new_session=True))
+        password = staff_login()
         self.stdout.write(
             f"\nThe sandbox is serving at {public_url}/\n"
+            f"  staff console:   {public_url}/console/   sign in as {STAFF_EMAIL} / {password}\n"
             f"  customer pages:  {public_url}/inquiry/   (survey, return and preference links: see `make demo`)\n"
             f"  GraphQL API:     {public_url}/graphql/\n"
             f"  mail sent:       files in {env['EMAIL_FILE_PATH']}\n"
@@ -101,3 +105,21 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
+
+
+def staff_login() -> str:
+    """The sandbox's staff member for the console, with a new random password each run (printed, not stored)."""
+    import secrets
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    password = secrets.token_urlsafe(12)
+    user, _ = get_user_model().objects.get_or_create(
+        username=STAFF_EMAIL, defaults={"email": STAFF_EMAIL, "first_name": "Staff"}
+    )
+    user.email, user.is_staff, user.is_active = STAFF_EMAIL, True, True
+    user.set_password(password)
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=STAFF_PERMISSIONS))
+    return password
