@@ -128,8 +128,11 @@ def console_page(permission: str) -> Any:
 def _sign_in_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     next_path = request.get_full_path() if request.method == "GET" else request.POST.get("next", "")
     root = getattr(request, pages.ROOT_ATTRIBUTE, "/")
+    action = console_url(request, "sign-in")
     safe_next = next_path if next_path.startswith(root) and not next_path.startswith("//") else ""
-    return {"action": console_url(request, "sign-in"), "next": safe_next, **extra}
+    if safe_next.split("?")[0] == action.split("?")[0]:
+        safe_next = ""  # signed in from the sign-in page itself: go to the console's front page, not back here
+    return {"action": action, "next": safe_next, **extra}
 
 
 @pages.csrf_checked

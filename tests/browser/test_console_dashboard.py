@@ -237,6 +237,7 @@ def test_the_customer_pages_on_their_own_at_desktop_and_phone_width(browser):
     browser.find("#email").send_keys("staff@example.com")
     browser.find("#password").send_keys("pw-staff")
     browser.find("form[data-form='sign-in'] button").click()
+    browser.wait_for("nav[aria-label]")  # signed in: the console's navigation, only shown to staff
     browser.open("/console/customers/?lang=en")
     browser.wait_for('[data-customer="taro@example.com"]')
     browser.screenshot("customers-desktop-en")

@@ -107,3 +107,27 @@ def test_identity_permissions_are_read_from_the_host_each_time():
     request = client.get(CONSOLE).wsgi_request
     identity = auth.identity_from_request(request)
     assert identity is not None and identity.permissions == frozenset({"MANAGE_ORDERS"})
+
+
+def test_signing_in_from_the_sign_in_page_itself_goes_on_to_the_console():
+    staff_member()
+    client = Client(enforce_csrf_checks=True)
+    form = csrf_form(client, f"{CONSOLE}sign-in/")
+    page = client.get(f"{CONSOLE}sign-in/").content.decode()
+    next_value = re.search(r'name="next" value="([^"]*)"', page).group(1)
+    signed_in = client.post(
+        f"{CONSOLE}sign-in/", {**form, "next": next_value, "email": "staff@example.com", "password": "pw-staff"}
+    )
+    assert signed_in.status_code == 302 and "/sign-in/" not in signed_in["Location"]
+
+
+def test_signing_in_from_a_refused_page_returns_to_it():
+    staff_member()
+    client = Client(enforce_csrf_checks=True)
+    refused = client.get(f"{CONSOLE}customers/?stage=LOYAL").content.decode()
+    form = {
+        "csrfmiddlewaretoken": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', refused).group(1),
+        "next": re.search(r'name="next" value="([^"]*)"', refused).group(1).replace("&amp;", "&"),
+    }
+    signed_in = client.post(f"{CONSOLE}sign-in/", {**form, "email": "staff@example.com", "password": "pw-staff"})
+    assert signed_in["Location"] == f"{CONSOLE}customers/?stage=LOYAL"
