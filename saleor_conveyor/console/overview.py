@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ from ..stats import BANDS, FIRST_DAY, LAST_DAY, StatsReport, StatsWindow
 from . import charts
 from .views import NAVIGATION, console_page, console_url, render_console, staff_language
 
+logger = logging.getLogger(__name__)
 PARTS = (
     "nps",
     "nps_monthly",
@@ -435,7 +437,7 @@ class Figures:
         book = repr(get_host().config().rule_book)
         parts = (CACHE_FORMAT, chosen.since, chosen.until, chosen.channel, window.zone, window.using, within_days, book)
         self.key = "conveyor:overview:" + hashlib.sha256(repr(parts).encode()).hexdigest()
-        kept = {} if fresh or not self.seconds else cache.get(self.key) or {}
+        kept = {} if fresh or not self.seconds else _cached(lambda: cache.get(self.key)) or {}
         oldest = now - timedelta(seconds=self.seconds)
         self._held: dict[str, tuple[datetime, Any]] = {
             name: (at, value) for name, (at, value) in kept.items() if oldest < at <= now
@@ -458,7 +460,16 @@ class Figures:
         """Store what this request computed beside what it read, for the rest of the oldest one's time."""
         if self._changed and self.seconds:
             left = self.seconds - (self.now - self.as_of).total_seconds()
-            cache.set(self.key, self._held, max(int(left), 1))
+            _cached(lambda: cache.set(self.key, self._held, max(int(left), 1)))
+
+
+def _cached(call: Callable[[], Any]) -> Any:
+    """A cache that cannot be reached (Redis down) makes the page compute its figures, not fail."""
+    try:
+        return call()
+    except Exception:  # any backend's error: the figures are computed instead
+        logger.warning("the console's figures cache could not be used", exc_info=True)
+        return None
 
 
 class _KeptReport:

@@ -132,3 +132,14 @@ def test_a_refused_visitor_gets_no_kept_figures(shop, client):
         response = visitor.get(OVERVIEW, {"refresh": "1"})
         assert response.status_code in (401, 403)
         assert 'data-figure="nps-score"' not in response.content.decode()
+
+
+def test_a_cache_that_cannot_be_reached_makes_the_page_compute(shop, client, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "get", unreachable)
+    monkeypatch.setattr(cache, "set", unreachable)
+    body, computed = read_ledger(client, OVERVIEW)
+    assert computed
+    assert_same_as_the_api(body, Api()(STATS, user=client_user(client)).data)
