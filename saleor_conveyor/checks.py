@@ -223,6 +223,19 @@ def check_sql_batching(**kwargs: Any) -> list[Error]:
 
 
 @register()
+def check_console_cache_seconds(**kwargs: Any) -> list[Error]:
+    """CONVEYOR_CONSOLE_CACHE_SECONDS (E011): a whole number of seconds, 0 to a day."""
+    value = _raw("CONVEYOR_CONSOLE_CACHE_SECONDS")
+    if value is _MISSING or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 86400):
+        return []
+    return [
+        _error(
+            11, "CONVEYOR_CONSOLE_CACHE_SECONDS", f"must be a whole number of seconds from 0 to 86400, got {value!r}"
+        )
+    ]
+
+
+@register()
 def check_unknown_settings(**kwargs: Any) -> list[Warning]:
     """W001: a CONVEYOR_* setting nothing reads is most likely a typo of one that is."""
     unknown = sorted(name for name in dir(settings) if name.startswith("CONVEYOR") and name not in conf.SETTING_NAMES)
@@ -247,5 +260,6 @@ CHECKS: tuple[Callable[..., list[Any]], ...] = (
     check_switches,
     check_graphql_executor,
     check_sql_batching,
+    check_console_cache_seconds,
     check_unknown_settings,
 )

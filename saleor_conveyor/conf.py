@@ -102,6 +102,12 @@ class AppSettings:
         """Whether the service opens its own transaction (one round trip fewer) instead of `transaction.atomic()`."""
         return bool(self._setting("OWN_TRANSACTION", True))
 
+    @property
+    def CONSOLE_CACHE_SECONDS(self) -> int:
+        """How long the console's overview shows figures computed earlier (Django's cache, "figures as of");
+        0 computes them on every request. The GraphQL API is never cached."""
+        return self._setting("CONSOLE_CACHE_SECONDS", 300)
+
 
 # Every setting name this module reads (the system checks warn about other CONVEYOR_* names: typos).
 SETTING_NAMES = frozenset(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from .engine import FanStage
 from .engine.experiments import HOLDOUT
@@ -68,31 +69,35 @@ def rule_performance(window: StatsWindow, *, within_days: int, now: datetime) ->
     to, in the shop's main currency (the currency of most purchases). One statement.
     """
     matured = min(window.until, now - timedelta(days=within_days))
+    # One pass each, no per-row subquery: the measured touchpoints come grouped per customer in the
+    # order of the conveyor_touchpoint_arms index (profile first); the ledger is joined on the
+    # customer (a hash join, not one index probe per touchpoint) and each customer's purchases in
+    # (due_at, due_at + N days] are added up once. `status` stands for the arm: the WHERE leaves only
+    # SENT (reached) and SKIPPED/holdout (held out).
     rows = _rows(
         window,
         f"WITH measured AS ("
-        f" SELECT rule, experiment, variant, status = %s AS held_out, profile_id, MIN(due_at) AS due_at"
+        f" SELECT profile_id, rule, experiment, variant, status, MIN(due_at) AS due_at"
         f" FROM {TOUCHPOINTS} WHERE (status = %s OR (status = %s AND outcome = %s))"
         f" AND due_at >= %s AND due_at < %s GROUP BY 1, 2, 3, 4, 5),"
         f" main AS (SELECT currency FROM {PURCHASES} WHERE {COUNTED}"
-        f" GROUP BY currency ORDER BY COUNT(*) DESC, currency LIMIT 1)"
-        f" SELECT m.rule, m.experiment, m.variant, m.held_out, COUNT(*), COUNT(*) FILTER (WHERE a.orders > 0),"
-        f" COALESCE(SUM(a.revenue), 0), (SELECT currency FROM main)"
-        f" FROM measured m CROSS JOIN LATERAL ("
-        f" SELECT COUNT(*) AS orders,"
+        f" GROUP BY currency ORDER BY COUNT(*) DESC, currency LIMIT 1),"
+        f" followed AS (SELECT m.rule, m.experiment, m.variant, m.status, COUNT(p.profile_id) AS orders,"
         f" SUM(p.total_gross_amount) FILTER (WHERE p.currency = (SELECT currency FROM main)) AS revenue"
-        f" FROM {PURCHASES} p WHERE p.profile_id = m.profile_id AND p.cancelled_at IS NULL"
-        f" AND p.returned_at IS NULL AND p.placed_at > m.due_at"
-        f" AND p.placed_at <= m.due_at + %s * INTERVAL '1 day') a"
-        f" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        f" FROM measured m LEFT JOIN {PURCHASES} p ON p.profile_id = m.profile_id AND p.cancelled_at IS NULL"
+        f" AND p.returned_at IS NULL AND p.placed_at > m.due_at AND p.placed_at <= m.due_at + %s * INTERVAL '1 day'"
+        f" GROUP BY m.profile_id, m.rule, m.experiment, m.variant, m.status)"
+        f" SELECT rule, experiment, variant, status = %s, COUNT(*), COUNT(*) FILTER (WHERE orders > 0),"
+        f" COALESCE(SUM(revenue), 0), (SELECT currency FROM main)"
+        f" FROM followed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         [
-            TouchpointStatus.SKIPPED.value,
             TouchpointStatus.SENT.value,
             TouchpointStatus.SKIPPED.value,
             HOLDOUT,
             window.start,
             matured,
             within_days,
+            TouchpointStatus.SKIPPED.value,
         ],
     )
     held: dict[tuple[str, str], tuple[int, int, Decimal]] = {}
@@ -257,17 +262,20 @@ def cohorts(window: StatsWindow) -> list[Cohort]:
     the first one (each month on its own, not cumulative), for every month up to the window's end.
     """
     months = month_starts(window)
-    month_of = "date_trunc('month', placed_at AT TIME ZONE %s)::date"
+    first_start = datetime.combine(months[0], time(), tzinfo=ZoneInfo(window.zone))
+    month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
+    # One window pass over the ledger gives each customer's first purchase; only customers whose first
+    # purchase is in the shown months (a range on the raw column: no time zone on the other rows) are
+    # grouped by month. Every first purchase is before `until`, so no cohort is after the last month.
     rows = _rows(
         window,
-        f"WITH bought AS (SELECT profile_id, {month_of} AS month FROM {PURCHASES}"
-        f" WHERE {COUNTED} AND placed_at < %s GROUP BY 1, 2),"
-        f" firsts AS (SELECT profile_id, MIN(month) AS cohort FROM bought GROUP BY 1)"
-        f" SELECT f.cohort, ((EXTRACT(YEAR FROM b.month) - EXTRACT(YEAR FROM f.cohort)) * 12"
-        f" + EXTRACT(MONTH FROM b.month) - EXTRACT(MONTH FROM f.cohort))::int AS later, COUNT(*)"
-        f" FROM firsts f JOIN bought b USING (profile_id) WHERE f.cohort >= %s AND f.cohort <= %s"
-        f" GROUP BY 1, 2 ORDER BY 1, 2",
-        [window.zone, window.until, months[0], months[-1]],
+        f"SELECT cohort, ((EXTRACT(YEAR FROM month) - EXTRACT(YEAR FROM cohort)) * 12"
+        f" + EXTRACT(MONTH FROM month) - EXTRACT(MONTH FROM cohort))::int AS later, COUNT(*)"
+        f" FROM (SELECT {month_of.format('MIN(first_at)')} AS cohort, {month_of.format('placed_at')} AS month"
+        f" FROM (SELECT profile_id, placed_at, MIN(placed_at) OVER (PARTITION BY profile_id) AS first_at"
+        f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at < %s) ledger"
+        f" WHERE first_at >= %s GROUP BY profile_id, 2) per_month GROUP BY 1, 2 ORDER BY 1, 2",
+        [window.zone, window.zone, window.until, first_start],
     )
     counts: dict[date, dict[int, int]] = defaultdict(dict)
     for cohort, later, customers in rows:

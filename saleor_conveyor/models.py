@@ -151,6 +151,14 @@ class Purchase(models.Model):
         indexes = [
             models.Index(fields=["profile", "placed_at"], name="conveyor_purchase_history"),
             models.Index(fields=["placed_at"], name="conveyor_purchase_placed"),
+            # The counted purchases in each customer's (profile, placed_at) order with what the measures read:
+            # their window passes (stage flow, cohorts, monthly repeaters, rule performance) scan it, no sort.
+            models.Index(
+                fields=["profile", "placed_at"],
+                include=["used_voucher", "used_sale", "used_campaign", "currency", "total_gross_amount"],
+                condition=Q(cancelled_at__isnull=True, returned_at__isnull=True),
+                name="conveyor_purchase_counted",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order_id"], name="conveyor_purchase_order_unique"),
@@ -207,6 +215,13 @@ class Touchpoint(models.Model):
                 fields=["due_at"],
                 condition=Q(status="SENT") | Q(status="SKIPPED", outcome="holdout"),
                 name="conveyor_touchpoint_measured",
+            ),
+            # ... and groups them per customer and arm in this order (measures.rule_performance: no sort).
+            models.Index(
+                fields=["profile", "rule", "experiment", "variant", "status"],
+                include=["due_at"],
+                condition=Q(status="SENT") | Q(status="SKIPPED", outcome="holdout"),
+                name="conveyor_touchpoint_arms",
             ),
         ]
 

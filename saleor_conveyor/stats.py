@@ -294,16 +294,19 @@ def monthly(window: StatsWindow) -> Monthly:
         [window.zone, start, window.until, *params],
     )
     # A repeater in a month: two orders in it, or an earlier first order (engine.metrics.repeat_rate).
+    # The customer's first order comes from one window pass over the ledger (not a second GROUP BY
+    # joined back); "earlier than the window's part of the month" is "earlier than their first
+    # order there", since every order of theirs in that part is in the group.
     repeat_rows = _rows(
         window,
-        f"SELECT local_month, COUNT(*), COUNT(*) FILTER (WHERE orders > 1"
-        f" OR first_at < GREATEST(local_month::timestamp AT TIME ZONE %s, %s))"
-        f" FROM (SELECT {month_of.format('placed_at')} AS local_month, profile_id, COUNT(*) AS orders"
-        f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at >= %s AND placed_at < %s{where}"
-        f" GROUP BY local_month, profile_id) per_customer"
-        f" JOIN (SELECT profile_id, MIN(placed_at) AS first_at FROM {PURCHASES} WHERE {COUNTED}{where}"
-        f" GROUP BY profile_id) firsts USING (profile_id) GROUP BY local_month",
-        [window.zone, start, window.zone, start, window.until, *params, *params],
+        f"SELECT local_month, COUNT(*), COUNT(*) FILTER (WHERE orders > 1 OR first_at < first_here)"
+        f" FROM (SELECT {month_of.format('placed_at')} AS local_month, COUNT(*) AS orders,"
+        f" MIN(placed_at) AS first_here, MIN(first_at) AS first_at"
+        f" FROM (SELECT profile_id, placed_at, MIN(placed_at) OVER (PARTITION BY profile_id) AS first_at"
+        f" FROM {PURCHASES} WHERE {COUNTED}{where}) ledger"
+        f" WHERE placed_at >= %s AND placed_at < %s GROUP BY profile_id, local_month) per_customer"
+        f" GROUP BY local_month",
+        [window.zone, *params, start, window.until],
     )
     money_rows = _rows(
         window,

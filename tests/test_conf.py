@@ -23,6 +23,7 @@ DEFAULTS = {
     "GRAPHQL_EXECUTOR": ("CONVEYOR_GRAPHQL_EXECUTOR", "lean"),
     "OWN_TRANSACTION": ("CONVEYOR_OWN_TRANSACTION", True),
     "SQL_BATCHING": ("CONVEYOR_SQL_BATCHING", "joined"),
+    "CONSOLE_CACHE_SECONDS": ("CONVEYOR_CONSOLE_CACHE_SECONDS", 300),
 }
 
 
@@ -62,6 +63,7 @@ def test_defaults_when_unset(settings, name, setting, default):
         ("CONVEYOR_PREPARED_STATEMENTS", False, "PREPARED_STATEMENTS", False),
         ("CONVEYOR_GRAPHQL_EXECUTOR", "graphql-core", "GRAPHQL_EXECUTOR", "graphql-core"),
         ("CONVEYOR_OWN_TRANSACTION", False, "OWN_TRANSACTION", False),
+        ("CONVEYOR_CONSOLE_CACHE_SECONDS", 60, "CONSOLE_CACHE_SECONDS", 60),
     ],
 )
 def test_overrides_are_read_at_once(settings, setting, value, name, read):
@@ -134,6 +136,10 @@ def test_good_values_pass(settings):
         ("CONVEYOR_OWN_TRANSACTION", 1, "E008"),
         ("CONVEYOR_GRAPHQL_EXECUTOR", "fast", "E009"),
         ("CONVEYOR_SQL_BATCHING", "batched", "E010"),
+        ("CONVEYOR_CONSOLE_CACHE_SECONDS", -1, "E011"),
+        ("CONVEYOR_CONSOLE_CACHE_SECONDS", "300", "E011"),
+        ("CONVEYOR_CONSOLE_CACHE_SECONDS", True, "E011"),
+        ("CONVEYOR_CONSOLE_CACHE_SECONDS", 86401, "E011"),
         ("CONVEYOR_DELIVERY_HANDLER", {"LINE": f"{__name__}.send_line"}, "W001"),
     ],
 )

@@ -9,21 +9,25 @@ its chart and the CSV, so the three cannot disagree.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .. import measures
+from .. import conf, measures
 from ..engine import FanStage
 from ..errors import ConveyorError
 from ..hosts import MANAGE_ORDERS, get_host
@@ -31,6 +35,7 @@ from ..stats import BANDS, FIRST_DAY, LAST_DAY, StatsReport, StatsWindow
 from . import charts
 from .views import NAVIGATION, console_page, console_url, render_console, staff_language
 
+logger = logging.getLogger(__name__)
 PARTS = (
     "nps",
     "nps_monthly",
@@ -62,6 +67,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_order": "開始日が終了日より後になっています。",
         "bad_channel": "チャネルのスラッグが長すぎるか、使えない文字を含んでいます。",
         "window_all": "すべての期間",
+        "figures_as_of": "{time} 時点の数値です(最長 {minutes} 分間、同じ計算結果を表示します)",
+        "refresh": "最新の数値にする",
         "window": "期間: {since} 〜 {until}",
         "to_now": "現在",
         "from_start": "最初",
@@ -180,6 +187,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_order": "The first day is after the last day.",
         "bad_channel": "The channel slug is too long or has characters a slug cannot have.",
         "window_all": "All time",
+        "figures_as_of": "Figures as of {time} (the same figures are shown for up to {minutes} minutes)",
+        "refresh": "Refresh the figures",
         "window": "Window: {since} to {until}",
         "to_now": "now",
         "from_start": "the beginning",
@@ -391,31 +400,128 @@ def _money(amount: Decimal | None, currency: str | None, language: str) -> Cell:
     return Cell(amount, format_currency(amount, currency, locale="ja_JP" if language == "ja" else "en_US"))
 
 
-class Overview:
-    """The page's figures for one window, each read once (stats.StatsReport caches; measures are read here once)."""
+# The figures the overview reads, each computed once per window and kept as a whole: StatsReport's and the measures'.
+REPORT_FIGURES = (
+    "nps",
+    "stages",
+    "f2_conversion_rate",
+    "repeat_rate",
+    "average_lifetime_values",
+    "shipping_lead_time",
+    "shipping_lead_time_by_month",
+    "engagement_grid",
+    "touchpoints",
+    "monthly",
+)
+CACHE_FORMAT = 1  # raised when a kept figure's shape changes, so old entries are not read
 
-    def __init__(self, window: StatsWindow, words: Mapping[str, str], language: str, now: datetime) -> None:
-        self.window = window
+
+class Figures:
+    """The figures of one window, kept in Django's cache for `conf.CONSOLE_CACHE_SECONDS` (0: not kept).
+
+    Why: at 100,000 customers the overview's statements take seconds together (rule performance and
+    stage flow each read the whole ledger and outbox; docs/benchmarks.md), and staff open the page,
+    change a filter and come back. A shop admin expects a dashboard to say how fresh it is rather than
+    to wait, so the page shows figures up to a few minutes old, says "figures as of HH:MM" (the oldest
+    figure shown) and has a refresh link that computes them again. Each figure is computed exactly as
+    `conveyorStats` and the measures compute it (the GraphQL API is never cached) and kept with the
+    time it was computed, under a key of the window as chosen (dates, not "now"), the channel, the
+    shop's time zone, the database read and the rule book, so another window, channel or rule book
+    never shows these. A CSV reads the same kept figures as the page it was linked from.
+    """
+
+    def __init__(self, window: StatsWindow, chosen: Filter, now: datetime, within_days: int, *, fresh: bool) -> None:
         self.report = StatsReport(window)
+        self.now = now
+        self.seconds = conf.CONSOLE_CACHE_SECONDS
+        book = repr(get_host().config().rule_book)
+        parts = (CACHE_FORMAT, chosen.since, chosen.until, chosen.channel, window.zone, window.using, within_days, book)
+        self.key = "conveyor:overview:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+        kept = {} if fresh or not self.seconds else _cached(lambda: cache.get(self.key)) or {}
+        oldest = now - timedelta(seconds=self.seconds)
+        self._held: dict[str, tuple[datetime, Any]] = {
+            name: (at, value) for name, (at, value) in kept.items() if oldest < at <= now
+        }
+        self._changed = False
+
+    def get(self, name: str, compute: Callable[[], Any]) -> Any:
+        """The kept figure, or `compute()` now (kept with this request's time)."""
+        if name not in self._held:
+            self._held[name] = (self.now, compute())
+            self._changed = True
+        return self._held[name][1]
+
+    @property
+    def as_of(self) -> datetime:
+        """When the oldest figure read so far was computed (this request's time if none was kept)."""
+        return min((at for at, _ in self._held.values()), default=self.now)
+
+    def keep(self) -> None:
+        """Store what this request computed beside what it read, for the rest of the oldest one's time."""
+        if self._changed and self.seconds:
+            left = self.seconds - (self.now - self.as_of).total_seconds()
+            _cached(lambda: cache.set(self.key, self._held, max(int(left), 1)))
+
+
+def _cached(call: Callable[[], Any]) -> Any:
+    """A cache that cannot be reached (Redis down) makes the page compute its figures, not fail."""
+    try:
+        return call()
+    except Exception:  # any backend's error: the figures are computed instead
+        logger.warning("the console's figures cache could not be used", exc_info=True)
+        return None
+
+
+class _KeptReport:
+    """`StatsReport`'s figures read through `Figures` (the table and chart code keeps reading `page.report.x`)."""
+
+    def __init__(self, figures: Figures) -> None:
+        self._figures = figures
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in REPORT_FIGURES:
+            raise AttributeError(name)
+        return self._figures.get(name, lambda: getattr(self._figures.report, name))
+
+
+class Overview:
+    """The page's figures for one window, each read once (through `Figures`: computed, or kept for a few minutes)."""
+
+    def __init__(
+        self,
+        window: StatsWindow,
+        words: Mapping[str, str],
+        language: str,
+        now: datetime,
+        chosen: Filter | None = None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        self.window = window
         self.words = words
         self.language = language
         self.now = now
         self.within_days = measures.WITHIN_DAYS_DEFAULT
+        self.figures = Figures(window, chosen or Filter(), now, self.within_days, fresh=fresh or chosen is None)
+        self.report = _KeptReport(self.figures)
 
     def _w(self, key: str) -> str:
         return self.words.get(key, key)
 
-    @cached_property
+    @property
     def rule_performance(self) -> list[measures.RulePerformance]:
-        return measures.rule_performance(self.window, within_days=self.within_days, now=self.now)
+        return self.figures.get(
+            "rule_performance",
+            lambda: measures.rule_performance(self.window, within_days=self.within_days, now=self.now),
+        )
 
-    @cached_property
+    @property
     def stage_flow(self) -> list[measures.StageMove]:
-        return measures.stage_flow(self.window)
+        return self.figures.get("stage_flow", lambda: measures.stage_flow(self.window))
 
-    @cached_property
+    @property
     def cohorts(self) -> list[measures.Cohort]:
-        return measures.cohorts(self.window)
+        return self.figures.get("cohorts", lambda: measures.cohorts(self.window))
 
     @cached_property
     def streak(self) -> int:
@@ -752,7 +858,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     if errors:
         return render_console(request, "overview.html", context, words=TEXTS, status=400)
     now = timezone.now()
-    page = Overview(window_of(chosen, now), words, language, now)
+    page = Overview(window_of(chosen, now), words, language, now, chosen, fresh=request.GET.get("refresh") == "1")
     nonce = secrets.token_urlsafe(16)  # the charts' <style> elements carry the page's nonce
     nps = page.report.nps
     context.update(
@@ -777,6 +883,14 @@ def overview(request: HttpRequest) -> HttpResponse:
             "charts": page.charts(nonce),
         }
     )
+    page.figures.keep()
+    if page.figures.seconds:
+        as_of = page.figures.as_of.astimezone(ZoneInfo(page.window.zone))
+        context["as_of"] = as_of.isoformat(timespec="seconds")
+        context["as_of_text"] = words["figures_as_of"].format(
+            time=as_of.strftime("%H:%M"), minutes=max(page.figures.seconds // 60, 1)
+        )
+        context["refresh_url"] = console_url(request, "overview", refresh="1", **chosen.query())
     return render_console(request, "overview.html", context, words=TEXTS, nonce=nonce)
 
 
@@ -814,7 +928,9 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
         response["X-Content-Type-Options"] = "nosniff"
         return response
     now = timezone.now()
-    table = Overview(window_of(chosen, now), words, language, now).table(part)
+    page = Overview(window_of(chosen, now), words, language, now, chosen)
+    table = page.table(part)
+    page.figures.keep()
     suffix = "-".join(value.replace("-", "") for value in chosen.query().values())
     return _csv_response(table, f"conveyor-{part.replace('_', '-')}{'-' + suffix if suffix else ''}.csv")
 
