@@ -31,6 +31,10 @@ PAGES: list[tuple[str, str]] = [
     ("overview, one year", "/console/overview/?since=2025-06-01&until=2026-05-31"),
     ("overview, one year, refreshed", "/console/overview/?since=2025-06-01&until=2026-05-31&refresh=1"),
     ("overview CSV (cohorts)", "/console/overview/csv/?part=cohorts"),
+    ("customers", "/console/customers/"),
+    ("customers, loyal and lapsed, page 3", "/console/customers/?stage=LOYAL&lapsed=yes&page=3"),
+    ("customers, search", "/console/customers/?q=customer4"),
+    ("a customer's timeline", "/console/customers/{customer}/"),
 ]
 
 
@@ -86,6 +90,13 @@ def staff_client():
     return client
 
 
+def busiest_customer() -> int:
+    """The profile with the most purchases: the longest timeline a customer page shows."""
+    from saleor_conveyor.models import FanProfile
+
+    return FanProfile.objects.order_by("-purchase_count", "pk").values_list("pk", flat=True).first() or 0
+
+
 def measure(pages: list[tuple[str, str]], runs: int) -> dict[str, tuple[float, int, int]]:
     """Median seconds, SQL statements and response bytes, per page."""
     from django.db import connection
@@ -95,7 +106,9 @@ def measure(pages: list[tuple[str, str]], runs: int) -> dict[str, tuple[float, i
     results = {}
     with freeze_time(END, tick=True):  # the generated shop ends at END: "now" is its last day
         client = staff_client()
+        customer = busiest_customer()
         for name, path in pages:
+            path = path.replace("{customer}", str(customer))
             warm = client.get(path)  # plans, caches, templates
             if warm.status_code != 200:
                 raise SystemExit(f"{name}: {path} answered {warm.status_code}")
