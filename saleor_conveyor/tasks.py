@@ -39,3 +39,11 @@ def scan_lapsed(max_batches: int = 200) -> int:
                 break
         total += conveyor.schedule_anniversaries(now=timezone.now())
     return total
+
+
+@shared_task(name="saleor_conveyor.warm_console", ignore_result=True)
+def warm_console() -> None:
+    """Before the kept ones expire: compute the console overview's default figures (reads only, the host's replica)."""
+    from .console.overview import warm_default_figures
+
+    warm_default_figures(now=timezone.now())

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from saleor.schedulers.models import CustomPeriodicTask
 
-from ..beat import LAPSE_SCAN, SWEEP
+from ..beat import LAPSE_SCAN, SWEEP, WARM_CONSOLE
 from ..beat import register_periodic_tasks as register
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,9 @@ def register_periodic_tasks() -> list[str]:
     try:
         with transaction.atomic():
             changed = register()
-            ids = list(PeriodicTask.objects.filter(name__in=[SWEEP, LAPSE_SCAN]).values_list("id", flat=True))
+            ids = list(
+                PeriodicTask.objects.filter(name__in=[SWEEP, LAPSE_SCAN, WARM_CONSOLE]).values_list("id", flat=True)
+            )
             table = connection.ops.quote_name(CustomPeriodicTask._meta.db_table)
             pointer = connection.ops.quote_name(CustomPeriodicTask._meta.pk.column)
             with connection.cursor() as cursor:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from saleor_conveyor import conveyor, delivery, tasks
-from saleor_conveyor.beat import LAPSE_SCAN, SWEEP, register_periodic_tasks
+from saleor_conveyor.beat import LAPSE_SCAN, SWEEP, WARM_CONSOLE, register_periodic_tasks
 from saleor_conveyor.models import Touchpoint
 
 from ..factories import customer, placed
@@ -180,8 +180,9 @@ def test_a_batch_task_delivers_each_touchpoint_it_names(knobs):
     assert statuses == {first.id: "SENT", second.id: "SENT", untouched.id: "SCHEDULED"}
 
 
-def test_periodic_tasks_are_registered_once_and_updated_in_place():
-    assert register_periodic_tasks() == [SWEEP, LAPSE_SCAN]
+def test_periodic_tasks_are_registered_once_and_updated_in_place(settings):
+    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 300
+    assert register_periodic_tasks() == [SWEEP, LAPSE_SCAN, WARM_CONSOLE]
     assert register_periodic_tasks() == []
     sweep = PeriodicTask.objects.get(name=SWEEP)
     assert sweep.task == "saleor_conveyor.sweep_due" and sweep.interval.every == 60 and sweep.enabled
@@ -193,6 +194,25 @@ def test_periodic_tasks_are_registered_once_and_updated_in_place():
     assert register_periodic_tasks(sweep_every=timedelta(seconds=30)) == [SWEEP]
     sweep.refresh_from_db()
     assert sweep.interval.every == 30 and not sweep.enabled  # staff turned it off; it stays off
+    warm = PeriodicTask.objects.get(name=WARM_CONSOLE)
+    assert warm.task == "saleor_conveyor.warm_console" and warm.interval.every == 240 and warm.expire_seconds == 240
+    assert PeriodicTask.objects.filter(name__startswith="saleor_conveyor").count() == 3
+
+
+def test_the_console_is_warmed_a_minute_before_its_figures_expire_and_at_most_each_minute(settings):
+    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 90
+    assert WARM_CONSOLE in register_periodic_tasks()
+    assert PeriodicTask.objects.get(name=WARM_CONSOLE).interval.every == 60
+    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 600
+    assert register_periodic_tasks() == [WARM_CONSOLE]
+    warm = PeriodicTask.objects.get(name=WARM_CONSOLE)
+    assert warm.interval.every == 540 and warm.expire_seconds == 540
+
+
+def test_no_warming_row_when_the_console_keeps_no_figures(settings):
+    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 0
+    assert register_periodic_tasks() == [SWEEP, LAPSE_SCAN]
+    assert not PeriodicTask.objects.filter(name=WARM_CONSOLE).exists()
     assert PeriodicTask.objects.filter(name__startswith="saleor_conveyor").count() == 2
 
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 from saleor.schedulers.models import CustomPeriodicTask
 
-from saleor_conveyor.beat import LAPSE_SCAN, SWEEP
+from saleor_conveyor.beat import LAPSE_SCAN, SWEEP, WARM_CONSOLE
 
 
 def seen_by_saleor_beat() -> set[str]:
@@ -40,3 +40,12 @@ def test_a_task_staff_disabled_stays_disabled_after_the_next_migrate(db):
     call_command("migrate", "saleor_conveyor", verbosity=0)
 
     assert SWEEP not in seen_by_saleor_beat() and LAPSE_SCAN in seen_by_saleor_beat()
+
+
+def test_migrate_registers_the_console_warming_where_saleors_beat_sees_it(db):
+    PeriodicTask.objects.filter(name=WARM_CONSOLE).delete()
+
+    call_command("migrate", "saleor_conveyor", verbosity=0)
+
+    assert WARM_CONSOLE in seen_by_saleor_beat()  # CONVEYOR_CONSOLE_CACHE_SECONDS is its default, 300, here
+    assert CustomPeriodicTask.objects.get(name=WARM_CONSOLE).task == "saleor_conveyor.warm_console"
