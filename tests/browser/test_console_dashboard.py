@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from saleor_conveyor.hosts.django import make_app_token
 from saleor_conveyor.models import FanProfile, Purchase
@@ -241,8 +243,10 @@ def test_the_customer_pages_on_their_own_at_desktop_and_phone_width(browser):
     browser.open("/console/customers/?lang=en")
     browser.wait_for('[data-customer="taro@example.com"]')
     browser.screenshot("customers-desktop-en")
+    unfiltered = browser.find('[data-customer="hanako@example.com"]')
     browser.find("#nps").send_keys("Detractor")
     browser.find("form[data-form='customer-filters'] button").click()
+    WebDriverWait(browser.driver, 10).until(staleness_of(unfiltered))  # the filtered page has replaced it
     browser.wait_for('[data-customer="taro@example.com"]')
     assert not browser.find_all('[data-customer="hanako@example.com"]')
     browser.find('[data-customer="taro@example.com"] a').click()
