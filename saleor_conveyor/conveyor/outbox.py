@@ -283,12 +283,16 @@ def schedule_lapsed(*, now: datetime | None = None, batch_size: int = 500) -> in
         .exclude(Exists(has_winback))
         .values_list("id", flat=True)[:batch_size]
     )
+    return _reconcile_each(ids, now=now, triggers=LAPSED, config=config)
+
+
+def _reconcile_each(ids: Iterable[int], *, now: datetime, triggers: frozenset[str], config: ConveyorConfig) -> int:
+    """Plan the given triggers for each profile, one locked transaction each; how many touchpoints were scheduled."""
     scheduled = 0
     for profile_id in ids:
         with transaction.atomic():
             profile = profile_qs_select_for_update().get(pk=profile_id)
-            result = reconcile(profile, now=now, triggers=LAPSED, config=config)
-            scheduled += len(result.scheduled)
+            scheduled += len(reconcile(profile, now=now, triggers=triggers, config=config).scheduled)
     return scheduled
 
 
@@ -322,11 +326,7 @@ def schedule_anniversaries(*, now: datetime | None = None, batch_size: int = 500
         after = 0
         while ids := list(candidates.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:batch_size]):
             after = ids[-1]
-            for profile_id in ids:
-                with transaction.atomic():
-                    profile = profile_qs_select_for_update().get(pk=profile_id)
-                    result = reconcile(profile, now=now, triggers=ANNIVERSARY, config=config)
-                    scheduled += len(result.scheduled)
+            scheduled += _reconcile_each(ids, now=now, triggers=ANNIVERSARY, config=config)
     return scheduled
 
 
