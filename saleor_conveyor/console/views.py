@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
-from django.utils.translation.trans_real import parse_accept_lang_header
 
 from ..hosts import get_config, get_host
 from ..pages import base as pages
@@ -23,13 +22,8 @@ TEMPLATE_DIR = "conveyor/console"
 
 def staff_language(request: HttpRequest, identity: auth.StaffIdentity | None = None) -> str:
     """`?lang=`, else the staff user's language (Saleor keeps one per user), else the browser's, else the shop's."""
-    for code in (request.GET.get("lang"), getattr(getattr(identity, "user", None), "language_code", None)):
-        if isinstance(code, str) and code[:2].lower() in ("ja", "en"):
-            return code[:2].lower()
-    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:200]):
-        if code[:2].lower() in ("ja", "en"):
-            return code[:2].lower()
-    return "ja" if get_config().default_language.startswith("ja") else "en"
+    user_language = getattr(getattr(identity, "user", None), "language_code", None)
+    return pages.choose_language(request, request.GET.get("lang"), user_language)
 
 
 def console_url(request: HttpRequest, name: str, **query: Any) -> str:

@@ -78,19 +78,28 @@ def _page_language(code: object) -> str | None:
     return None
 
 
+def choose_language(
+    request: HttpRequest, *preferred: object, browser: bool = True, config: ConveyorConfig | None = None
+) -> str:
+    """The first of `preferred` the pages speak, else (with `browser`) the browser's `Accept-Language`, else the
+    shop's default: one rule for the customer pages and the staff console."""
+    for code in preferred:
+        if found := _page_language(code):
+            return found
+    if browser:
+        for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:200]):
+            if found := _page_language(code):
+                return found
+    return _page_language((config or get_config()).default_language) or "en"
+
+
 def page_language(request: HttpRequest, profile: FanProfile | None = None, config: ConveyorConfig | None = None) -> str:
     """`?lang=` (the switch on every page, the language of the email), else the customer's, else the browser's
     for a page without a customer, else the shop's default."""
-    config = config or get_config()
-    chosen = _page_language(request.GET.get("lang")) or _page_language(request.POST.get("lang"))
-    if chosen:
-        return chosen
+    asked = (request.GET.get("lang"), request.POST.get("lang"))
     if profile is not None:
-        return _page_language(profile.language_code) or _page_language(config.default_language) or "en"
-    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:200]):
-        if found := _page_language(code):
-            return found
-    return _page_language(config.default_language) or "en"
+        return choose_language(request, *asked, profile.language_code, browser=False, config=config)
+    return choose_language(request, *asked, config=config)
 
 
 def read_link(request: HttpRequest, purpose: str) -> FanProfile:
