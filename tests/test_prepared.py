@@ -7,10 +7,12 @@ import logging
 import psycopg
 import pytest
 from django.db import NotSupportedError, ProgrammingError, connection, transaction
-from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor import sql
 from saleor_conveyor.models import FanProfile
+
+from . import sql_probe
+from .sql_probe import run_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,16 +37,7 @@ def fresh_session(settings):
     setattr(connection.connection, sql._SESSION_STATE, None)
 
 
-def run(statement: str, params: list, sent: list[str] | None = None) -> tuple[list[tuple], str]:
-    """One batch of one statement: its rows and the text that went to the server last (all of them in `sent`)."""
-    rows: list[tuple] = []
-    batch = sql.Batch()
-    batch.add(statement, params, rows.extend)
-    with CaptureQueriesContext(connection) as queries:
-        batch.flush()
-    if sent is not None:
-        sent.extend(query["sql"] for query in queries)
-    return rows, queries[-1]["sql"]
+run = run_batch  # one batch of one statement: its rows and the text that went to the server last
 
 
 def prepared_on_server() -> dict[str, str]:
@@ -138,18 +131,10 @@ def test_statements_dropped_from_the_session_are_run_again_as_text_and_the_conne
     assert "dropped or outdated" in caplog.text
 
 
-# What a server with lc_messages = 'ja_JP.UTF-8' says for "cached plan must not change result type"
-# (this machine's PostgreSQL has no translations installed, so the text is put in its mouth).
-JAPANESE_CACHED_PLAN = "キャッシュした実行計画は結果型を変更してはなりません"
-
-
 @pytest.fixture
 def probe_table():
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE conveyor_probe (a int); INSERT INTO conveyor_probe VALUES (1)")
-    yield "SELECT a FROM conveyor_probe WHERE a = %s"
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS conveyor_probe")
+    with sql_probe.probe_table() as statement:
+        yield statement
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
@@ -161,7 +146,7 @@ def test_a_plan_outdated_by_a_changed_column_is_recognised_by_its_sqlstate_in_an
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE conveyor_probe ALTER a TYPE bigint")  # a migration while the process runs
     if language == "ja":
-        monkeypatch.setattr(psycopg.Error, "__str__", lambda self: JAPANESE_CACHED_PLAN)
+        monkeypatch.setattr(psycopg.Error, "__str__", lambda self: sql_probe.JAPANESE_CACHED_PLAN)
     with caplog.at_level(logging.WARNING, logger="saleor_conveyor.sql"):
         rows, sent = run(probe_table, [1])  # failed as EXECUTE (0A000), answered as text
     assert rows == [(1,)] and sent.startswith("SELECT")

@@ -11,12 +11,13 @@ import psycopg
 import pytest
 from django.db import IntegrityError, NotSupportedError, ProgrammingError, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
-from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor import conveyor, sql
 from saleor_conveyor.models import FanProfile, Purchase
 
+from . import sql_probe
 from .factories import T0, days, placed
+from .sql_probe import run_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,14 +39,7 @@ def fresh_session(settings):
 
 def run(statement: str, params: list, sent: list[str] | None = None) -> list[tuple]:
     """One batch of one statement: its rows (the texts that went to the server, one per round trip, in `sent`)."""
-    rows: list[tuple] = []
-    batch = sql.Batch()
-    batch.add(statement, params, rows.extend)
-    with CaptureQueriesContext(connection) as queries:
-        batch.flush()
-    if sent is not None:
-        sent.extend(query["sql"] for query in queries)
-    return rows
+    return run_batch(statement, params, sent)[0]
 
 
 def prepared_on_server() -> list[str]:
@@ -132,18 +126,10 @@ def test_a_statement_name_taken_on_the_session_by_another_client_is_run_unprepar
     assert rows == [("a@example.com", 0)] and GONE in caplog.text and not preparing()
 
 
-# What a server with lc_messages = 'ja_JP.UTF-8' says for "cached plan must not change result type"
-# (this machine's PostgreSQL has no translations installed, so the text is put in its mouth).
-JAPANESE_CACHED_PLAN = "キャッシュした実行計画は結果型を変更してはなりません"
-
-
 @pytest.fixture
 def probe_table():
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE conveyor_probe (a int); INSERT INTO conveyor_probe VALUES (1)")
-    yield "SELECT a FROM conveyor_probe WHERE a = %s"
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS conveyor_probe")
+    with sql_probe.probe_table() as statement:
+        yield statement
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
@@ -155,7 +141,7 @@ def test_a_plan_outdated_by_a_changed_column_is_recognised_by_its_sqlstate_in_an
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE conveyor_probe ALTER a TYPE bigint")  # a migration while the process runs
     if language == "ja":
-        monkeypatch.setattr(psycopg.Error, "__str__", lambda self: JAPANESE_CACHED_PLAN)
+        monkeypatch.setattr(psycopg.Error, "__str__", lambda self: sql_probe.JAPANESE_CACHED_PLAN)
     with caplog.at_level(logging.WARNING, logger="saleor_conveyor.sql"):
         rows = run(probe_table, [1])  # failed prepared (0A000), answered unprepared
     assert rows == [(1,)] and GONE in caplog.text and not preparing()
