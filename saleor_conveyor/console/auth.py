@@ -94,6 +94,25 @@ def _from_session(token: str) -> StaffIdentity | None:
     return _identity(get_host().user_by_id(data["u"]), data["v"], token, None if limit is None else frozenset(limit))
 
 
+APP_TOKEN_MAX = 8192  # Saleor's app tokens are a few hundred bytes; anything far longer is not one
+
+
+def app_token_shaped(token: object) -> bool:
+    """Whether a value could be a Dashboard app token at all (text, not empty, not huge, no NUL byte)."""
+    return isinstance(token, str) and 0 < len(token) <= APP_TOKEN_MAX and "\x00" not in token
+
+
+def identity_from_app_token(token: object) -> StaffIdentity | None:
+    """The staff member behind the Dashboard's app token (`host.staff_from_app_token`), carrying a console
+    session of their own; None for anything the host does not accept."""
+    if not app_token_shaped(token):
+        return None
+    user = get_host().staff_from_app_token(token)
+    if user is None:
+        return None
+    return _identity(user, VIA_DASHBOARD, session_token(user, VIA_DASHBOARD))
+
+
 def identity_from_request(request: HttpRequest) -> StaffIdentity | None:
     """The staff member asking: the `s` parameter, else the console cookie, else the host's own session."""
     carried = request.POST.get(SESSION_PARAM) if request.method == "POST" else None

@@ -31,7 +31,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
 from .. import conf
-from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
+from ..hosts import MANAGE_ORDERS, MANAGE_USERS
 from ..pages import base as pages
 from . import auth
 from .views import console_url, render_console
@@ -39,7 +39,7 @@ from .views import console_url, render_console
 # Where a handshake leads: the first of these console pages that exists (the overview once it is built).
 # The page a handshake opens: the first of these the staff member may see, else the console's front page.
 ENTRY_PAGES = (("overview", MANAGE_ORDERS), ("customers", MANAGE_USERS))
-TOKEN_MAX = 8192  # Saleor's app tokens are a few hundred bytes; anything far longer is not one
+TOKEN_MAX = auth.APP_TOKEN_MAX
 _DOMAIN = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]{2,39}\](:[0-9]{1,5})?$")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -136,18 +136,14 @@ def session(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _refusal(405, "INVALID", "POST the Dashboard's token.")
     token = _token_from(request)
-    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX or "\x00" in token:
+    if not auth.app_token_shaped(token):
         return _refusal(401, "INVALID_TOKEN", "No app token from the Dashboard.")
-    user = get_host().staff_from_app_token(token)
-    identity = auth._identity(user, auth.VIA_DASHBOARD, "") if user is not None else None
+    identity = auth.identity_from_app_token(token)
     if identity is None:
         return _refusal(401, "INVALID_TOKEN", "The token is not a valid app token of a staff member for this app.")
     if not identity.permissions:
         return _refusal(403, "PERMISSION_DENIED", "This needs the MANAGE_USERS or MANAGE_ORDERS permission.")
-    carried = auth.session_token(user, auth.VIA_DASHBOARD)
-    request.conveyor_staff = auth.StaffIdentity(  # type: ignore[attr-defined]
-        identity.user, identity.email, identity.permissions, auth.VIA_DASHBOARD, carried
-    )
-    response = JsonResponse({"session": carried, "next": console_url(request, entry_page(request.conveyor_staff))})
+    request.conveyor_staff = identity  # type: ignore[attr-defined]
+    response = JsonResponse({"session": identity.session, "next": console_url(request, entry_page(identity))})
     response["Cache-Control"] = "no-store"
     return response

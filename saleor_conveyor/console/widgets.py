@@ -44,7 +44,6 @@ from .customers import TEXTS as CUSTOMER_TEXTS
 from .customers import customer_url, profile_row
 from .views import render_console
 
-TOKEN_MAX = 8192
 NEXT_TOUCHPOINTS = 3
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -125,15 +124,6 @@ def _refused(request: HttpRequest, reason: str, status: int, permission: str = "
     return render_console(request, "widget_refused.html", context, words=TEXTS, status=status)
 
 
-def _identity_from_token(token: Any) -> auth.StaffIdentity | None:
-    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX or "\x00" in token:
-        return None
-    user = get_host().staff_from_app_token(token)
-    if user is None:
-        return None
-    return auth._identity(user, auth.VIA_DASHBOARD, auth.session_token(user, auth.VIA_DASHBOARD))
-
-
 def widget(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """A widget: a POST needs the Dashboard's accessToken (checked each time), a GET a console identity."""
 
@@ -142,7 +132,7 @@ def widget(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         @functools.wraps(view)
         def page(request: HttpRequest) -> HttpResponse:
             if request.method == "POST":
-                identity = _identity_from_token(request.POST.get("accessToken"))
+                identity = auth.identity_from_app_token(request.POST.get("accessToken"))
                 if identity is None:
                     return _refused(request, "token", 401)
             elif request.method in ("GET", "HEAD"):
