@@ -31,3 +31,18 @@ def staff_member(email: str = "orders@example.com", *codenames: str, is_staff: b
     for codename in codenames:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     return user
+
+
+def get_page(client: Any, path: str, params: dict | None = None) -> tuple[str, int, bool]:
+    """A console page's body, how many statements answering it ran, and whether any read the purchase ledger
+    (its figures were computed rather than kept)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from saleor_conveyor.models import Purchase
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, params or {})
+    assert response.status_code == 200
+    ledger = Purchase._meta.db_table
+    return response.content.decode(), len(queries), any(ledger in query["sql"] for query in queries.captured_queries)

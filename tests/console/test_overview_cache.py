@@ -8,26 +8,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from freezegun import freeze_time
 
-from saleor_conveyor.models import NpsResponse, Purchase
-from tests.console.overview_shop import simulated_shop, staff_member
+from saleor_conveyor.models import NpsResponse
+from tests.console.overview_shop import get_page, simulated_shop, staff_member
 from tests.console.test_overview import CSV, OVERVIEW, STATS, assert_same_as_the_api, figures, signed_in
 from tests.graphql.helpers import Api
 
-pytestmark = pytest.mark.django_db
-LEDGER = Purchase._meta.db_table
-
-
-@pytest.fixture(autouse=True)
-def kept(settings):
-    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 300
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kept_figures")]
 
 
 @pytest.fixture
@@ -42,10 +31,8 @@ def client():
 
 def read_ledger(client, path: str, params: dict | None = None) -> tuple[str, bool]:
     """The page's body, and whether answering it read the ledger (computed figures rather than kept ones)."""
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(path, params or {})
-    assert response.status_code == 200
-    return response.content.decode(), any(LEDGER in query["sql"] for query in queries.captured_queries)
+    body, _statements, computed = get_page(client, path, params)
+    return body, computed
 
 
 def forget_the_answers() -> None:

@@ -15,22 +15,11 @@ from freezegun import freeze_time
 
 from saleor_conveyor import tasks
 from saleor_conveyor.console.overview import PARTS, warm_default_figures
-from saleor_conveyor.models import NpsResponse, Purchase
-from tests.console.overview_shop import simulated_shop, staff_member
+from saleor_conveyor.models import NpsResponse
+from tests.console.overview_shop import get_page, simulated_shop, staff_member
 from tests.console.test_overview import CSV, OVERVIEW, cells, figures, signed_in
 
-pytestmark = pytest.mark.django_db
-LEDGER = Purchase._meta.db_table
-LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "conveyor-warm"}}
-
-
-@pytest.fixture(autouse=True)
-def kept(settings):
-    settings.CACHES = LOCMEM  # never the shop's Redis
-    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 300
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kept_figures")]
 
 
 @pytest.fixture
@@ -43,16 +32,7 @@ def client():
     return signed_in(staff_member("orders@example.com", "conveyor_manage_orders"))
 
 
-def get(client, path: str, params: dict | None = None) -> tuple[str, int, bool]:
-    """The body, how many statements answering it ran, and whether any read the ledger (figures computed)."""
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(path, params or {})
-    assert response.status_code == 200
-    return (
-        response.content.decode(),
-        len(queries.captured_queries),
-        any(LEDGER in query["sql"] for query in queries.captured_queries),
-    )
+get = get_page  # body, statements run, whether the ledger was read
 
 
 def every_csv(client, params: dict | None = None) -> dict[str, str]:
