@@ -105,6 +105,19 @@ class Browser:
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
         )
 
+    def follow(self, css: str, timeout: float = 10) -> None:
+        """Click what `css` finds and wait until the page it loads has replaced this one. Waiting for an element
+        the old page also has would find it there, and reading it while the browser swaps pages fails."""
+        from selenium.webdriver.support.expected_conditions import staleness_of
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        old_page = self.find("html")
+        self.find(css).click()
+        WebDriverWait(self.driver, timeout).until(staleness_of(old_page))
+        WebDriverWait(self.driver, timeout).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        )
+
     def text(self) -> str:
         return self.find("body").text
 

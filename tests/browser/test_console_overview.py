@@ -79,7 +79,7 @@ def test_the_overview_shows_the_shops_numbers_and_the_filter_changes_them(browse
     before = shown(browser)
     since = (timezone.localdate() - timedelta(days=40)).isoformat()
     browser.driver.execute_script("document.getElementById('f-since').value = arguments[0]", since)
-    browser.find("[data-form='overview-filter'] button[type=submit]").click()
+    browser.follow("[data-form='overview-filter'] button[type=submit]")
     browser.wait_for("[data-window]")
     assert f"since={since}" in browser.driver.current_url and f"s={session[:20]}" in browser.driver.current_url
     after = shown(browser)
