@@ -11,7 +11,7 @@ from django.test import Client
 from graphql.utils.introspection_query import introspection_query
 
 from saleor_conveyor import models
-from saleor_conveyor.graphql import views
+from saleor_conveyor.graphql import documents, views
 from saleor_conveyor.hosts.django import make_access_token
 
 from .helpers import snapshot
@@ -410,24 +410,44 @@ def test_fields_that_merge_are_served(hanako):
     assert status == 200 and body["data"] == {"myFanProfile": None}
 
 
+EVERY_FIELDS_TYPE = "name fields { name args { name } type { name ofType { name ofType { name } } } }"
+
+
 @pytest.mark.parametrize(
-    "query",
+    ("query", "limit"),
     [
-        "{ "
-        + " ".join(f"i{n}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for n in range(30))
-        + " }",
-        "{ __schema { types { " + " ".join(f"f{n}: fields {{ name args {{ name }} }}" for n in range(40)) + " } } }",
-        "{ "
-        + " ".join(
-            f"r{n}: returnRequests(first: 100) {{ edges {{ node {{ lines {{ quantity }} }} }} }}" for n in range(7)
-        )
-        + " }",
+        (
+            "{ " + " ".join(f"i{n}: __schema {{ types {{ {EVERY_FIELDS_TYPE} }} }}" for n in range(20)) + " }",
+            "introspection",
+        ),
+        (
+            "{ __schema { types { "
+            + " ".join(f"f{n}: fields {{ name args {{ name }} }}" for n in range(60))
+            + " } } }",
+            "introspection",
+        ),
+        (
+            "{ "
+            + " ".join(
+                f"r{n}: returnRequests(first: 100) {{ edges {{ node {{ lines {{ quantity }} }} }} }}" for n in range(7)
+            )
+            + " }",
+            "data",
+        ),
     ],
-    ids=["30 introspections", "40 aliases of every field of every type", "7 pages of 100 with their lines"],
+    ids=["20 introspections", "60 aliases of every field of every type", "7 pages of 100 with their lines"],
 )
-def test_a_query_that_would_resolve_too_many_values_is_refused_before_it_runs(query, staff):
+def test_a_query_that_would_resolve_too_many_values_is_refused_before_it_runs(query, limit, staff):
     status, body = ask(query, user=staff)
-    assert refused(status, body, "cost", str(views.MAX_COST))
+    bound = documents.introspection_max_cost() if limit == "introspection" else documents.MAX_COST
+    assert refused(status, body, "cost", f"at most {bound} is allowed")
+
+
+def test_introspection_has_its_own_cost_bound_a_few_times_graphiqls_query():
+    factor = documents.INTROSPECTION_COST_FACTOR
+    assert documents.introspection_max_cost() == factor * documents.cost(documents.parse(introspection_query))
+    status, body = ask(introspection_query)
+    assert status == 200 and body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 def test_a_page_of_100_return_requests_with_their_lines_is_within_the_cost(staff):
