@@ -113,6 +113,7 @@ class FanProfile(models.Model):
         permissions = [
             ("conveyor_manage_users", "Staff: read fan profiles and inquiries (sandbox host)"),
             ("conveyor_manage_orders", "Staff: read stats and decide returns (sandbox host)"),
+            ("conveyor_manage_plugins", "Staff: edit the conveyor's rule book (sandbox host)"),
         ]
         constraints = [models.UniqueConstraint(fields=["email"], name="conveyor_profile_email_unique")]
         indexes = [

@@ -24,14 +24,14 @@ from typing import Any
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 
-from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
+from ..hosts import MANAGE_ORDERS, MANAGE_PLUGINS, MANAGE_USERS, get_host
 from ..hosts.base import TOKEN_PERMISSIONS_ATTRIBUTE
 
 SESSION_COOKIE = "conveyor_console"
 SESSION_PARAM = "s"
 SESSION_MAX_AGE = timedelta(hours=8)
 _SALT = "saleor_conveyor.console.session"
-PERMISSIONS = (MANAGE_ORDERS, MANAGE_USERS)
+PERMISSIONS = (MANAGE_ORDERS, MANAGE_USERS, MANAGE_PLUGINS)
 
 VIA_DASHBOARD = "dashboard"
 VIA_SIGN_IN = "sign-in"

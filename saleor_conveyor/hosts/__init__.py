@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 
 from .. import conf
 from ..config import ConveyorConfig
-from .base import MANAGE_ORDERS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
+from .base import MANAGE_ORDERS, MANAGE_PLUGINS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
 
 _host: ConveyorHost | None = None
 # Settings that change which host is in force or what its configuration says.
@@ -56,6 +56,7 @@ def connect_cache_reset() -> None:
 
 __all__ = [
     "MANAGE_ORDERS",
+    "MANAGE_PLUGINS",
     "MANAGE_USERS",
     "ConveyorHost",
     "OrderInfo",

@@ -14,6 +14,7 @@ from ..events import client_address_or_none
 
 MANAGE_USERS = "MANAGE_USERS"
 MANAGE_ORDERS = "MANAGE_ORDERS"
+MANAGE_PLUGINS = "MANAGE_PLUGINS"  # the rule book (the plugin's configuration)
 # Set by `staff_from_app_token` on the user it returns: the permission names the app token itself allows (Saleor's
 # `permissions` claim); the console grants only what both this and the user's own permissions allow.
 TOKEN_PERMISSIONS_ATTRIBUTE = "conveyor_token_permissions"
@@ -53,7 +54,7 @@ class ConveyorHost(ABC):
 
     @abstractmethod
     def has_permission(self, user: Any, permission: str) -> bool:
-        """Whether a staff user holds MANAGE_USERS or MANAGE_ORDERS."""
+        """Whether a staff user holds MANAGE_USERS, MANAGE_ORDERS or MANAGE_PLUGINS."""
 
     @abstractmethod
     def create_voucher_code(self, voucher: str, *, profile_id: int, purpose: str) -> str:

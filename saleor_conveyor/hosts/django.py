@@ -21,7 +21,11 @@ from ..events import client_address_or_none
 from ..sql import Table
 from .base import ConveyorHost, OrderInfo
 
-_PERMISSION_CODENAMES = {"MANAGE_USERS": "conveyor_manage_users", "MANAGE_ORDERS": "conveyor_manage_orders"}
+_PERMISSION_CODENAMES = {
+    "MANAGE_USERS": "conveyor_manage_users",
+    "MANAGE_ORDERS": "conveyor_manage_orders",
+    "MANAGE_PLUGINS": "conveyor_manage_plugins",
+}
 _ACCESS_SALT = "saleor_conveyor.sandbox.access"
 ACCESS_TOKEN_MAX_AGE = timedelta(days=1)
 _USER_ID_MAX = 2**63 - 1

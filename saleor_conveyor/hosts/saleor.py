@@ -27,7 +27,7 @@ from ..errors import ConveyorError, ErrorCode
 from ..events import client_address_or_none
 from ..saleor.configuration import PLUGIN_ID, merged_configuration, settings_from_plugin_configuration
 from . import get_host
-from .base import MANAGE_ORDERS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
+from .base import MANAGE_ORDERS, MANAGE_PLUGINS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +135,13 @@ class SaleorHost(ConveyorHost):
 
     def has_permission(self, user: Any, permission: str) -> bool:
         """Staff checks use Saleor's own permissions, so Dashboard permission groups apply."""
-        from saleor.permission.enums import AccountPermissions, OrderPermissions
+        from saleor.permission.enums import AccountPermissions, OrderPermissions, PluginsPermissions
 
-        perms = {MANAGE_USERS: AccountPermissions.MANAGE_USERS, MANAGE_ORDERS: OrderPermissions.MANAGE_ORDERS}
+        perms = {
+            MANAGE_USERS: AccountPermissions.MANAGE_USERS,
+            MANAGE_ORDERS: OrderPermissions.MANAGE_ORDERS,
+            MANAGE_PLUGINS: PluginsPermissions.MANAGE_PLUGINS,
+        }
         perm = perms.get(permission)
         if user is None or perm is None or not getattr(user, "is_active", False):
             return False

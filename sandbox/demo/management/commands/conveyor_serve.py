@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 STAFF_EMAIL = "staff@example.jp"
-STAFF_PERMISSIONS = ("conveyor_manage_orders", "conveyor_manage_users")
+STAFF_PERMISSIONS = ("conveyor_manage_orders", "conveyor_manage_users", "conveyor_manage_plugins")
 MAIL_DIR = Path(settings.BASE_DIR).parent / "build" / "mail"  # the repository's build/, beside the screenshots
 
 
