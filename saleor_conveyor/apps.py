@@ -24,6 +24,9 @@ class SaleorConveyorAppConfig(AppConfig):
         signals.inquiry_submitted.connect(
             delivery.notify_shop_of_inquiry, weak=False, dispatch_uid="saleor_conveyor.delivery.inquiry_notice"
         )
+        signals.inquiry_replied.connect(
+            delivery.mail_inquiry_reply, weak=False, dispatch_uid="saleor_conveyor.delivery.inquiry_reply"
+        )
         if "saleor.plugins" in settings.INSTALLED_APPS:
             from .hosts import saleor
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.mail import BadHeaderError, EmailMessage
+from django.conf import settings
+from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -33,7 +34,7 @@ from . import conf, conveyor, mail
 from .config import ConveyorConfig
 from .engine.pacing import Pacing
 from .hosts import ConveyorHost, get_config, get_host
-from .models import Inquiry, InquiryTopic, Touchpoint, TouchpointKind, TouchpointStatus
+from .models import Inquiry, InquiryReply, InquiryTopic, Touchpoint, TouchpointKind, TouchpointStatus
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +215,54 @@ def notify_shop_of_inquiry(sender: Any = None, *, inquiry: Inquiry, **named: Any
         host.send_mail(message)
     except Exception:
         logger.exception("could not mail the shop about inquiry %s", inquiry.id)
+
+
+INQUIRY_REPLY_TEMPLATE = "inquiry_reply"
+
+
+def mail_inquiry_reply(sender: Any = None, *, reply: InquiryReply, inquiry: Inquiry, **named: Any) -> None:
+    """Mail staff's reply to the customer (after commit) and record how it went; a failure never loses the reply."""
+    host = get_host()
+    try:
+        message = inquiry_reply_message(reply, inquiry, host.config())
+        message.connection = mail_connection(host, REQUEST_MAIL_TIMEOUT)  # staff wait for it: bounded
+        host.send_mail(message)
+    except Exception as error:
+        logger.warning("could not mail reply %s to inquiry %s: %s", reply.pk, inquiry.pk, describe(error))
+        conveyor.record_reply_mail(reply.pk, sent=False, outcome=describe(error))
+        return
+    conveyor.record_reply_mail(reply.pk, sent=True, outcome=f"emailed to {inquiry.email}")
+
+
+def inquiry_reply_message(reply: InquiryReply, inquiry: Inquiry, config: ConveyorConfig) -> EmailMultiAlternatives:
+    """The reply as the customer gets it: the shop's template (`inquiry_reply`) in their language, their question
+    quoted; the plain-text part keeps staff's line breaks."""
+    profile = inquiry.profile
+    language = mail.choose_language(profile.language_code if profile is not None else "", config)
+    asked_on = timezone.localtime(inquiry.created_at, timezone=config.zone).strftime("%Y-%m-%d")
+    context = {
+        "first_name": inquiry.name or (profile.first_name if profile is not None else ""),
+        "shop_name": config.sender_name,
+        "sender_email": config.sender_email or settings.DEFAULT_FROM_EMAIL,
+        "storefront_url": config.storefront_url,
+        "unsubscribe_url": "",
+        "reply": reply.message,
+        "question": inquiry.message,
+        "asked_on": asked_on,
+    }
+    rendered = mail.render_email(INQUIRY_REPLY_TEMPLATE, language, context, config)
+    quoted = "\n".join(f"> {line}" for line in inquiry.message.splitlines())
+    text = f"{reply.message}\n\n{asked_on}:\n{quoted}\n"
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=text,
+        from_email=mail.sender(config),
+        to=[inquiry.email],
+        reply_to=[config.sender_email] if config.sender_email else None,
+        headers={"X-Conveyor-Inquiry-Reply": str(reply.pk), "Content-Language": language},
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    return message
 
 
 class MailServerSilent(Exception):

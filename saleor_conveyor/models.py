@@ -396,15 +396,111 @@ class Inquiry(models.Model):
     status = models.CharField(max_length=16, choices=InquiryStatus.choices, default=InquiryStatus.OPEN)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Staff's side (the console's Inquiries queue): an internal note the customer never sees, and when it moved.
+    note = models.TextField(blank=True, default="", db_default="")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.CharField(max_length=254, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
             models.Index(fields=["email", "created_at"], name="conveyor_inquiry_email"),
             models.Index(fields=["client_address", "created_at"], name="conveyor_inquiry_client"),
+            models.Index(fields=["status", "created_at"], name="conveyor_inquiry_status"),
         ]
 
     def __str__(self) -> str:
         return f"{self.topic} inquiry from {self.email}"
+
+
+class ReplyMailStatus(models.TextChoices):
+    PENDING = "PENDING"  # recorded; the mail goes out after commit
+    SENT = "SENT"
+    FAILED = "FAILED"  # the host's mail refused or did not answer: `mail_outcome` says what; staff may send again
+
+
+class InquiryReply(models.Model):
+    """Staff's answer to an inquiry, mailed to the customer after commit; a failed send stays visible here."""
+
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="replies")
+    at = models.DateTimeField()
+    by = models.CharField(max_length=254)  # the staff member's email address
+    message = models.TextField()
+    mail_status = models.CharField(max_length=16, choices=ReplyMailStatus.choices, default=ReplyMailStatus.PENDING)
+    mail_outcome = models.TextField(blank=True, default="")
+    mail_attempts = models.PositiveSmallIntegerField(default=0)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["inquiry", "at"], name="conveyor_inquiry_reply_at")]
+
+    def __str__(self) -> str:
+        return f"reply to {self.inquiry_id} by {self.by} [{self.mail_status}]"
+
+
+class FollowUpSource(models.TextChoices):
+    DETRACTOR = "DETRACTOR"  # an NPS answer of 0-6
+    WINBACK = "WINBACK"  # a lapsed customer's win-back answer
+
+
+class FollowUpStatus(models.TextChoices):
+    OPEN = "OPEN"
+    CONTACTED = "CONTACTED"
+    CLOSED = "CLOSED"
+
+
+class FollowUpOutcome(models.TextChoices):
+    RESOLVED = "RESOLVED"
+    NO_ANSWER = "NO_ANSWER"
+    NOT_RESOLVABLE = "NOT_RESOLVABLE"
+
+
+class FollowUp(models.Model):
+    """Staff closing the loop with a customer: opened by a detractor's NPS answer or a win-back answer, exactly one
+    per answer (held by the database), contacted, closed with an outcome."""
+
+    profile = models.ForeignKey(FanProfile, on_delete=models.CASCADE, related_name="follow_ups")
+    source = models.CharField(max_length=16, choices=FollowUpSource.choices)
+    nps_response = models.OneToOneField(
+        NpsResponse, null=True, blank=True, on_delete=models.CASCADE, related_name="follow_up"
+    )
+    winback_response = models.OneToOneField(
+        WinbackResponse, null=True, blank=True, on_delete=models.CASCADE, related_name="follow_up"
+    )
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN)
+    outcome = models.CharField(max_length=16, choices=FollowUpOutcome.choices, null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=254, blank=True, default="")
+    updated_by = models.CharField(max_length=254, blank=True, default="")
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One answer, one follow-up: the source names which answer, and only that one is set.
+            models.CheckConstraint(
+                condition=(
+                    Q(source="DETRACTOR", nps_response__isnull=False, winback_response__isnull=True)
+                    | Q(source="WINBACK", winback_response__isnull=False, nps_response__isnull=True)
+                ),
+                name="conveyor_follow_up_one_answer",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="CLOSED", outcome__isnull=False, closed_at__isnull=False) | ~Q(status="CLOSED"),
+                name="conveyor_follow_up_closed_has_outcome",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="conveyor_follow_up_status"),
+            models.Index(fields=["created_at"], name="conveyor_follow_up_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} follow-up of {self.profile_id} [{self.status}]"
 
 
 class BackfillCheckpoint(models.Model):

@@ -32,6 +32,8 @@ nps_recorded = ConveyorSignal("nps_recorded")
 winback_recorded = ConveyorSignal("winback_recorded")
 # inquiry (Inquiry): the delivery side mails the shop (`delivery.notify_shop_of_inquiry`)
 inquiry_submitted = ConveyorSignal("inquiry_submitted")
+# reply (InquiryReply), inquiry (Inquiry): staff answered; the delivery side mails it (`delivery.mail_inquiry_reply`)
+inquiry_replied = ConveyorSignal("inquiry_replied")
 
 
 def send(signal: ConveyorSignal, sender: Any, **named: Any) -> None:

@@ -8,14 +8,27 @@ twice. A customer's row is locked for the duration (`_locking.py`), so concurren
 customer are applied one after the other.
 
 The modules follow the flow: `customers` (which profile, its lock, merges) -> `orders`,
-`surveys`, `winback`, `returns`, `inquiries` (the events) -> `outbox` (plan <-> rows, via the engine's
-`diff_outbox`) -> `delivery_state` (what delivery records); `backfill` replays `orders` in bulk.
+`surveys`, `winback`, `returns`, `inquiries` (the events; `follow_ups`, staff's, open with the answers) ->
+`outbox` (plan <-> rows, via the engine's `diff_outbox`) -> `delivery_state` (what delivery records);
+`backfill` replays `orders` in bulk.
 """
 
 from __future__ import annotations
 
 from ..errors import ConveyorError, ErrorCode  # what the service raises, typed for API callers
-from . import backfill, customers, dashboard, delivery_state, inquiries, orders, outbox, returns, surveys, winback
+from . import (
+    backfill,
+    customers,
+    dashboard,
+    delivery_state,
+    follow_ups,
+    inquiries,
+    orders,
+    outbox,
+    returns,
+    surveys,
+    winback,
+)
 from .backfill import BackfillOrder, BackfillResult, record_order_history, record_orders_backfill
 from .customers import find_profile, link_customer, resubscribe, unsubscribe
 from .dashboard import register_dashboard_app
@@ -33,7 +46,8 @@ from .delivery_state import (
     renew_claims,
     reserve_due_touchpoints,
 )
-from .inquiries import submit_inquiry
+from .follow_ups import update_follow_up
+from .inquiries import record_reply_mail, reply_to_inquiry, resend_inquiry_reply, submit_inquiry, update_inquiry
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
 from .outbox import (
     complete_staff_task,
@@ -64,6 +78,7 @@ __all__ = [
     "delivery_state",
     "fail_stale_sending",
     "find_profile",
+    "follow_ups",
     "inquiries",
     "link_customer",
     "mark_touchpoints",
@@ -83,12 +98,15 @@ __all__ = [
     "record_order_history",
     "record_order_placed",
     "record_orders_backfill",
+    "record_reply_mail",
     "record_return",
     "record_winback_survey",
     "register_dashboard_app",
     "release_claims",
     "renew_claims",
+    "reply_to_inquiry",
     "request_return",
+    "resend_inquiry_reply",
     "reserve_due_touchpoints",
     "resubscribe",
     "return_window_days",
@@ -98,5 +116,7 @@ __all__ = [
     "submit_inquiry",
     "surveys",
     "unsubscribe",
+    "update_follow_up",
+    "update_inquiry",
     "winback",
 ]

@@ -19,6 +19,7 @@ from ..models import (
     ConsentSource,
     FanProfile,
     FanSurveyResponse,
+    FollowUp,
     Inquiry,
     NpsResponse,
     ProfileAlias,
@@ -212,6 +213,7 @@ def merge_into(account: FanProfile, guest: FanProfile) -> None:
         Inquiry,
         WinbackResponse,
         ConsentChange,
+        FollowUp,
     ):
         model.objects.filter(profile=guest).update(profile=account)
     account.badges = sorted(set(account.badges) | set(guest.badges))

@@ -1,7 +1,10 @@
-"""Inquiries: the contact form's messages, stored and announced; floods are refused (THROTTLED).
+"""Inquiries: the contact form's messages, stored and announced; floods are refused (THROTTLED); staff answer them.
 
 The shop's notice by mail is the delivery side's (`delivery.notify_shop_of_inquiry`, a receiver of
 `signals.inquiry_submitted`), sent after commit: a mail failure never loses the stored inquiry.
+Staff's reply is recorded first (`reply_to_inquiry`), then mailed to the customer after commit by the delivery
+side (`delivery.mail_inquiry_reply`, a receiver of `signals.inquiry_replied`), which records how the send went
+(`record_reply_mail`): a failed send leaves the reply recorded and FAILED, and staff may send it again.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from django.utils import timezone
 
 from .. import signals
 from ..errors import ConveyorError, ErrorCode
-from ..events import InquirySubmitted
-from ..models import Inquiry
+from ..events import InquirySubmitted, storable
+from ..models import Inquiry, InquiryReply, InquiryStatus, ReplyMailStatus
 from ..sql import on_commit
 from ._locking import lock_inquiry_key
 from .customers import find_profile
+from .follow_ups import checked_note
+
+REPLY_MAX = 5000
 
 # Per key: at most `count` inquiries within `period`; beyond that THROTTLED.
 INQUIRY_THROTTLE: dict[str, tuple[int, timedelta]] = {
@@ -55,3 +61,89 @@ def submit_inquiry(inquiry: InquirySubmitted, *, now: datetime | None = None) ->
         )
         on_commit(lambda: signals.send(signals.inquiry_submitted, Inquiry, inquiry=stored))
         return stored
+
+
+def reply_to_inquiry(inquiry_id: str, *, message: str, by: str, now: datetime | None = None) -> InquiryReply:
+    """Record staff's reply and mark the inquiry ANSWERED; the delivery side mails it to the customer after commit."""
+    if not isinstance(message, str) or not message.strip():
+        raise ConveyorError("Write a reply.", field="message")
+    message = storable(message, "message")
+    if len(message) > REPLY_MAX:
+        raise ConveyorError(
+            f"message is {len(message)} characters; at most {REPLY_MAX} are accepted.",
+            field="message",
+            code=ErrorCode.OUT_OF_RANGE,
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        inquiry = _inquiry_for_update(inquiry_id)
+        if inquiry.status == InquiryStatus.CLOSED:
+            raise ConveyorError("This inquiry is closed; reopen it to reply.", field="id")
+        reply = InquiryReply.objects.create(inquiry=inquiry, at=now, by=by[:254], message=message)
+        inquiry.status = InquiryStatus.ANSWERED
+        inquiry.answered_at = inquiry.answered_at or now
+        inquiry.updated_by = by[:254]
+        inquiry.save(update_fields=["status", "answered_at", "updated_by"])
+        on_commit(lambda: signals.send(signals.inquiry_replied, InquiryReply, reply=reply, inquiry=inquiry))
+        return reply
+
+
+def resend_inquiry_reply(reply_id: int, *, by: str) -> InquiryReply:
+    """Send a reply whose mail failed again (after commit, as the first time); one already sent is INVALID."""
+    with transaction.atomic():
+        reply = InquiryReply.objects.select_for_update().select_related("inquiry").filter(pk=reply_id).first()
+        if reply is None:
+            raise ConveyorError("No such reply.", field="id", code=ErrorCode.NOT_FOUND)
+        if reply.mail_status != ReplyMailStatus.FAILED:
+            raise ConveyorError("Only a reply whose mail failed is sent again.", field="id")
+        reply.mail_status = ReplyMailStatus.PENDING
+        reply.save(update_fields=["mail_status"])
+        inquiry = reply.inquiry
+        on_commit(lambda: signals.send(signals.inquiry_replied, InquiryReply, reply=reply, inquiry=inquiry))
+        return reply
+
+
+def record_reply_mail(reply_id: int, *, sent: bool, outcome: str, now: datetime | None = None) -> None:
+    """What the delivery side saw when it mailed a reply (SENT or FAILED, and what the server said)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reply = InquiryReply.objects.select_for_update().filter(pk=reply_id).first()
+        if reply is None or reply.mail_status == ReplyMailStatus.SENT:
+            return  # gone, or already sent (a second send of the same reply changes nothing)
+        reply.mail_status = ReplyMailStatus.SENT if sent else ReplyMailStatus.FAILED
+        reply.mail_outcome = outcome[:2000]
+        reply.mail_attempts += 1
+        reply.mailed_at = now if sent else reply.mailed_at
+        reply.save(update_fields=["mail_status", "mail_outcome", "mail_attempts", "mailed_at"])
+
+
+def update_inquiry(
+    inquiry_id: str, *, status: str, note: str | None = None, by: str, now: datetime | None = None
+) -> Inquiry:
+    """Staff set an inquiry's status (OPEN, ANSWERED once replied to, CLOSED) and its internal note."""
+    if status not in InquiryStatus.values:
+        raise ConveyorError(f"status must be one of {', '.join(InquiryStatus.values)}.", field="status")
+    if note is not None:
+        note = checked_note(note)
+    now = now or timezone.now()
+    with transaction.atomic():
+        inquiry = _inquiry_for_update(inquiry_id)
+        if status == InquiryStatus.ANSWERED and not inquiry.replies.exists():
+            raise ConveyorError("An inquiry is answered by a reply: reply to it first.", field="status")
+        if status == InquiryStatus.CLOSED and inquiry.status != InquiryStatus.CLOSED:
+            inquiry.closed_at = now
+        elif status != InquiryStatus.CLOSED:
+            inquiry.closed_at = None
+        inquiry.status = status
+        if note is not None:
+            inquiry.note = note
+        inquiry.updated_by = by[:254]
+        inquiry.save(update_fields=["status", "closed_at", "note", "updated_by"])
+        return inquiry
+
+
+def _inquiry_for_update(inquiry_id: str) -> Inquiry:
+    found = Inquiry.objects.select_for_update(of=("self",)).filter(pk=inquiry_id).first()
+    if found is None:
+        raise ConveyorError("No such inquiry.", field="id", code=ErrorCode.NOT_FOUND)
+    return found

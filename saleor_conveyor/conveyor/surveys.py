@@ -1,4 +1,4 @@
-"""Surveys: NPS answers (with their follow-ups) and the fan-degree survey.
+"""Surveys: NPS answers (with their follow-ups: touchpoints, and staff's for a detractor) and the fan-degree survey.
 
 One answer per customer per occasion (the order, else the survey window), held by the database:
 aliased mutations or a replayed link make one answer and one follow-up, not hundreds.
@@ -36,6 +36,7 @@ from ._tables import (
     violated,
 )
 from .customers import add_profile_lock, choose, customer_changes, email_of_another_account, locked_profile
+from .follow_ups import plan_nps_follow_up
 from .outbox import reconcile, rule_names
 
 # How long the survey page's answer may still be changed (a second score picked on the page replaces it);
@@ -109,6 +110,8 @@ def record_nps(
                 [response.score, response.comment, response.id],
             )
             answers = [earlier for earlier in answers if earlier is not given]
+        # Its follow-up (a detractor's answer opens one) follows the answer, replaced or not, in the same commit.
+        plan_nps_follow_up(response, replaced=given is not None, now=now, batch=writes)
         NPS_PROFILE.set_cached_value(response, profile)
         changed = customer_changes(profile, event.customer)
         # The latest answer sets the profile's NPS; answers at the same moment are ordered by order id

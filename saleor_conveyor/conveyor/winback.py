@@ -17,6 +17,7 @@ from ..models import FanProfile, WinbackResponse
 from ..sql import on_commit
 from ._locking import profile_qs_select_for_update
 from ._tables import violated
+from .follow_ups import open_winback_follow_up
 
 WINBACK_ONCE = "conveyor_winback_once"
 
@@ -63,6 +64,7 @@ def record_winback_survey(event: WinbackAnswered) -> WinbackResponse:
                 comment=event.comment,
                 created_at=event.answered_at,
             )
+            open_winback_follow_up(response, now=timezone.now())  # a win-back answer: staff follow it up
     except IntegrityError as error:
         if violated(error) == WINBACK_ONCE:
             raise _already_answered() from None
