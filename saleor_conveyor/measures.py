@@ -1,4 +1,5 @@
-"""Is the conveyor working? Rule performance against holdouts, stage flow and cohorts, in PostgreSQL.
+"""Is the conveyor working? Rule performance against holdouts, stage flow, cohorts and follow-ups' time to first
+contact, in PostgreSQL.
 
 Each figure is one SQL statement of aggregates (a fixed query count whatever the shop's size);
 Python only turns the few aggregated rows into answers. Windows are `stats.StatsWindow`s (the
@@ -14,11 +15,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connections
+
 from .engine import FanStage
 from .engine.experiments import HOLDOUT
 from .engine.uplift import Comparison, compare
 from .errors import ConveyorError, ErrorCode
-from .models import FanSurveyResponse, TouchpointStatus
+from .models import FanSurveyResponse, FollowUp, TouchpointStatus
 from .stats import COUNTED, PURCHASES, TOUCHPOINTS, StatsWindow, _rows, month_starts
 
 FAN_SURVEYS = FanSurveyResponse._meta.db_table
@@ -289,3 +292,50 @@ def cohorts(window: StatsWindow) -> list[Cohort]:
         following = (last.year - month.year) * 12 + last.month - month.month
         result.append(Cohort(month, size, [counts[month].get(k, 0) / size for k in range(1, following + 1)]))
     return result
+
+
+# --- time to first contact (follow-ups) -----------------------------------------------------
+
+
+FIRST_CONTACT_TARGET = timedelta(days=7)  # the method's anchor: a detractor hears back within a week
+
+
+@dataclass(frozen=True)
+class FirstContact:
+    """How soon staff reach customers whose answer opened a follow-up.
+
+    `within_target_rate` is the share contacted within the target (a week) of those whose week is decided: contacted
+    (at any time) or still waiting past the week; one opened this week and not yet contacted is not counted yet.
+    """
+
+    median_hours: float | None
+    within_target_rate: float | None
+    contacted: int
+    waiting: int  # open, not contacted yet
+    overdue: int  # ... and opened more than the target ago
+    target_days: int = FIRST_CONTACT_TARGET.days
+
+
+def first_contact(*, now: datetime, since: datetime | None = None, using: str = "default") -> FirstContact:
+    """Time to first contact of the follow-ups opened since `since` (all by default): one statement."""
+    target = FIRST_CONTACT_TARGET
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM first_contact_at - created_at))"
+            f" FILTER (WHERE first_contact_at IS NOT NULL) / 3600.0,"
+            f" COUNT(*) FILTER (WHERE first_contact_at IS NOT NULL AND first_contact_at - created_at <= %s),"
+            f" COUNT(*) FILTER (WHERE first_contact_at IS NOT NULL OR created_at < %s),"
+            f" COUNT(first_contact_at),"
+            f" COUNT(*) FILTER (WHERE first_contact_at IS NULL AND status <> 'CLOSED'),"
+            f" COUNT(*) FILTER (WHERE first_contact_at IS NULL AND status <> 'CLOSED' AND created_at < %s)"
+            f" FROM {FollowUp._meta.db_table} WHERE created_at >= %s",
+            [target, now - target, now - target, since or datetime(1970, 1, 1, tzinfo=now.tzinfo)],
+        )
+        median, within, decided, contacted, waiting, overdue = cursor.fetchone()
+    return FirstContact(
+        median_hours=None if median is None else round(float(median), 1),
+        within_target_rate=within / decided if decided else None,
+        contacted=contacted,
+        waiting=waiting,
+        overdue=overdue,
+    )

@@ -97,6 +97,11 @@ def require_permission(info: Any, permission: str) -> Any:
     return user
 
 
+def staff_name(user: Any) -> str:
+    """Who did it, as staff operations record it: the staff member's email address (else their id)."""
+    return getattr(user, "email", "") or str(user.pk)
+
+
 def customer_of(user: Any) -> Customer:
     """The service's view of a signed-in account."""
     return Customer(email=user.email or "", user_id=user.pk, first_name=getattr(user, "first_name", "") or "")

@@ -18,28 +18,34 @@ from ..conveyor import find_profile
 from ..errors import ConveyorError
 from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
-from ..models import Inquiry as InquiryModel
 from ..models import ReturnRequest as ReturnRequestModel
 from ..models import WinbackResponse as WinbackResponseModel
+from ..queues import follow_up_list, inquiry_list
 from ..stats import StatsReport, StatsWindow
 from . import loaders
 from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .measures import Cohort, RulePerformance, StageFlow
 from .mutations import (
     DecideReturn,
+    ReplyToInquiry,
     RequestReturn,
+    ResendInquiryReply,
     Resubscribe,
     SubmitFanSurvey,
     SubmitInquiry,
     SubmitNps,
     SubmitWinbackSurvey,
     Unsubscribe,
+    UpdateFollowUp,
+    UpdateInquiry,
 )
 from .types import (
     ConveyorStats,
     FanProfile,
     FanProfileConnection,
     FanStage,
+    FollowUpConnection,
+    FollowUpStatus,
     InquiryConnection,
     InquiryStatus,
     NpsCategory,
@@ -134,6 +140,13 @@ class Query(graphene.ObjectType):
         after=graphene.String(),
         status=graphene.Argument(InquiryStatus),
         description="Staff (MANAGE_USERS): contact-form messages, newest first.",
+    )
+    follow_ups = graphene.Field(
+        FollowUpConnection,
+        status=graphene.Argument(FollowUpStatus),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_USERS): follow-ups of detractors and win-back answers, oldest open first.",
     )
     winback_responses = graphene.Field(
         WinbackResponseConnection,
@@ -234,10 +247,19 @@ class Query(graphene.ObjectType):
         root: Any, info: Any, first: int | None = None, after: str | None = None, status: str | None = None
     ) -> Any:
         require_permission(info, MANAGE_USERS)
-        rows = InquiryModel.objects.using(_staff_reads()).order_by("-created_at", "id")
-        if status is not None:
-            rows = rows.filter(status=status)
-        return paginate(rows, InquiryConnection, first, after)
+        return paginate(inquiry_list(status, using=_staff_reads()), InquiryConnection, first, after)
+
+    @staticmethod
+    def resolve_follow_ups(
+        root: Any, info: Any, status: str | None = None, first: int | None = None, after: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_USERS)
+        rows = follow_up_list(status, using=_staff_reads())
+        page = paginate(rows, FollowUpConnection, first, after)
+        profiles = [edge.node.profile for edge in page.edges]
+        for profile in profiles:  # a profile's fields read for each follow-up are read once for the page
+            profile._conveyor_page = profiles
+        return page
 
     @staticmethod
     def resolve_winback_responses(
@@ -259,6 +281,10 @@ class Mutation(graphene.ObjectType):
     unsubscribe = Unsubscribe.Field()
     submit_winback_survey = SubmitWinbackSurvey.Field()
     resubscribe = Resubscribe.Field()
+    update_follow_up = UpdateFollowUp.Field(description="Staff (MANAGE_USERS).")
+    reply_to_inquiry = ReplyToInquiry.Field(description="Staff (MANAGE_USERS).")
+    resend_inquiry_reply = ResendInquiryReply.Field(description="Staff (MANAGE_USERS).")
+    update_inquiry = UpdateInquiry.Field(description="Staff (MANAGE_USERS).")
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

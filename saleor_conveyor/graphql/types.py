@@ -17,6 +17,7 @@ from ..engine import WinbackKind as WinbackKindValues
 from ..engine import engagement_class, is_lapsed
 from ..errors import ConveyorError, ErrorCode
 from ..hosts import MANAGE_USERS, get_config, get_host
+from ..measures import first_contact
 from ..stats import StatsReport
 from . import loaders
 from .core import Money, current_user, global_id, money
@@ -41,6 +42,12 @@ ReturnReason = _enum("ReturnReason", models.ReturnReason.values, "Why goods go b
 ReturnStatus = _enum("ReturnStatus", models.ReturnStatus.values, "Where a return request is.")
 InquiryTopic = _enum("InquiryTopic", models.InquiryTopic.values, "What an inquiry is about.")
 InquiryStatus = _enum("InquiryStatus", models.InquiryStatus.values, "Where an inquiry is.")
+FollowUpStatus = _enum("FollowUpStatus", models.FollowUpStatus.values, "Where a follow-up is: OPEN, CONTACTED, CLOSED.")
+FollowUpOutcome = _enum("FollowUpOutcome", models.FollowUpOutcome.values, "How a closed follow-up ended.")
+FollowUpSource = _enum(
+    "FollowUpSource", models.FollowUpSource.values, "What opened it: a detractor's NPS answer or a win-back answer."
+)
+ReplyMailStatus = _enum("ReplyMailStatus", models.ReplyMailStatus.values, "Whether a reply's email went out.")
 
 
 WinbackSurveyKind = graphene.Enum(
@@ -295,8 +302,27 @@ class ReturnRequestConnection(graphene.relay.Connection):
         return root.queryset.count()
 
 
+class InquiryReply(graphene.ObjectType):
+    """Staff's answer to an inquiry, emailed to the customer; `mailStatus` FAILED means it did not go out (yet)."""
+
+    id = graphene.ID(required=True)
+    at = graphene.DateTime(required=True)
+    by = graphene.String(required=True, description="The staff member's email address.")
+    message = graphene.String(required=True)
+    mail_status = graphene.Field(graphene.NonNull(ReplyMailStatus))
+    mail_outcome = graphene.String(description="What the mail server said, e.g. why it refused.")
+
+    @staticmethod
+    def resolve_id(root: models.InquiryReply, info: Any) -> str:
+        return global_id("InquiryReply", root.pk)
+
+    @staticmethod
+    def resolve_mail_outcome(root: models.InquiryReply, info: Any) -> str | None:
+        return root.mail_outcome or None
+
+
 class Inquiry(graphene.ObjectType):
-    """A message from the shop's contact form."""
+    """A message from the shop's contact form, with staff's replies and internal note."""
 
     id = graphene.ID(required=True)
     status = graphene.Field(graphene.NonNull(InquiryStatus))
@@ -306,10 +332,22 @@ class Inquiry(graphene.ObjectType):
     topic = graphene.Field(graphene.NonNull(InquiryTopic))
     message = graphene.String(required=True)
     created_at = graphene.DateTime(required=True)
+    replies = graphene.List(graphene.NonNull(InquiryReply), required=True, description="Staff's replies, oldest first.")
+    note = graphene.String(description="Staff's internal note; the customer never sees it.")
+    answered_at = graphene.DateTime(description="When staff first replied.")
+    closed_at = graphene.DateTime()
 
     @staticmethod
     def resolve_id(root: models.Inquiry, info: Any) -> str:
         return global_id("Inquiry", root.pk)
+
+    @staticmethod
+    def resolve_replies(root: models.Inquiry, info: Any) -> Any:
+        return root.replies.all()  # prefetched for a page of `inquiries`: no query per inquiry
+
+    @staticmethod
+    def resolve_note(root: models.Inquiry, info: Any) -> str | None:
+        return root.note or None
 
     @staticmethod
     def resolve_order_id(root: models.Inquiry, info: Any) -> str | None:
@@ -325,6 +363,78 @@ class InquiryConnection(graphene.relay.Connection):
     @staticmethod
     def resolve_total_count(root: Any, info: Any) -> int:
         return root.queryset.count()
+
+
+class FollowUp(graphene.ObjectType):
+    """Staff closing the loop with a customer whose answer opened it (a detractor's NPS answer, a win-back answer)."""
+
+    id = graphene.ID(required=True)
+    source = graphene.Field(graphene.NonNull(FollowUpSource))
+    score = graphene.Int(description="The NPS score (DETRACTOR); null for a win-back answer.")
+    comment = graphene.String(description="The customer's words with the answer.")
+    reasons = graphene.List(
+        graphene.NonNull(graphene.String), required=True, description="A win-back answer's WinbackReason codes."
+    )
+    profile = graphene.Field(graphene.NonNull(FanProfile))
+    status = graphene.Field(graphene.NonNull(FollowUpStatus))
+    outcome = graphene.Field(FollowUpOutcome)
+    created_at = graphene.DateTime(required=True)
+    first_contact_at = graphene.DateTime()
+    closed_at = graphene.DateTime()
+    closed_by = graphene.String()
+    note = graphene.String(description="Staff's note.")
+
+    @staticmethod
+    def resolve_id(root: models.FollowUp, info: Any) -> str:
+        return global_id("FollowUp", root.pk)
+
+    @staticmethod
+    def resolve_comment(root: models.FollowUp, info: Any) -> str | None:
+        return root.comment or None
+
+    @staticmethod
+    def resolve_reasons(root: models.FollowUp, info: Any) -> list[str]:
+        answer = root.winback_response if root.winback_response_id is not None else None
+        return [str(reason) for reason in answer.reasons or []] if answer is not None else []
+
+    @staticmethod
+    def resolve_note(root: models.FollowUp, info: Any) -> str | None:
+        return root.note or None
+
+    @staticmethod
+    def resolve_closed_by(root: models.FollowUp, info: Any) -> str | None:
+        return root.closed_by or None
+
+
+class FirstContactFigures(graphene.ObjectType):
+    """How soon staff reach the customers whose answers opened follow-ups (the method's anchor: within a week)."""
+
+    median_hours = graphene.Float(description="Median hours from opening to first contact; null before any.")
+    within_target_rate = graphene.Float(
+        description="Share contacted within targetDays, of those contacted or waiting longer than that."
+    )
+    target_days = graphene.Int(required=True)
+    contacted = graphene.Int(required=True)
+    waiting = graphene.Int(required=True, description="Open and not contacted yet.")
+    overdue = graphene.Int(required=True, description="Waiting longer than targetDays.")
+
+
+class FollowUpConnection(graphene.relay.Connection):
+    class Meta:
+        node = FollowUp
+
+    total_count = graphene.Int(required=True)
+    first_contact = graphene.Field(
+        graphene.NonNull(FirstContactFigures), description="Time to first contact over every follow-up (one query)."
+    )
+
+    @staticmethod
+    def resolve_total_count(root: Any, info: Any) -> int:
+        return root.queryset.count()
+
+    @staticmethod
+    def resolve_first_contact(root: Any, info: Any) -> Any:
+        return first_contact(now=timezone.now(), using=root.queryset.db)
 
 
 class WinbackResponse(graphene.ObjectType):

@@ -23,6 +23,8 @@ SNAPSHOT_MODELS = (
     models.Inquiry,
     models.WinbackResponse,
     models.ConsentChange,
+    models.FollowUp,
+    models.InquiryReply,
     Order,
     OrderLine,
     OrderReturn,

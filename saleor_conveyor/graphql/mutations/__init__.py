@@ -2,7 +2,8 @@
 
 from .base import ConveyorMutation
 from .consent import Resubscribe
-from .inquiries import SubmitInquiry
+from .follow_ups import UpdateFollowUp
+from .inquiries import ReplyToInquiry, ResendInquiryReply, SubmitInquiry, UpdateInquiry
 from .returns import DecideReturn, RequestReturn
 from .surveys import SubmitFanSurvey, SubmitNps, Unsubscribe
 from .winback import SubmitWinbackSurvey
@@ -10,11 +11,15 @@ from .winback import SubmitWinbackSurvey
 __all__ = [
     "ConveyorMutation",
     "DecideReturn",
+    "ReplyToInquiry",
     "RequestReturn",
+    "ResendInquiryReply",
     "Resubscribe",
     "SubmitFanSurvey",
     "SubmitInquiry",
     "SubmitNps",
     "SubmitWinbackSurvey",
     "Unsubscribe",
+    "UpdateFollowUp",
+    "UpdateInquiry",
 ]
