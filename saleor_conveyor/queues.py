@@ -6,7 +6,7 @@ Each list is one query for the page (the customer's profile joined, replies pref
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from .models import FollowUp, FollowUpStatus, Inquiry, InquiryStatus
 
@@ -27,6 +27,18 @@ def inquiry_list(status: str | None = None, *, using: str = DEFAULT_DB_ALIAS) ->
     if status is not None:
         rows = rows.filter(status=status)
     return rows.order_by("-created_at", "id")
+
+
+def inquiry_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Inquiries per status (one query)."""
+    rows = Inquiry.objects.using(using).values_list("status").annotate(count=Count("id")).order_by()
+    return dict(rows)
+
+
+def follow_up_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Follow-ups per status (one query)."""
+    rows = FollowUp.objects.using(using).values_list("status").annotate(count=Count("id")).order_by()
+    return dict(rows)
 
 
 def open_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:

@@ -19,6 +19,8 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "必要な権限: {permission}。ショップの管理者に権限の追加を依頼してください。",
         "download_csv": "CSV をダウンロード",
         "show_table": "数値を表で見る",
+        "inquiries": "問い合わせ",
+        "follow_ups": "フォローアップ",
     },
     "en": {
         "console": "Fan Conveyor",
@@ -34,6 +36,8 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "It needs the {permission} permission. Ask your shop's administrator to add it.",
         "download_csv": "Download CSV",
         "show_table": "Show the numbers as a table",
+        "inquiries": "Inquiries",
+        "follow_ups": "Follow-ups",
     },
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from . import customers, dashboard, overview, views, widgets
+from . import customers, dashboard, follow_ups, inquiries, overview, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -25,4 +25,11 @@ urlpatterns += [
     path("widgets/customer/", widgets.customer_widget, name="conveyor-console-widget-customer"),
     path("widgets/order/", widgets.order_widget, name="conveyor-console-widget-order"),
     path("widgets/home/", widgets.home_widget, name="conveyor-console-widget-home"),
+]
+# Work queues: inquiries and follow-ups (issue 16)
+urlpatterns += [
+    path("inquiries/", inquiries.inquiry_list, name="conveyor-console-inquiries"),
+    path("inquiries/<uuid:inquiry_id>/", inquiries.inquiry_page, name="conveyor-console-inquiry"),
+    path("follow-ups/", follow_ups.follow_up_list, name="conveyor-console-follow-ups"),
+    path("follow-ups/<int:follow_up_id>/", follow_ups.follow_up_page, name="conveyor-console-follow-up"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -117,6 +118,37 @@ def home(request: HttpRequest) -> HttpResponse:
 def console_page(permission: str) -> Any:
     """Wrap a console view: a staff member holding `permission`, else the sign-in or refusal page."""
     return auth.staff_page(permission, refused=refused)
+
+
+def console_form(permission: str) -> Any:
+    """Wrap a console view whose page posts forms: a staff member holding `permission`, and every POST checked
+    against forgery. Inside the Dashboard's iframe (another site: no cookies, so no CSRF cookie) the form carries
+    the console session in `s`, a secret only our page holds, which is that proof; any other POST gets Django's
+    CSRF check (the cookie and the form's token), as the sign-in form does."""
+
+    def wrap(view: Any) -> Any:
+        guarded = console_page(permission)(view)
+        checked = pages.csrf_checked(guarded)
+
+        @functools.wraps(view)
+        def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in ("GET", "HEAD", "POST"):
+                return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+            if request.method == "POST" and _dashboard_session_posted(request):
+                return guarded(request, *args, **kwargs)
+            return checked(request, *args, **kwargs)
+
+        return page
+
+    return wrap
+
+
+def _dashboard_session_posted(request: HttpRequest) -> bool:
+    token = request.POST.get(auth.SESSION_PARAM)
+    if not token:
+        return False
+    identity = auth.identity_from_request(request)
+    return identity is not None and identity.via == auth.VIA_DASHBOARD and identity.session == token
 
 
 def _sign_in_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:

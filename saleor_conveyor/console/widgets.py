@@ -29,6 +29,8 @@ from ..events import host_id_problem
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_config, get_host
 from ..models import (
     FanProfile,
+    FollowUp,
+    FollowUpStatus,
     Inquiry,
     InquiryStatus,
     NpsResponse,
@@ -69,6 +71,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "open_work": "未対応の仕事",
         "staff_tasks": "スタッフタスク",
         "open_inquiries": "問い合わせ",
+        "open_follow_ups": "フォローアップ",
         "requested_returns": "返品依頼",
         "widget_refused_token": (
             "ダッシュボードからのトークンがないか、期限切れか、このアプリのものではないか、スタッフのものではありません。"
@@ -101,6 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "open_work": "Open work",
         "staff_tasks": "Staff tasks",
         "open_inquiries": "Inquiries",
+        "open_follow_ups": "Follow-ups",
         "requested_returns": "Returns asked",
         "widget_refused_token": (
             "The Dashboard's token is missing, expired, not for this app, or not a staff member's. Reload the page."
@@ -249,6 +253,12 @@ def home_widget(request: HttpRequest, words: dict[str, str]) -> HttpResponse:
         "requested_returns": ReturnRequest.objects.using(using).filter(status=ReturnStatus.REQUESTED).count(),
         "open_inquiries": (
             Inquiry.objects.using(using).filter(status=InquiryStatus.OPEN).count()
+            if identity.can(MANAGE_USERS)
+            else None
+        ),
+        # Follow-ups not closed yet (open or contacted): detractors and win-back answers waiting for staff.
+        "open_follow_ups": (
+            FollowUp.objects.using(using).exclude(status=FollowUpStatus.CLOSED).count()
             if identity.can(MANAGE_USERS)
             else None
         ),
