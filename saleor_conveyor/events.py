@@ -267,19 +267,23 @@ class FanSurveyAnswered:
         return FanSurveyAnswered(self.customer.validate(), fan_degree, liking, self.answered_at, _comment(self.comment))
 
 
-def _comment(comment: object) -> str:
-    if comment is None:
-        return ""
-    if not isinstance(comment, str):
-        raise ConveyorError("comment must be text.", field="comment")
-    comment = storable(comment, "comment")
-    if len(comment) > COMMENT_MAX:
+def bounded_text(text: object, field: str, max_length: int) -> str:
+    """Text of at most `max_length` characters a column can hold: not text, or a NUL, is INVALID; longer is
+    OUT_OF_RANGE (customers' comments, staff's replies and notes)."""
+    if not isinstance(text, str):
+        raise ConveyorError(f"{field} must be text.", field=field)
+    text = storable(text, field)
+    if len(text) > max_length:
         raise ConveyorError(
-            f"comment is {len(comment)} characters; at most {COMMENT_MAX} are kept.",
-            field="comment",
+            f"{field} is {len(text)} characters; at most {max_length} are kept.",
+            field=field,
             code=ErrorCode.OUT_OF_RANGE,
         )
-    return comment
+    return text
+
+
+def _comment(comment: object) -> str:
+    return "" if comment is None else bounded_text(comment, "comment", COMMENT_MAX)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ a note (`conveyor.update_follow_up`). Lists read `queues.follow_up_list`, as the
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from .. import conveyor, measures, queues
@@ -20,13 +21,10 @@ from ..engine.follow_ups import OUTCOMES
 from ..errors import ConveyorError
 from ..hosts import MANAGE_USERS, get_config, get_host
 from ..models import FollowUp, FollowUpStatus
-from . import views
+from . import queue_pages, views
 from .customers import TEXTS as CUSTOMER_TEXTS
 from .customers import TIMELINE_SHOWN, customer_url, profile_row
 from .views import console_form, console_page, console_url, render_console
-
-PAGE_SIZE = 50
-EXCERPT = 120
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -135,29 +133,13 @@ views.NAVIGATION.append(("follow-ups", "follow_ups"))
 DONE = ("contacted", "closed", "noted")
 
 
-def follow_up_url(request: HttpRequest, follow_up_id: int, **query: Any) -> str:
-    """A follow-up's page (`follow-ups/<id>/`), carrying the session and language as console_url does."""
-    listed, _, carried = console_url(request, "follow-ups", **query).partition("?")
-    return f"{listed}{follow_up_id}/{'?' + carried if carried else ''}"
+def follow_up_url(request: HttpRequest, follow_up_id: Any, **query: Any) -> str:
+    """An item's page (`follow-ups/<id>/`)."""
+    return queue_pages.item_url(request, "follow-ups", follow_up_id, **query)
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
     return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
-
-
-def _status_from(request: HttpRequest) -> str:
-    status = request.GET.get("status", FollowUpStatus.OPEN)
-    return status if status in FollowUpStatus.values else FollowUpStatus.OPEN
-
-
-def _page_number(request: HttpRequest) -> int:
-    raw = request.GET.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
-
-
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT else f"{text[: EXCERPT - 1]}…"
 
 
 def _first_contact_figures(figures: measures.FirstContact, words: dict[str, str]) -> list[dict[str, str]]:
@@ -189,30 +171,17 @@ def _first_contact_figures(figures: measures.FirstContact, words: dict[str, str]
 def follow_up_list(request: HttpRequest) -> HttpResponse:
     """Staff's call list: open (who waited longest first), contacted, closed; the time to first contact above it."""
     words = _words(request)
-    status = _status_from(request)
+    status = queue_pages.status_from(request, FollowUpStatus.values)
     using = get_host().replica_alias()
     now = timezone.now()
-    number = _page_number(request)
-    offset = (number - 1) * PAGE_SIZE
-    listed = list(queues.follow_up_list(status, using=using)[offset : offset + PAGE_SIZE + 1])
-    has_next = len(listed) > PAGE_SIZE
+    listed, links = queue_pages.paged(request, "follow-ups", queues.follow_up_list(status, using=using), status)
     counts = queues.follow_up_counts(using=using)
     context = {
-        "tabs": [
-            {
-                "status": value,
-                "label": words[f"status_{value}"],
-                "count": counts.get(value, 0),
-                "url": console_url(request, "follow-ups", status=value),
-                "current": value == status,
-            }
-            for value in FollowUpStatus.values
-        ],
+        "tabs": queue_pages.tabs(request, "follow-ups", FollowUpStatus.values, status, counts, words),
         "figures": _first_contact_figures(measures.first_contact(now=now, using=using), words),
-        "rows": [_row(request, follow_up, words, now) for follow_up in listed[:PAGE_SIZE]],
+        "rows": [_row(request, follow_up, words, now) for follow_up in listed],
         "status_label": words[f"status_{status}"],
-        "previous_url": console_url(request, "follow-ups", status=status, page=number - 1) if number > 1 else None,
-        "next_url": console_url(request, "follow-ups", status=status, page=number + 1) if has_next else None,
+        **links,
     }
     return render_console(request, "follow_ups.html", context, words=TEXTS)
 
@@ -224,7 +193,7 @@ def _row(request: HttpRequest, follow_up: FollowUp, words: dict[str, str], now: 
         "source": words[f"source_{follow_up.source}"],
         "status": words[f"status_{follow_up.status}"],
         "outcome": words.get(f"outcome_{follow_up.outcome}", "") if follow_up.outcome else "",
-        "excerpt": _excerpt(follow_up.comment),
+        "excerpt": queue_pages.excerpt(follow_up.comment),
         "waited": words["days"].format(days=max((until - follow_up.created_at).days, 0)),
         "url": follow_up_url(request, follow_up.pk),
     }
@@ -238,13 +207,9 @@ def follow_up_page(request: HttpRequest, follow_up_id: int) -> HttpResponse:
     if follow_up is None:
         context = {"reason": "not_found", "heading": words["no_follow_up"], "message": words["back_to_follow_ups"]}
         return render_console(request, "notice.html", context, words=TEXTS, status=404)
-    if request.method == "POST":
-        try:
-            done = _act(request, follow_up)
-        except ConveyorError as error:
-            return _show(request, follow_up, words, refused=error, status=400)
-        return HttpResponseRedirect(follow_up_url(request, follow_up.pk, done=done), status=303)
-    return _show(request, follow_up, words)
+    return queue_pages.item_page(
+        request, follow_up, act=_act, show=functools.partial(_show, words=words), url=follow_up_url
+    )
 
 
 def _act(request: HttpRequest, follow_up: FollowUp) -> str:
@@ -267,8 +232,8 @@ def _act(request: HttpRequest, follow_up: FollowUp) -> str:
 def _show(
     request: HttpRequest,
     follow_up: FollowUp,
-    words: dict[str, str],
     *,
+    words: dict[str, str],
     refused: ConveyorError | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -295,6 +260,6 @@ def _show(
         "refused": words["refused"].format(message=refused.message) if refused else None,
         "refused_field": refused.field if refused else None,
         "typed_note": request.POST.get("note", follow_up.note) if refused else follow_up.note,
-        "lang_param": request.GET.get("lang") if request.GET.get("lang") in ("ja", "en") else None,
+        "lang_param": queue_pages.language_param(request),
     }
     return render_console(request, "follow_up.html", context, words=TEXTS, status=status)

@@ -8,23 +8,21 @@ Every form posts back to the inquiry's page, which answers with a redirect to it
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from .. import conveyor, queues
 from ..errors import ConveyorError
 from ..hosts import MANAGE_USERS, get_config, get_host
 from ..models import Inquiry, InquiryStatus
-from . import views
+from . import queue_pages, views
 from .customers import TEXTS as CUSTOMER_TEXTS
 from .customers import customer_url, profile_row
 from .views import console_form, console_page, console_url, render_console
-
-PAGE_SIZE = 50
-EXCERPT = 120
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -128,65 +126,36 @@ DONE = ("replied", "reply_failed", "noted", "closed", "reopened", "resent")
 
 
 def inquiry_url(request: HttpRequest, inquiry_id: Any, **query: Any) -> str:
-    """An inquiry's page (`inquiries/<id>/`), carrying the session and language as console_url does."""
-    listed, _, carried = console_url(request, "inquiries", **query).partition("?")
-    return f"{listed}{inquiry_id}/{'?' + carried if carried else ''}"
+    """An item's page (`inquiries/<id>/`)."""
+    return queue_pages.item_url(request, "inquiries", inquiry_id, **query)
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
     return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
 
 
-def _status_from(request: HttpRequest) -> str:
-    status = request.GET.get("status", InquiryStatus.OPEN)
-    return status if status in InquiryStatus.values else InquiryStatus.OPEN
-
-
-def _page_number(request: HttpRequest) -> int:
-    raw = request.GET.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
-
-
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT else f"{text[: EXCERPT - 1]}…"
-
-
 @console_page(MANAGE_USERS)
 def inquiry_list(request: HttpRequest) -> HttpResponse:
     """Staff's inbox: open, answered or closed inquiries, newest first, 50 a page."""
     words = _words(request)
-    status = _status_from(request)
+    status = queue_pages.status_from(request, InquiryStatus.values)
     using = get_host().replica_alias()
-    number = _page_number(request)
-    offset = (number - 1) * PAGE_SIZE
-    listed = list(queues.inquiry_list(status, using=using)[offset : offset + PAGE_SIZE + 1])
-    has_next = len(listed) > PAGE_SIZE
+    listed, links = queue_pages.paged(request, "inquiries", queues.inquiry_list(status, using=using), status)
     counts = queues.inquiry_counts(using=using)
     context = {
-        "tabs": [
-            {
-                "status": value,
-                "label": words[f"status_{value}"],
-                "count": counts.get(value, 0),
-                "url": console_url(request, "inquiries", status=value),
-                "current": value == status,
-            }
-            for value in InquiryStatus.values
-        ],
+        "tabs": queue_pages.tabs(request, "inquiries", InquiryStatus.values, status, counts, words),
         "rows": [
             {
                 "inquiry": row,
                 "topic": words.get(f"topic_{row.topic}", row.topic),
-                "excerpt": _excerpt(row.message),
+                "excerpt": queue_pages.excerpt(row.message),
                 "replies": len(row.replies.all()),
                 "url": inquiry_url(request, row.pk),
             }
-            for row in listed[:PAGE_SIZE]
+            for row in listed
         ],
         "status_label": words[f"status_{status}"],
-        "previous_url": console_url(request, "inquiries", status=status, page=number - 1) if number > 1 else None,
-        "next_url": console_url(request, "inquiries", status=status, page=number + 1) if has_next else None,
+        **links,
     }
     return render_console(request, "inquiries.html", context, words=TEXTS)
 
@@ -207,13 +176,9 @@ def inquiry_page(request: HttpRequest, inquiry_id: uuid.UUID) -> HttpResponse:
     if inquiry is None:
         context = {"reason": "not_found", "heading": words["no_inquiry"], "message": words["back_to_inquiries"]}
         return render_console(request, "notice.html", context, words=TEXTS, status=404)
-    if request.method == "POST":
-        try:
-            done = _act(request, inquiry)
-        except ConveyorError as error:
-            return _show(request, inquiry, words, refused=error, status=400)
-        return HttpResponseRedirect(inquiry_url(request, inquiry.pk, done=done), status=303)
-    return _show(request, inquiry, words)
+    return queue_pages.item_page(
+        request, inquiry, act=_act, show=functools.partial(_show, words=words), url=inquiry_url
+    )
 
 
 def _act(request: HttpRequest, inquiry: Inquiry) -> str:
@@ -247,8 +212,8 @@ def _act(request: HttpRequest, inquiry: Inquiry) -> str:
 def _show(
     request: HttpRequest,
     inquiry: Inquiry,
-    words: dict[str, str],
     *,
+    words: dict[str, str],
     refused: ConveyorError | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -274,6 +239,6 @@ def _show(
         "refused_field": refused.field if refused else None,
         "typed": request.POST.get("message", "") if refused and request.POST.get("action") == "reply" else "",
         "closed": inquiry.status == InquiryStatus.CLOSED,
-        "lang_param": request.GET.get("lang") if request.GET.get("lang") in ("ja", "en") else None,
+        "lang_param": queue_pages.language_param(request),
     }
     return render_console(request, "inquiry.html", context, words=TEXTS, status=status)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..engine.follow_ups import FollowUpState, Refusal, follow_up_step, opens_follow_up
 from ..errors import ConveyorError, ErrorCode
-from ..events import storable
+from ..events import bounded_text
 from ..models import FollowUp, FollowUpSource, FollowUpStatus, NpsResponse, WinbackResponse
 from ..sql import Batch
 
@@ -60,18 +60,9 @@ def open_winback_follow_up(response: WinbackResponse, *, now: datetime) -> Follo
     )
 
 
-def checked_note(note: object, field: str = "note") -> str:
+def checked_note(note: object) -> str:
     """Staff's note: text of at most NOTE_MAX characters, storable (no NUL); INVALID / OUT_OF_RANGE otherwise."""
-    if not isinstance(note, str):
-        raise ConveyorError(f"{field} must be text.", field=field)
-    note = storable(note, field)
-    if len(note) > NOTE_MAX:
-        raise ConveyorError(
-            f"{field} is {len(note)} characters; at most {NOTE_MAX} are accepted.",
-            field=field,
-            code=ErrorCode.OUT_OF_RANGE,
-        )
-    return note
+    return bounded_text(note, "note", NOTE_MAX)
 
 
 def update_follow_up(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..errors import ConveyorError, ErrorCode
-from ..events import InquirySubmitted, storable
+from ..events import InquirySubmitted, bounded_text
 from ..models import Inquiry, InquiryReply, InquiryStatus, ReplyMailStatus
 from ..sql import on_commit
 from ._locking import lock_inquiry_key
@@ -65,15 +65,9 @@ def submit_inquiry(inquiry: InquirySubmitted, *, now: datetime | None = None) ->
 
 def reply_to_inquiry(inquiry_id: str, *, message: str, by: str, now: datetime | None = None) -> InquiryReply:
     """Record staff's reply and mark the inquiry ANSWERED; the delivery side mails it to the customer after commit."""
-    if not isinstance(message, str) or not message.strip():
+    message = bounded_text(message, "message", REPLY_MAX)
+    if not message.strip():
         raise ConveyorError("Write a reply.", field="message")
-    message = storable(message, "message")
-    if len(message) > REPLY_MAX:
-        raise ConveyorError(
-            f"message is {len(message)} characters; at most {REPLY_MAX} are accepted.",
-            field="message",
-            code=ErrorCode.OUT_OF_RANGE,
-        )
     now = now or timezone.now()
     with transaction.atomic():
         inquiry = _inquiry_for_update(inquiry_id)
