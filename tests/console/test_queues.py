@@ -213,3 +213,17 @@ def test_the_home_widget_counts_open_follow_ups_for_manage_users_only():
     assert 'data-figure="follow-ups">1<' in page
     orders_only = widget("home", make_app_token(staff_member("o@example.com", "MANAGE_ORDERS"))).content.decode()
     assert 'data-figure="follow-ups"' not in orders_only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_mail_server_keeps_the_reply_and_the_page_offers_to_send_it_again(settings):
+    staff = staff_member("staff@example.com", "MANAGE_USERS")
+    asked = inquiry("hanako@example.com")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2  # nothing listens there
+    client = as_staff(staff)
+    answer = client.post(f"{INQUIRIES}{asked.pk}/?lang=en", {"action": "reply", "message": "Tomorrow."}, follow=True)
+    page = page_of(answer)
+    assert 'data-done="reply_failed"' in page and 'data-mail="FAILED"' in page and 'data-form="resend"' in page
+    reply = InquiryReply.objects.get()
+    assert reply.message == "Tomorrow." and reply.mail_status == "FAILED" and Inquiry.objects.get().status == "ANSWERED"
