@@ -202,6 +202,9 @@ class Touchpoint(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # A staff task's: who did it (the staff member's email address) and what they noted (console/tasks.py).
+    done_by = models.CharField(max_length=254, blank=True, default="", db_default="")
+    note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -37,11 +37,13 @@ from .inquiries import submit_inquiry
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
 from .outbox import (
     complete_staff_task,
+    complete_staff_tasks,
     mark_touchpoints,
     open_staff_tasks,
     rebuild_profile,
     schedule_anniversaries,
     schedule_lapsed,
+    staff_tasks,
 )
 from .returns import decide_return, order_for_return, request_return, return_window_days
 from .surveys import record_fan_survey, record_nps
@@ -58,6 +60,7 @@ __all__ = [
     "claim_touchpoint",
     "claim_touchpoints",
     "complete_staff_task",
+    "complete_staff_tasks",
     "customers",
     "dashboard",
     "decide_return",
@@ -95,6 +98,7 @@ __all__ = [
     "returns",
     "schedule_anniversaries",
     "schedule_lapsed",
+    "staff_tasks",
     "submit_inquiry",
     "surveys",
     "unsubscribe",

@@ -14,7 +14,7 @@ from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, Gr
 
 from .. import measures
 from .. import timeline as timelines
-from ..conveyor import find_profile
+from ..conveyor import find_profile, staff_tasks
 from ..errors import ConveyorError
 from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
@@ -26,6 +26,7 @@ from . import loaders
 from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .measures import Cohort, RulePerformance, StageFlow
 from .mutations import (
+    CompleteStaffTasks,
     DecideReturn,
     RequestReturn,
     Resubscribe,
@@ -35,6 +36,7 @@ from .mutations import (
     SubmitWinbackSurvey,
     Unsubscribe,
 )
+from .staff_tasks import StaffTaskConnection, StaffTaskStatus, share_profiles
 from .types import (
     ConveyorStats,
     FanProfile,
@@ -134,6 +136,13 @@ class Query(graphene.ObjectType):
         after=graphene.String(),
         status=graphene.Argument(InquiryStatus),
         description="Staff (MANAGE_USERS): contact-form messages, newest first.",
+    )
+    staff_tasks = graphene.Field(
+        StaffTaskConnection,
+        status=graphene.Argument(StaffTaskStatus, description="Default: open and done."),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_ORDERS): staff tasks (paper cards, calls); open ones oldest due first.",
     )
     winback_responses = graphene.Field(
         WinbackResponseConnection,
@@ -240,6 +249,15 @@ class Query(graphene.ObjectType):
         return paginate(rows, InquiryConnection, first, after)
 
     @staticmethod
+    def resolve_staff_tasks(
+        root: Any, info: Any, status: str | None = None, first: int | None = None, after: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        page = paginate(staff_tasks(status, using=_staff_reads()), StaffTaskConnection, first, after)
+        share_profiles([edge.node for edge in page.edges])
+        return page
+
+    @staticmethod
     def resolve_winback_responses(
         root: Any, info: Any, kind: str | None = None, first: int | None = None, after: str | None = None
     ) -> Any:
@@ -259,6 +277,7 @@ class Mutation(graphene.ObjectType):
     unsubscribe = Unsubscribe.Field()
     submit_winback_survey = SubmitWinbackSurvey.Field()
     resubscribe = Resubscribe.Field()
+    complete_staff_tasks = CompleteStaffTasks.Field(description="Staff (MANAGE_ORDERS).")
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

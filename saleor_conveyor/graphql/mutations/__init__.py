@@ -4,10 +4,12 @@ from .base import ConveyorMutation
 from .consent import Resubscribe
 from .inquiries import SubmitInquiry
 from .returns import DecideReturn, RequestReturn
+from .staff_tasks import CompleteStaffTasks
 from .surveys import SubmitFanSurvey, SubmitNps, Unsubscribe
 from .winback import SubmitWinbackSurvey
 
 __all__ = [
+    "CompleteStaffTasks",
     "ConveyorMutation",
     "DecideReturn",
     "RequestReturn",
