@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property, lru_cache
 from typing import Any
@@ -19,7 +19,7 @@ from .. import conf
 from ..config import ConveyorConfig
 from ..events import client_address_or_none
 from ..sql import Table
-from .base import ConveyorHost, OrderInfo
+from .base import ConveyorHost, OrderInfo, ShippingAddress
 
 _PERMISSION_CODENAMES = {
     "MANAGE_USERS": "conveyor_manage_users",
@@ -160,3 +160,7 @@ class DjangoHost(ConveyorHost):
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
         create = _callable(conf.CREATE_RETURN)
         return create(order_id, lines) if create is not None else ""
+
+    def shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, ShippingAddress]:
+        source = _callable(conf.SHIPPING_ADDRESSES)
+        return source(list(order_ids)) if source is not None and order_ids else {}
