@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from . import customers, dashboard, overview, views, widgets
+from . import customers, dashboard, overview, returns, tasks, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -25,4 +25,10 @@ urlpatterns += [
     path("widgets/customer/", widgets.customer_widget, name="conveyor-console-widget-customer"),
     path("widgets/order/", widgets.order_widget, name="conveyor-console-widget-order"),
     path("widgets/home/", widgets.home_widget, name="conveyor-console-widget-home"),
+]
+# Work queues: staff tasks and returns (issue 16)
+urlpatterns += [
+    path("tasks/", tasks.task_list, name="conveyor-console-tasks"),
+    path("tasks/print/", tasks.print_batch, name="conveyor-console-tasks-print"),
+    path("returns/", returns.return_list, name="conveyor-console-returns"),
 ]
