@@ -49,7 +49,7 @@ def test_open_tasks_show_the_customer_order_what_to_write_address_and_due_date()
     assert "Hand-written thank-you card (paper)" in page and "Dear 山田 花子," in page
     assert "〒150-0001" in page and "東京都渋谷区神南1-1-3" in page and "コーポ渋谷 201" in page
     assert "¥12,000" in page and tasks[0].due_at.strftime("%Y-%m-%d") in page
-    assert 'name="task" value="%d"' % tasks[0].pk in page
+    assert f'name="task" value="{tasks[0].pk}"' in page
     japanese = as_staff(orders_staff_2()).get(f"{TASKS}?lang=ja").content.decode()
     assert "スタッフタスク" in japanese and "山田 花子 様" in japanese
 
