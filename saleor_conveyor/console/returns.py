@@ -21,6 +21,7 @@ from ..pages import base as pages
 from ..pages.returns import TEXTS as CUSTOMER_WORDS
 from . import views
 from .customers import _page_number
+from .texts import COMMON
 from .views import console_page, console_url, render_console, staff_form
 
 PAGE_SIZE = 50
@@ -111,7 +112,10 @@ TEXTS: dict[str, dict[str, str]] = {
 for _language, _words in TEXTS.items():
     _words.update({key: CUSTOMER_WORDS[_language][key] for key in _REASONS})
 
-views.NAVIGATION.append(("returns", "returns"))
+views.NAVIGATION.append(("returns", "nav_returns"))
+# The navigation is drawn on every console page, in the words every page has.
+for _language, _label in (("ja", "返品"), ("en", "Returns")):
+    COMMON[_language]["nav_returns"] = _label
 
 
 def _words(request: HttpRequest) -> dict[str, str]:

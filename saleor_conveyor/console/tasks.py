@@ -22,6 +22,7 @@ from ..models import Purchase, Touchpoint, TouchpointStatus
 from ..pages import base as pages
 from . import views
 from .customers import _money, _page_number
+from .texts import COMMON
 from .views import console_page, console_url, render_console, staff_form
 
 PAGE_SIZE = 50
@@ -116,7 +117,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-views.NAVIGATION.append(("tasks", "tasks"))
+views.NAVIGATION.append(("tasks", "nav_tasks"))
+# The navigation is drawn on every console page, in the words every page has.
+for _language, _label in (("ja", "スタッフタスク"), ("en", "Staff tasks")):
+    COMMON[_language]["nav_tasks"] = _label
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
