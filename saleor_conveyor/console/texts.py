@@ -19,6 +19,9 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "必要な権限: {permission}。ショップの管理者に権限の追加を依頼してください。",
         "download_csv": "CSV をダウンロード",
         "show_table": "数値を表で見る",
+        # Navigation labels of pages whose own words are not on every page.
+        "customers": "顧客",
+        "nav_overview": "概要",
     },
     "en": {
         "console": "Fan Conveyor",
@@ -34,6 +37,9 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "It needs the {permission} permission. Ask your shop's administrator to add it.",
         "download_csv": "Download CSV",
         "show_table": "Show the numbers as a table",
+        # Navigation labels of pages whose own words are not on every page.
+        "customers": "Customers",
+        "nav_overview": "Overview",
     },
 }
 
