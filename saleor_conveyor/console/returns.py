@@ -19,12 +19,9 @@ from ..hosts import MANAGE_ORDERS, get_host
 from ..models import ReturnRequest, ReturnStatus
 from ..pages import base as pages
 from ..pages.returns import TEXTS as CUSTOMER_WORDS
-from . import views
-from .customers import _page_number
-from .texts import COMMON
+from . import queues
 from .views import console_page, console_url, render_console, staff_form
 
-PAGE_SIZE = 50
 NO_REQUEST = str(uuid.UUID(int=0))
 NOTE_MAX = 2000
 SHOWN = ("requested", "decided")
@@ -112,19 +109,11 @@ TEXTS: dict[str, dict[str, str]] = {
 for _language, _words in TEXTS.items():
     _words.update({key: CUSTOMER_WORDS[_language][key] for key in _REASONS})
 
-views.NAVIGATION.append(("returns", "nav_returns"))
-# The navigation is drawn on every console page, in the words every page has.
-for _language, _label in (("ja", "返品"), ("en", "Returns")):
-    COMMON[_language]["nav_returns"] = _label
+queues.add_to_navigation("returns", {"ja": "返品", "en": "Returns"})
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
-    return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
-
-
-def _shown(request: HttpRequest) -> str:
-    shown = request.GET.get("show", "requested")
-    return shown if shown in SHOWN else "requested"
+    return queues.page_words(request, TEXTS)
 
 
 def return_requests(shown: str, *, using: str) -> QuerySet[ReturnRequest]:
@@ -188,23 +177,14 @@ def _render(
     failed: str = "",
     note: str = "",
 ) -> HttpResponse:
-    shown = _shown(request)
+    shown = queues.choice(request, "show", SHOWN)
     rows = return_requests(shown, using=get_host().replica_alias())
-    number = _page_number(request)
-    offset = (number - 1) * PAGE_SIZE
-    listed = list(rows[offset : offset + PAGE_SIZE + 1])
-    has_next = len(listed) > PAGE_SIZE
-    listed = listed[:PAGE_SIZE]
-    total = rows.count()
-    pages_count = max(1, -(-total // PAGE_SIZE))
+    listed, pager = queues.page_of(request, rows, words, "returns", show=shown)
     context = {
         "rows": [_row(found, words, failed=failed, error=error, note=note) for found in listed],
         "shown": shown,
         "filters": [(value, words[f"shown_{value}"], console_url(request, "returns", show=value)) for value in SHOWN],
-        "found_text": words["found"].format(count=f"{total:,}"),
-        "page_text": words["page"].format(page=number, pages=pages_count),
-        "previous_url": console_url(request, "returns", show=shown, page=number - 1) if number > 1 else None,
-        "next_url": console_url(request, "returns", show=shown, page=number + 1) if has_next else None,
+        **pager,
         "action": console_url(request, "returns", show=shown),
         "note_hint": words["note_hint"].format(max=NOTE_MAX),
         "note_max": NOTE_MAX,

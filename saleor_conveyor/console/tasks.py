@@ -20,12 +20,10 @@ from ..errors import ConveyorError, ErrorCode
 from ..hosts import MANAGE_ORDERS, ShippingAddress, get_config, get_host
 from ..models import Purchase, Touchpoint, TouchpointStatus
 from ..pages import base as pages
-from . import views
-from .customers import _money, _page_number
-from .texts import COMMON
+from . import queues
+from .customers import _money
 from .views import console_page, console_url, render_console, staff_form
 
-PAGE_SIZE = 50
 STATUSES = ("open", "done")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -119,19 +117,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-views.NAVIGATION.append(("tasks", "nav_tasks"))
-# The navigation is drawn on every console page, in the words every page has.
-for _language, _label in (("ja", "スタッフタスク"), ("en", "Staff tasks")):
-    COMMON[_language]["nav_tasks"] = _label
+queues.add_to_navigation("tasks", {"ja": "スタッフタスク", "en": "Staff tasks"})
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
-    return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
-
-
-def _status(request: HttpRequest) -> str:
-    status = request.GET.get("status", "open")
-    return status if status in STATUSES else "open"
+    return queues.page_words(request, TEXTS)
 
 
 def task_rows(tasks: Sequence[Touchpoint], words: dict[str, str]) -> list[dict[str, Any]]:
@@ -230,15 +220,9 @@ def _render(
     note: str = "",
     checked: set[int] | None = None,
 ) -> HttpResponse:
-    shown = _status(request)
+    shown = queues.choice(request, "status", STATUSES)
     tasks = conveyor.staff_tasks(shown.upper(), using=get_host().replica_alias())
-    number = _page_number(request)
-    offset = (number - 1) * PAGE_SIZE
-    listed = list(tasks[offset : offset + PAGE_SIZE + 1])
-    has_next = len(listed) > PAGE_SIZE
-    listed = listed[:PAGE_SIZE]
-    total = tasks.count()
-    pages_count = max(1, -(-total // PAGE_SIZE))
+    listed, pager = queues.page_of(request, tasks, words, "tasks", status=shown)
     lang = request.GET.get("lang") if request.GET.get("lang") in ("ja", "en") else None
     context = {
         "rows": task_rows(listed, words),
@@ -246,10 +230,7 @@ def _render(
         "statuses": [
             (value, words[f"status_{value}"], console_url(request, "tasks", status=value)) for value in STATUSES
         ],
-        "found_text": words["found"].format(count=f"{total:,}"),
-        "page_text": words["page"].format(page=number, pages=pages_count),
-        "previous_url": console_url(request, "tasks", status=shown, page=number - 1) if number > 1 else None,
-        "next_url": console_url(request, "tasks", status=shown, page=number + 1) if has_next else None,
+        **pager,
         "action": console_url(request, "tasks", status=shown),
         "note_hint": words["note_hint"].format(max=STAFF_NOTE_MAX),
         "note_max": STAFF_NOTE_MAX,
