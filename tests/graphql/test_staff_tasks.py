@@ -15,7 +15,7 @@ from saleor_conveyor.errors import ConveyorError, ErrorCode
 from saleor_conveyor.models import Touchpoint
 from tests.console.queues_shop import card_customers
 
-from ..factories import gid, touchpoint
+from ..factories import at_once, gid, touchpoint
 from .helpers import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +187,18 @@ def test_the_command_marks_one_task_done_through_the_same_service():
     with pytest.raises(ConveyorError) as refused:
         conveyor.complete_staff_task(987654321, "keiko")
     assert (refused.value.field, refused.value.code) == ("id", ErrorCode.NOT_FOUND)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_marking_overlapping_batches_at_once_neither_fails_and_the_first_keeps_each_task():
+    tasks = card_customers(4)
+    ids = [task.pk for task in tasks]
+    batches = [ids[:3], list(reversed(ids[1:]))]  # overlapping, in opposite orders: locked in id order, no deadlock
+    outcomes = at_once(2, lambda n: conveyor.complete_staff_tasks(batches[n], f"staff{n}@example.com", f"note {n}"))
+    assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
+    rows = list(Touchpoint.objects.filter(pk__in=ids).order_by("pk"))
+    assert all(row.status == "SENT" for row in rows)
+    assert rows[0].done_by == "staff0@example.com" and rows[3].done_by == "staff1@example.com"
+    assert all(
+        (row.done_by, row.note) in {("staff0@example.com", "note 0"), ("staff1@example.com", "note 1")} for row in rows
+    )
