@@ -35,6 +35,7 @@ from .mutations import (
     SubmitWinbackSurvey,
     Unsubscribe,
 )
+from .rule_book import RuleBook, UpdateRuleBook, resolve_rule_book
 from .types import (
     ConveyorStats,
     FanProfile,
@@ -141,6 +142,9 @@ class Query(graphene.ObjectType):
         first=graphene.Int(),
         after=graphene.String(),
         description="Staff (MANAGE_USERS): win-back and improvement survey answers, newest first.",
+    )
+    rule_book = graphene.Field(
+        graphene.NonNull(RuleBook), description="Staff (MANAGE_PLUGINS): the rule book in force and its last save."
     )
 
     @staticmethod
@@ -249,6 +253,10 @@ class Query(graphene.ObjectType):
             rows = rows.filter(kind=kind)
         return paginate(rows.order_by("-created_at", "-id"), WinbackResponseConnection, first, after)
 
+    @staticmethod
+    def resolve_rule_book(root: Any, info: Any) -> Any:
+        return resolve_rule_book(info)
+
 
 class Mutation(graphene.ObjectType):
     submit_nps = SubmitNps.Field()
@@ -259,6 +267,7 @@ class Mutation(graphene.ObjectType):
     unsubscribe = Unsubscribe.Field()
     submit_winback_survey = SubmitWinbackSurvey.Field()
     resubscribe = Resubscribe.Field()
+    update_rule_book = UpdateRuleBook.Field(description="Staff (MANAGE_PLUGINS).")
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

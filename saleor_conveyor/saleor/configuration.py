@@ -180,3 +180,13 @@ def settings_from_plugin_configuration(configuration: Iterable[Mapping[str, Any]
             continue  # an emptied number means "use the method's default"
         values[name] = value
     return values
+
+
+def rule_book_settings(book: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A whole rule book (`RuleBook.to_data()`) as the plugin's three settings, the way the Dashboard shows them:
+    `rule_book` (the rules), `amount_tiers` and `lapse_days`."""
+    return [
+        {"name": "rule_book", "value": _json_default({"rules": list(book.get("rules") or [])})},
+        {"name": "amount_tiers", "value": _json_default(dict(book.get("amount_tiers") or {}))},
+        {"name": "lapse_days", "value": str(book.get("lapse_days", DEFAULT_RULES["lapse_days"]))},
+    ]
