@@ -49,7 +49,7 @@ def warm_console() -> None:
     warm_default_figures(now=timezone.now())
 
 
-@shared_task(name="saleor_conveyor.rebuild_rule_book", ignore_result=True)
+@shared_task(name=delivery.REBUILD_RULE_BOOK, ignore_result=True)
 def rebuild_rule_book(change_id: int) -> None:
     """After a rule book save: replan every customer's outbox with it, recording progress on the change
     (conveyor/rule_book.py; resumes where a stopped run left off, a second run does nothing more)."""

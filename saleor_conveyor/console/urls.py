@@ -6,7 +6,14 @@ from typing import Any
 
 from django.urls import path
 
-from . import customers, dashboard, overview, views, widgets
+from . import (
+    customers,
+    dashboard,
+    overview,
+    rules,  # Rule editor (issue 16)
+    views,
+    widgets,
+)
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -25,4 +32,10 @@ urlpatterns += [
     path("widgets/customer/", widgets.customer_widget, name="conveyor-console-widget-customer"),
     path("widgets/order/", widgets.order_widget, name="conveyor-console-widget-order"),
     path("widgets/home/", widgets.home_widget, name="conveyor-console-widget-home"),
+]
+# Rule editor (issue 16)
+urlpatterns += [
+    path("rules/", rules.rules_page, name="conveyor-console-rules"),
+    path("rules/progress/", rules.rules_progress, name="conveyor-console-rules-progress"),
+    path("rules/preview/", rules.rules_preview, name="conveyor-console-rules-preview"),
 ]

@@ -2,10 +2,11 @@
 
 `update_rule_book` validates a whole book (every bad entry is told, nothing is saved), writes it through
 the host (`host.save_rule_book`: Saleor's plugin configuration, the sandbox's history row), records who
-changed what (`RuleBookChange`) and, once committed, starts the rebuild in the background (the
-`saleor_conveyor.rebuild_rule_book` task). `rebuild_step` applies the book in force to the next batch of
-customers, as `manage.py conveyor_rebuild` does, and records its progress on the change: a stopped rebuild
-resumes where it stopped, a rebuild run twice does nothing more, and one made obsolete by a newer save stops.
+changed what (`RuleBookChange`) and, once committed, sends `rule_book_saved`: the delivery side
+(`delivery.start_rebuild`) queues the `saleor_conveyor.rebuild_rule_book` task. `rebuild_step` applies the
+book in force to the next batch of customers, as `manage.py conveyor_rebuild` does, and records its
+progress on the change: a stopped rebuild resumes where it stopped, a rebuild run twice does nothing
+more, and one made obsolete by a newer save stops.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import signals
 from ..config import parse_rule_book, rule_book_issues
 from ..engine import RuleBookError
 from ..engine.rules import describe_changes
@@ -28,7 +30,6 @@ from .outbox import rebuild_profile
 
 logger = logging.getLogger(__name__)
 
-REBUILD_TASK = "saleor_conveyor.rebuild_rule_book"
 REBUILD_BATCH = 200
 CHANGED_BY_MAX = 254
 _LOCK = "conveyor.rule_book"
@@ -75,26 +76,9 @@ def update_rule_book(data: Any, *, by: str, now: datetime | None = None) -> Rule
             summary=describe_changes(before, after),
         )
         host.save_rule_book(after, by=change.changed_by)
-        change_id = change.pk
-        transaction.on_commit(lambda: start_rebuild(change_id))
+        saved = change
+        transaction.on_commit(lambda: signals.send(signals.rule_book_saved, sender=None, change=saved))
     return change
-
-
-def start_rebuild(change_id: int) -> bool:
-    """Ask a worker to run the change's rebuild (eagerly where Celery is eager); never raises: a rebuild not
-    started shows as waiting on the console page, which can start it again."""
-    from ..delivery import delivery_settings
-
-    if not delivery_settings().enqueue:
-        return False  # the tests' default (no broker), and a shop that switched enqueueing off
-    try:
-        from ..tasks import rebuild_rule_book
-
-        rebuild_rule_book.apply_async((change_id,), retry=False, ignore_result=True)
-        return True
-    except Exception:
-        logger.warning("conveyor: could not start the rebuild of rule book change %s", change_id, exc_info=True)
-        return False
 
 
 def rebuild_step(change_id: int, *, batch: int = REBUILD_BATCH, now: datetime | None = None) -> bool:
@@ -185,12 +169,10 @@ def rebuild_progress(change: RuleBookChange | None) -> Mapping[str, Any] | None:
 
 
 __all__ = [
-    "REBUILD_TASK",
     "latest_change",
     "rebuild_progress",
     "rebuild_step",
     "refused_entries",
     "run_rebuild",
-    "start_rebuild",
     "update_rule_book",
 ]
