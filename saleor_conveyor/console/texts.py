@@ -19,6 +19,7 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "必要な権限: {permission}。ショップの管理者に権限の追加を依頼してください。",
         "download_csv": "CSV をダウンロード",
         "show_table": "数値を表で見る",
+        "rules_nav": "ルール",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
     "en": {
         "console": "Fan Conveyor",
@@ -34,6 +35,7 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "It needs the {permission} permission. Ask your shop's administrator to add it.",
         "download_csv": "Download CSV",
         "show_table": "Show the numbers as a table",
+        "rules_nav": "Rules",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
 }
 
