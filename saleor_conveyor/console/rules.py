@@ -12,6 +12,7 @@ member's own address. Everything works by form POST; the only script adds condit
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +30,7 @@ from ..errors import ConveyorError
 from ..hosts import MANAGE_PLUGINS, get_config, get_host
 from ..models import FanProfile, RuleBookChange, Touchpoint
 from ..pages import base as pages
-from . import views
+from . import auth, views
 from .views import console_page, console_url, render_console
 
 HISTORY_SHOWN = 20
@@ -534,6 +535,7 @@ def _page(
         "tiers": _tiers_view(values, errors),
         "tiers_count": values.get("tiers", "0"),
         "rules_count": values.get("rules", "0"),
+        "based_on": values.get("based_on", ""),
         "lapse": _field(values, errors, "lapse_days"),
         "tiers_errors": errors.get("tiers", []),
         "book_errors": errors.get("rules", []),
@@ -564,7 +566,25 @@ def _refused_form(request: HttpRequest, refused: list[ConveyorError], where: Map
     return _page(request, values, errors, status=400, refused=summary)
 
 
-@pages.csrf_checked
+def _csrf_checked_unless_carried(view: Any) -> Any:
+    """Django's CSRF check on the page's POSTs, except a POST carrying a valid console session in its `s` field
+    (inside the Dashboard's iframe, another site's, where the browser withholds the CSRF cookie): that token is
+    not ambient like a cookie, another site cannot know it, so it is itself the proof the form is ours."""
+    checked = pages.csrf_checked(view)
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        carried = request.POST.get(auth.SESSION_PARAM, "") if request.method == "POST" else ""
+        if carried and len(carried) <= 512:
+            identity = auth.identity_from_request(request)
+            if identity is not None and identity.via == auth.VIA_DASHBOARD and identity.session == carried:
+                return view(request, *args, **kwargs)
+        return checked(request, *args, **kwargs)
+
+    return page
+
+
+@_csrf_checked_unless_carried
 @console_page(MANAGE_PLUGINS)
 def rules_page(request: HttpRequest) -> HttpResponse:
     """GET: the rule book in force as a form. POST: save it (`action=save`), test-send a preview, or restart the
@@ -588,7 +608,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             return _refused_form(request, refused, where)
         identity = request.conveyor_staff  # type: ignore[attr-defined]
         try:
-            change = conveyor.update_rule_book(book, by=identity.email)
+            change = conveyor.update_rule_book(book, by=identity.email, based_on=request.POST.get("based_on") or None)
         except ConveyorError as error:  # the host refused it (Saleor's own validation of the configuration)
             return _refused_form(request, list(getattr(error, "errors", None) or [error]), where)
         return HttpResponseRedirect(console_url(request, "rules", done="saved" if change else "unchanged"))
@@ -599,7 +619,8 @@ def rules_page(request: HttpRequest) -> HttpResponse:
         text = words["test_sent"].format(email=request.conveyor_staff.email)  # type: ignore[attr-defined]
     elif sent == "failed":
         text = words["test_failed"].format(reason="mail")
-    values = form_from_book(get_config().rule_book.to_data())
+    book = get_config().rule_book.to_data()
+    values = {**form_from_book(book), "based_on": conveyor.rule_book.fingerprint(book)}
     return _page(request, values, {}, notice=text)
 
 

@@ -11,6 +11,8 @@ more, and one made obsolete by a newer save stops.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,7 +25,7 @@ from .. import signals
 from ..config import parse_rule_book, rule_book_issues
 from ..engine import RuleBookError
 from ..engine.rules import describe_changes
-from ..errors import ConveyorError, ConveyorErrors
+from ..errors import ConveyorError, ConveyorErrors, ErrorCode
 from ..hosts import get_host
 from ..models import FanProfile, RuleBookChange
 from .outbox import rebuild_profile
@@ -46,11 +48,20 @@ def latest_change(*, using: str | None = None) -> RuleBookChange | None:
     return rows.order_by("-created_at", "-id").first()
 
 
-def update_rule_book(data: Any, *, by: str, now: datetime | None = None) -> RuleBookChange | None:
+def fingerprint(book: Mapping[str, Any]) -> str:
+    """A short digest of a book (`to_data()`): a form opened on it saves only if the book is still this one."""
+    return hashlib.sha256(json.dumps(book, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def update_rule_book(
+    data: Any, *, by: str, now: datetime | None = None, based_on: str | None = None
+) -> RuleBookChange | None:
     """Save a whole rule book (`{"lapse_days", "amount_tiers", "rules"}`) through the host and record the change.
 
     Refused (ConveyorErrors, one per bad entry, nothing written) unless every entry is valid. The same book
-    as the one in force changes nothing and returns None. The rebuild starts after commit.
+    as the one in force changes nothing and returns None. `based_on` (the editor's: `fingerprint` of the book the
+    form showed) refuses the save if someone changed the book since, so no one's edit is lost unseen. The rebuild
+    starts after commit.
     """
     refused = refused_entries(data)
     if refused:
@@ -66,6 +77,12 @@ def update_rule_book(data: Any, *, by: str, now: datetime | None = None) -> Rule
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_LOCK])
         host.forget_configuration()  # another process may have saved a moment ago
         before = host.config().rule_book.to_data()
+        if based_on is not None and based_on != fingerprint(before):
+            raise ConveyorError(
+                "The rules were changed by someone else since this page was opened; reload it to see their change.",
+                field="json",
+                code=ErrorCode.ALREADY_EXISTS,
+            )
         if before == after:
             return None
         change = RuleBookChange.objects.create(
@@ -169,6 +186,7 @@ def rebuild_progress(change: RuleBookChange | None) -> Mapping[str, Any] | None:
 
 
 __all__ = [
+    "fingerprint",
     "latest_change",
     "rebuild_progress",
     "rebuild_step",

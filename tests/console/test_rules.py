@@ -214,3 +214,33 @@ def test_a_dead_mail_server_on_the_test_send_is_told_and_changes_nothing(setting
     )
     assert sent.status_code == 302 and "sent=failed" in sent["Location"]
     assert "could not be sent" in client.get(sent["Location"] + "&lang=en").content.decode()
+
+
+def test_a_form_opened_before_someone_elses_save_is_refused_so_their_change_is_not_lost():
+    client = as_staff(staff_member("admin@example.com", "MANAGE_PLUGINS"))
+    page = client.get(PAGE + "?lang=en").content.decode()
+    based_on = re.search(r'name="based_on" value="([0-9a-f]+)"', page).group(1)
+    values, _ = form_of(client)
+    i = index_of("step_day7")
+    other = get_config().rule_book.to_data()
+    other["lapse_days"] = 45
+    rule_book.update_rule_book(other, by="other@example.com")  # someone else saves meanwhile
+    values.update({"based_on": based_on, f"r{i}-days": "10", "lapse_days": "90"})
+    response = client.post(PAGE + "?lang=en", values)
+    assert response.status_code == 400 and "changed by someone else" in response.content.decode()
+    assert get_config().lapse_days == 45 and RuleBookChange.objects.count() == 1
+
+
+def test_inside_the_dashboard_the_forms_session_field_stands_for_the_csrf_cookie():
+    user = staff_member("admin@example.com", "MANAGE_PLUGINS")
+    client = Client(enforce_csrf_checks=True)  # no cookie at all: the Dashboard's cross-site iframe
+    values = form_from_book(get_config().rule_book.to_data())
+    values.update(
+        {"action": "save", "lapse_days": "30", auth.SESSION_PARAM: auth.session_token(user, auth.VIA_DASHBOARD)}
+    )
+    assert client.post(PAGE, values).status_code == 302 and get_config().lapse_days == 30
+    values.update({"lapse_days": "31", auth.SESSION_PARAM: "forged"})
+    assert client.post(PAGE, values).status_code == 403 and get_config().lapse_days == 30
+    cookie_only = as_staff(user)  # a cookie session is ambient: it needs the CSRF token
+    values.pop(auth.SESSION_PARAM)
+    assert cookie_only.post(PAGE, values).status_code == 403 and get_config().lapse_days == 30

@@ -58,7 +58,7 @@ def test_a_rule_edited_in_the_console_is_saleors_plugin_configuration_and_reads_
     values = stored()
     step_day7 = next(rule for rule in json.loads(values["rule_book"])["rules"] if rule["name"] == "step_day7")
     assert step_day7["days"] == 10 and step_day7["conditions"] == {"customer": "account"}
-    assert values["lapse_days"] == "60" and json.loads(values["amount_tiers"])["card"]["USD"] == "100"
+    assert values["lapse_days"] == "60" and json.loads(values["amount_tiers"])["card"]["USD"] == 100
     # The Dashboard's plugin page (Saleor's own plugin query) shows the same values.
     staff_api_client.user.user_permissions.add(permission_manage_plugins)
     shown = staff_api_client.post_graphql(PLUGIN_QUERY, {"id": ConveyorPlugin.PLUGIN_ID}).json()
