@@ -24,7 +24,7 @@ from .. import conf, conveyor, delivery, mail
 from ..config import ConveyorConfig
 from ..engine import FanStage, NpsCategory
 from ..engine.conditions import CONDITIONS, CUSTOMER_KINDS
-from ..engine.rules import KINDS, TRIGGERS, VOUCHERS, Rule
+from ..engine.rules import KINDS, RULE_FIELDS, TRIGGERS, VOUCHERS, Rule
 from ..engine.surveys import ENGAGEMENT_CELLS, ENGAGEMENT_CLASSES
 from ..errors import ConveyorError
 from ..hosts import MANAGE_PLUGINS, get_config, get_host
@@ -318,26 +318,7 @@ def book_from_form(post: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, A
 
 _RULE_PATH = re.compile(r"^rules\[(\d+)\](?:\.(.*))?$")
 _VARIANT_PATH = re.compile(r"^variants\[(\d+)\](?:\.(name|template|weight))?")
-_RULE_INPUTS = {
-    "trigger",
-    "days",
-    "kind",
-    "template",
-    "description",
-    "count",
-    "tier",
-    "category",
-    "stage",
-    "engagement",
-    "cooldown_days",
-    "once",
-    "marketing",
-    "badge",
-    "voucher",
-    "active",
-    "holdout",
-    "experiment",
-}
+_RULE_INPUTS = RULE_FIELDS - {"name", "conditions", "variants"}  # one form field each
 
 
 def field_for(path: str, where: Mapping[str, Any]) -> str:

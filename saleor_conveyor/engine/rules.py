@@ -82,6 +82,7 @@ _RULE_FIELDS = {
     "experiment",
 }
 _BOOK_FIELDS = {"rules", "amount_tiers", "lapse_days"}
+RULE_FIELDS = frozenset(_RULE_FIELDS)  # every field a rule may have (the rule editor reads them)
 
 
 class RuleBookError(ValueError):

@@ -15,16 +15,10 @@ from saleor_conveyor.console import auth
 from saleor_conveyor.conveyor import rule_book
 from saleor_conveyor.hosts import get_config
 from saleor_conveyor.models import FanProfile, RuleBookChange, Touchpoint
+from tests.browser.test_console_overview import whole_page
 from tests.factories import shop_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def whole_page(browser, name: str) -> None:
-    width = browser.driver.get_window_size()["width"]
-    height = browser.driver.execute_script("return document.documentElement.scrollHeight")
-    browser.driver.set_window_size(width, min(height + 120, 16000))
-    browser.screenshot(name)
 
 
 def choose(element, value: str) -> None:
