@@ -332,11 +332,23 @@ def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
             lines.append(f"rule {name} added")
             continue
         old = old_rules[name]
+        defaults = {**_RULE_DEFAULTS, "template": name}  # what to_data() leaves out
         for key in [k for k in rule if k != "name"] + [k for k in old if k not in rule and k != "name"]:
-            if old.get(key) != rule.get(key):
-                lines.append(f"{name}.{key}: {_shown(old.get(key))} → {_shown(rule.get(key))}")
+            was, now = old.get(key, defaults.get(key)), rule.get(key, defaults.get(key))
+            if was != now:
+                lines.append(f"{name}.{key}: {_shown(was)} → {_shown(now)}")
     lines.extend(f"rule {name} removed" for name in old_rules if name not in new_rules)
     return lines
+
+
+_RULE_DEFAULTS: dict[str, Any] = {
+    "days": 0,
+    "cooldown_days": 0,
+    "once": True,
+    "marketing": True,
+    "active": True,
+    "description": "",
+}
 
 
 def _shown(value: Any) -> str:
