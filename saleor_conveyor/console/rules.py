@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from .. import conf, conveyor, delivery, mail
 from ..config import ConveyorConfig
 from ..engine import FanStage, NpsCategory
-from ..engine.conditions import CONDITIONS, CUSTOMER_KINDS
+from ..engine.conditions import CONDITIONS
 from ..engine.rules import KINDS, RULE_FIELDS, TRIGGERS, VOUCHERS, Rule
 from ..engine.surveys import ENGAGEMENT_CELLS, ENGAGEMENT_CLASSES
 from ..errors import ConveyorError
@@ -395,7 +395,7 @@ def _field(values: Mapping[str, str], errors: Mapping[str, list[str]], name: str
 
 def _rules_view(values: Mapping[str, str], errors: Mapping[str, list[str]], words: Mapping[str, str]) -> list:
     tiers = sorted({values[k] for k in values if re.fullmatch(r"t\d+-tier", k) and values[k]})
-    kinds = (*KINDS, *[kind for kind in get_host_kinds() if kind not in KINDS])
+    kinds = (*KINDS, *[kind for kind in _registered_kinds() if kind not in KINDS])
     choices = {
         "trigger": list(TRIGGERS),
         "kind": list(kinds),
@@ -459,7 +459,7 @@ def _rules_view(values: Mapping[str, str], errors: Mapping[str, list[str]], word
     return shown
 
 
-def get_host_kinds() -> tuple[str, ...]:
+def _registered_kinds() -> tuple[str, ...]:
     return tuple(conf.DELIVERY_HANDLERS)
 
 
@@ -524,8 +524,6 @@ def _page(
         "refused_text": words["refused"].format(count=len(refused or [])),
         "notice": notice,
         "conditions": list(CONDITIONS),
-        "condition_hints": CONDITIONS,
-        "customer_kinds": CUSTOMER_KINDS,
         "action": console_url(request, "rules"),
         "preview_url": console_url(request, "rules-preview"),
         "progress_url": console_url(request, "rules-progress"),
