@@ -98,3 +98,32 @@ def test_staff_without_manage_plugins_cannot_edit_the_rules(conveyor_enabled, st
     i = index_of("step_day7")
     response = Client().post(RULES, the_form(staff_user, **{f"r{i}-days": "10"}))
     assert response.status_code == 403 and stored() == before
+
+
+def test_without_the_plugin_installed_the_save_is_not_found_and_nothing_is_kept(staff_user):
+    from saleor_conveyor import conveyor
+
+    book = get_host().config().rule_book.to_data()
+    book["lapse_days"] = 61
+    with pytest.raises(conveyor.ConveyorError) as refused:
+        conveyor.update_rule_book(book, by="admin@example.com")
+    assert refused.value.code == conveyor.ErrorCode.NOT_FOUND
+    assert RuleBookChange.objects.count() == 0 and not PluginConfiguration.objects.exists()
+
+
+def test_a_save_saleors_own_validation_refuses_is_invalid_on_json_and_nothing_is_kept(conveyor_enabled):
+    from saleor_conveyor import conveyor
+
+    row = PluginConfiguration.objects.get(identifier=ConveyorPlugin.PLUGIN_ID)
+    for item in row.configuration:
+        if item["name"] == "vip_voucher":
+            item["value"] = "NO-SUCH-VOUCHER"  # stored before the voucher was deleted
+    row.save()
+    before = stored()
+    book = get_host().config().rule_book.to_data()
+    book["lapse_days"] = 61
+    with pytest.raises(conveyor.ConveyorError) as refused:
+        conveyor.update_rule_book(book, by="admin@example.com")
+    assert refused.value.code == conveyor.ErrorCode.INVALID and refused.value.field == "json"
+    assert "no voucher matches" in refused.value.message
+    assert stored() == before and RuleBookChange.objects.count() == 0
