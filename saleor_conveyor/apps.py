@@ -24,6 +24,9 @@ class SaleorConveyorAppConfig(AppConfig):
         signals.inquiry_submitted.connect(
             delivery.notify_shop_of_inquiry, weak=False, dispatch_uid="saleor_conveyor.delivery.inquiry_notice"
         )
+        signals.rule_book_saved.connect(
+            delivery.start_rebuild, weak=False, dispatch_uid="saleor_conveyor.delivery.rebuild_rule_book"
+        )
         if "saleor.plugins" in settings.INSTALLED_APPS:
             from .hosts import saleor
 

@@ -32,6 +32,8 @@ nps_recorded = ConveyorSignal("nps_recorded")
 winback_recorded = ConveyorSignal("winback_recorded")
 # inquiry (Inquiry): the delivery side mails the shop (`delivery.notify_shop_of_inquiry`)
 inquiry_submitted = ConveyorSignal("inquiry_submitted")
+# change (RuleBookChange): a rule book was saved; the delivery side starts its rebuild (`delivery.start_rebuild`)
+rule_book_saved = ConveyorSignal("rule_book_saved")
 
 
 def send(signal: ConveyorSignal, sender: Any, **named: Any) -> None:

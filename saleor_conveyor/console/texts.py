@@ -22,6 +22,7 @@ COMMON: dict[str, dict[str, str]] = {
         # Navigation labels of pages whose own words are not on every page.
         "customers": "顧客",
         "nav_overview": "概要",
+        "rules_nav": "ルール",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
     "en": {
         "console": "Fan Conveyor",
@@ -40,6 +41,7 @@ COMMON: dict[str, dict[str, str]] = {
         # Navigation labels of pages whose own words are not on every page.
         "customers": "Customers",
         "nav_overview": "Overview",
+        "rules_nav": "Rules",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
 }
 

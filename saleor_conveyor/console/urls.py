@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from . import customers, dashboard, overview, returns, tasks, views, widgets
+from . import customers, dashboard, overview, returns, rules, tasks, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -31,4 +31,10 @@ urlpatterns += [
     path("tasks/", tasks.task_list, name="conveyor-console-tasks"),
     path("tasks/print/", tasks.print_batch, name="conveyor-console-tasks-print"),
     path("returns/", returns.return_list, name="conveyor-console-returns"),
+]
+# Rule editor (issue 16)
+urlpatterns += [
+    path("rules/", rules.rules_page, name="conveyor-console-rules"),
+    path("rules/progress/", rules.rules_progress, name="conveyor-console-rules-progress"),
+    path("rules/preview/", rules.rules_preview, name="conveyor-console-rules-preview"),
 ]

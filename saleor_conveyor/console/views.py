@@ -151,16 +151,17 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 
 def staff_form(view: Any) -> Any:
-    """Django's CSRF check on a console page's POSTs (`pages.csrf_checked`), except a POST carrying the console
-    session in its `s` field: inside the Dashboard's iframe the browser withholds the CSRF cookie, and the session
-    token itself, signed and never in a cookie there, is what another site cannot put in a form."""
+    """Django's CSRF check on a console page's POSTs (`pages.csrf_checked`), except a POST carrying the Dashboard's
+    console session in its `s` field: inside the Dashboard's cross-site iframe the browser withholds the CSRF
+    cookie, and that token, signed and never ambient like a cookie, is what another site cannot put in a form."""
     checked = pages.csrf_checked(view)
 
     @functools.wraps(view)
     def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "POST":
-            carried = request.POST.get(auth.SESSION_PARAM, "")
-            if 0 < len(carried) <= 512 and auth.identity_from_session(carried) is not None:
+        carried = request.POST.get(auth.SESSION_PARAM, "") if request.method == "POST" else ""
+        if 0 < len(carried) <= 512:
+            identity = auth.identity_from_session(carried)
+            if identity is not None and identity.via == auth.VIA_DASHBOARD:
                 request._dont_enforce_csrf_checks = True  # Django's CsrfViewMiddleware honours this flag
         return checked(request, *args, **kwargs)
 

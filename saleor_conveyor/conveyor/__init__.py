@@ -15,7 +15,19 @@ The modules follow the flow: `customers` (which profile, its lock, merges) -> `o
 from __future__ import annotations
 
 from ..errors import ConveyorError, ErrorCode  # what the service raises, typed for API callers
-from . import backfill, customers, dashboard, delivery_state, inquiries, orders, outbox, returns, surveys, winback
+from . import (
+    backfill,
+    customers,
+    dashboard,
+    delivery_state,
+    inquiries,
+    orders,
+    outbox,
+    returns,
+    rule_book,
+    surveys,
+    winback,
+)
 from .backfill import BackfillOrder, BackfillResult, record_order_history, record_orders_backfill
 from .customers import find_profile, link_customer, resubscribe, unsubscribe
 from .dashboard import register_dashboard_app
@@ -46,6 +58,7 @@ from .outbox import (
     staff_tasks,
 )
 from .returns import decide_return, order_for_return, request_return, return_window_days
+from .rule_book import latest_change, update_rule_book
 from .surveys import record_fan_survey, record_nps
 from .winback import record_winback_survey
 
@@ -68,6 +81,7 @@ __all__ = [
     "fail_stale_sending",
     "find_profile",
     "inquiries",
+    "latest_change",
     "link_customer",
     "mark_touchpoints",
     "open_staff_tasks",
@@ -96,11 +110,13 @@ __all__ = [
     "resubscribe",
     "return_window_days",
     "returns",
+    "rule_book",
     "schedule_anniversaries",
     "schedule_lapsed",
     "staff_tasks",
     "submit_inquiry",
     "surveys",
     "unsubscribe",
+    "update_rule_book",
     "winback",
 ]

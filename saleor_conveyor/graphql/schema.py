@@ -36,6 +36,7 @@ from .mutations import (
     SubmitWinbackSurvey,
     Unsubscribe,
 )
+from .rule_book import RuleBook, UpdateRuleBook, resolve_rule_book
 from .staff_tasks import StaffTaskConnection, StaffTaskStatus, share_profiles
 from .types import (
     ConveyorStats,
@@ -150,6 +151,9 @@ class Query(graphene.ObjectType):
         first=graphene.Int(),
         after=graphene.String(),
         description="Staff (MANAGE_USERS): win-back and improvement survey answers, newest first.",
+    )
+    rule_book = graphene.Field(
+        graphene.NonNull(RuleBook), description="Staff (MANAGE_PLUGINS): the rule book in force and its last save."
     )
 
     @staticmethod
@@ -267,6 +271,10 @@ class Query(graphene.ObjectType):
             rows = rows.filter(kind=kind)
         return paginate(rows.order_by("-created_at", "-id"), WinbackResponseConnection, first, after)
 
+    @staticmethod
+    def resolve_rule_book(root: Any, info: Any) -> Any:
+        return resolve_rule_book(info)
+
 
 class Mutation(graphene.ObjectType):
     submit_nps = SubmitNps.Field()
@@ -278,6 +286,7 @@ class Mutation(graphene.ObjectType):
     submit_winback_survey = SubmitWinbackSurvey.Field()
     resubscribe = Resubscribe.Field()
     complete_staff_tasks = CompleteStaffTasks.Field(description="Staff (MANAGE_ORDERS).")
+    update_rule_book = UpdateRuleBook.Field(description="Staff (MANAGE_PLUGINS).")
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,18 @@ class ConveyorHost(ABC):
     @abstractmethod
     def config(self) -> ConveyorConfig:
         """The shop's conveyor configuration (cached; reset when it changes)."""
+
+    def forget_configuration(self) -> None:
+        """Drop the cached configuration (it was saved); the next `config()` reads it again."""
+        return None
+
+    def save_rule_book(self, book: Mapping[str, Any], *, by: str) -> None:
+        """Store a whole, validated rule book (`RuleBook.to_data()`: rules, amount tiers per currency, lapse days)
+        where this host keeps the shop's configuration, so every process uses it from now on (the service
+        records the history: conveyor/rule_book.py). A host that cannot keep one refuses."""
+        from ..errors import ConveyorError
+
+        raise ConveyorError(f"The {self.name} host cannot save the rule book.", field="json")
 
     @abstractmethod
     def user_from_request(self, request: Any) -> Any | None:

@@ -27,7 +27,12 @@ from django.db import IntegrityError, transaction
 from ..config import ConveyorConfig
 from ..errors import ConveyorError, ErrorCode
 from ..events import client_address_or_none
-from ..saleor.configuration import PLUGIN_ID, merged_configuration, settings_from_plugin_configuration
+from ..saleor.configuration import (
+    PLUGIN_ID,
+    merged_configuration,
+    rule_book_settings,
+    settings_from_plugin_configuration,
+)
 from . import get_host
 from .base import (
     MANAGE_ORDERS,
@@ -98,6 +103,29 @@ class SaleorHost(ConveyorHost):
             self._config = None
             self._fingerprint = None
             self._checked_at = float("-inf")
+
+    def save_rule_book(self, book: Mapping[str, Any], *, by: str) -> None:
+        """Write the rule book into the plugin's configuration with Saleor's own save (the Dashboard's pluginUpdate
+        path: the plugin's validation, then `PluginConfiguration.save`), so Dashboard > Plugins > Fan Conveyor
+        shows the same rules, amount thresholds and lapse days; the save signal bumps the version key, so every
+        process reads it again (connect_signals)."""
+        from saleor.plugins.manager import get_plugins_manager
+
+        values = rule_book_settings(book)
+        with self.writer():
+            manager = get_plugins_manager(allow_replica=False)
+            try:
+                saved = manager.save_plugin_configuration(PLUGIN_ID, None, {"configuration": values})
+            except DjangoValidationError as error:
+                messages = [message for messages in error.message_dict.values() for message in messages]
+                raise ConveyorError(" ".join(messages) or "Saleor refused the configuration.", field="json") from None
+        if saved is None:
+            raise ConveyorError(
+                f"The {PLUGIN_ID} plugin is not installed in Saleor (settings.PLUGINS).",
+                field="json",
+                code=ErrorCode.NOT_FOUND,
+            )
+        self.forget_configuration()
 
     @staticmethod
     def _stored_configuration() -> list[dict[str, Any]]:
