@@ -27,6 +27,9 @@ class SaleorConveyorAppConfig(AppConfig):
         signals.inquiry_replied.connect(
             delivery.mail_inquiry_reply, weak=False, dispatch_uid="saleor_conveyor.delivery.inquiry_reply"
         )
+        signals.rule_book_saved.connect(
+            delivery.start_rebuild, weak=False, dispatch_uid="saleor_conveyor.delivery.rebuild_rule_book"
+        )
         if "saleor.plugins" in settings.INSTALLED_APPS:
             from .hosts import saleor
 

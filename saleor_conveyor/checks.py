@@ -140,9 +140,9 @@ def check_delivery_handlers(**kwargs: Any) -> list[Error]:
 
 @register()
 def check_order_callables(**kwargs: Any) -> list[Error]:
-    """CONVEYOR_ORDER_INFO, CONVEYOR_CREATE_RETURN (E005): dotted paths to callables."""
+    """CONVEYOR_ORDER_INFO, CONVEYOR_CREATE_RETURN, CONVEYOR_SHIPPING_ADDRESSES (E005): dotted paths to callables."""
     errors = []
-    for name in ("CONVEYOR_ORDER_INFO", "CONVEYOR_CREATE_RETURN"):
+    for name in ("CONVEYOR_ORDER_INFO", "CONVEYOR_CREATE_RETURN", "CONVEYOR_SHIPPING_ADDRESSES"):
         path = _raw(name)
         if path is _MISSING or path in (None, ""):
             continue

@@ -66,6 +66,12 @@ class AppSettings:
         return self._setting("CREATE_RETURN", None) or None
 
     @property
+    def SHIPPING_ADDRESSES(self) -> str | None:
+        """Plain-Django host: dotted path of `shipping_addresses(order_ids) -> {order_id: ShippingAddress}` (the
+        console's staff tasks print them on cards); None: no address is known."""
+        return self._setting("SHIPPING_ADDRESSES", None) or None
+
+    @property
     def PUBLIC_URL(self) -> str:
         """Plain-Django host: the base URL of the conveyor's own endpoints in emails (one-click unsubscribe)."""
         return self._setting("PUBLIC_URL", None) or "http://localhost:8000"

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import conf
-from .engine import RuleBook, RuleBookError
+from .engine import RuleBook, RuleBookError, RuleBookIssue, check_rule_book
 from .engine.rules import DEFAULT_RULES
 
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -164,6 +164,16 @@ def _json(value: Any, name: str, default: Any) -> Any:
                 name, f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
             ) from None
     return value
+
+
+def rule_book_issues(data: Any) -> list[RuleBookIssue]:
+    """Every bad entry of a whole rule book (`{"lapse_days", "amount_tiers", "rules"}`), with this shop's kinds."""
+    return check_rule_book(data, extra_kinds=_handler_kinds())
+
+
+def parse_rule_book(data: Any) -> RuleBook:
+    """A whole rule book as plain data, validated with this shop's delivery kinds; raises RuleBookError."""
+    return RuleBook.from_data(data, extra_kinds=_handler_kinds())
 
 
 def _handler_kinds() -> tuple[str, ...]:

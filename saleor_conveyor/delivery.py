@@ -790,3 +790,20 @@ def enqueue_scheduled(
             logger.warning("could not read scheduled touchpoints; the sweep will deliver them", exc_info=True)
             return
     enqueue(due_soon, knobs=knobs)
+
+
+REBUILD_RULE_BOOK = "saleor_conveyor.rebuild_rule_book"
+
+
+def start_rebuild(sender: Any = None, *, change: Any, **kwargs: Any) -> bool:
+    """Receiver of `rule_book_saved` (after commit), and the console's "start again": ask a worker to rebuild every
+    customer's outbox with the saved book (at once where Celery is eager). Never raises: a rebuild not started
+    shows as waiting on the console page, which can start it again."""
+    if not delivery_settings().enqueue:
+        return False  # the tests' default (no broker), and a shop that switched enqueueing off
+    try:
+        get_host().celery_app().tasks[REBUILD_RULE_BOOK].apply_async((change.pk,), retry=False, ignore_result=True)
+    except Exception:
+        logger.warning("conveyor: could not start the rebuild of rule book change %s", change.pk, exc_info=True)
+        return False
+    return True

@@ -27,3 +27,12 @@ class ConveyorError(Exception):
 
     def __repr__(self) -> str:
         return f"ConveyorError({self.code}, field={self.field!r}, {self.message!r})"
+
+
+class ConveyorErrors(ConveyorError):
+    """Several rejected inputs of one call (a rule book's bad entries), each a ConveyorError; nothing was written."""
+
+    def __init__(self, errors: list[ConveyorError]):
+        first = errors[0] if errors else ConveyorError("Refused.")
+        super().__init__(first.message, code=first.code, field=first.field)
+        self.errors = list(errors) or [first]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Now
+from django.utils import timezone
 from django_prices.models import MoneyField
 
 from .engine import FanDegree, FanStage, Liking, NpsCategory, WinbackKind
@@ -202,6 +203,9 @@ class Touchpoint(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # A staff task's: who did it (the staff member's email address) and what they noted (console/tasks.py).
+    done_by = models.CharField(max_length=254, blank=True, default="", db_default="")
+    note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -529,3 +533,30 @@ class DashboardApp(models.Model):
 
     def __str__(self) -> str:
         return f"Dashboard app {self.app_id}"
+
+
+class RuleBookChange(models.Model):
+    """One save of the rule book (the console's rule editor, `updateRuleBook`): who, when, the book before and
+    after, what changed in words, and the rebuild that applies it to every customer's outbox (done of total).
+
+    In the sandbox the latest row's `after` is also the rule book in force (hosts/django.py); in Saleor the
+    plugin's configuration is, and these rows are its history.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    changed_by = models.CharField(max_length=254, blank=True)
+    before = models.JSONField()
+    after = models.JSONField()
+    summary = models.JSONField(default=list, blank=True)  # ["step_day7: days 7 → 10", ...]
+    rebuild_total = models.PositiveIntegerField(null=True, blank=True)  # customers when the rebuild started
+    rebuild_done = models.PositiveIntegerField(default=0)
+    rebuild_after_id = models.BigIntegerField(default=0)  # the last profile rebuilt: a stopped rebuild resumes here
+    rebuild_started_at = models.DateTimeField(null=True, blank=True)
+    rebuild_finished_at = models.DateTimeField(null=True, blank=True)
+    rebuild_outcome = models.CharField(max_length=255, blank=True)  # "done", "superseded", an error
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rule book change {self.pk} by {self.changed_by or 'unknown'}"

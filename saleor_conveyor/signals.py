@@ -34,6 +34,8 @@ winback_recorded = ConveyorSignal("winback_recorded")
 inquiry_submitted = ConveyorSignal("inquiry_submitted")
 # reply (InquiryReply), inquiry (Inquiry): staff answered; the delivery side mails it (`delivery.mail_inquiry_reply`)
 inquiry_replied = ConveyorSignal("inquiry_replied")
+# change (RuleBookChange): a rule book was saved; the delivery side starts its rebuild (`delivery.start_rebuild`)
+rule_book_saved = ConveyorSignal("rule_book_saved")
 
 
 def send(signal: ConveyorSignal, sender: Any, **named: Any) -> None:

@@ -47,3 +47,11 @@ def warm_console() -> None:
     from .console.overview import warm_default_figures
 
     warm_default_figures(now=timezone.now())
+
+
+@shared_task(name=delivery.REBUILD_RULE_BOOK, ignore_result=True)
+def rebuild_rule_book(change_id: int) -> None:
+    """After a rule book save: replan every customer's outbox with it, recording progress on the change
+    (conveyor/rule_book.py; resumes where a stopped run left off, a second run does nothing more)."""
+    with get_host().writer():
+        conveyor.rule_book.run_rebuild(change_id)

@@ -126,6 +126,7 @@ CONVEYOR = {
 # The sandbox shop answers the host's order questions (returns flow).
 CONVEYOR_ORDER_INFO = "sandbox.shop.orders.order_info"
 CONVEYOR_CREATE_RETURN = "sandbox.shop.orders.create_return"
+CONVEYOR_SHIPPING_ADDRESSES = "sandbox.shop.orders.shipping_addresses"
 # Tests and demos adjust the conveyor without editing this file: JSON objects from the environment.
 CONVEYOR.update(json.loads(os.environ.get("CONVEYOR_SETTINGS_JSON") or "{}"))
 # Delivery knobs (batch size, retries, lease...): see saleor_conveyor/delivery.py DeliverySettings.

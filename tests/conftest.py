@@ -15,6 +15,27 @@ def _no_broker_unless_asked(settings):
     settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
 
 
+@pytest.fixture(autouse=True)
+def _saved_rule_book_ends_with_the_test():
+    """A test that saves the rule book leaves it in the host's cached configuration; its rows are rolled back,
+    so the next test must read the configuration again (the sandbox host reads the saved book from the database)."""
+    from django.db.models.signals import post_save
+
+    from saleor_conveyor.hosts import reset_host
+    from saleor_conveyor.models import RuleBookChange
+
+    saved = []
+
+    def remember(**kwargs):
+        saved.append(True)
+
+    post_save.connect(remember, sender=RuleBookChange, weak=False, dispatch_uid="tests.rule_book_saved")
+    yield
+    post_save.disconnect(sender=RuleBookChange, dispatch_uid="tests.rule_book_saved")
+    if saved:
+        reset_host()
+
+
 @pytest.fixture
 def t0() -> datetime:
     return T0

@@ -73,10 +73,18 @@ def shop_order(
     placed_at: datetime | None = None,
     fulfilled_at: datetime | None = None,
     total: str = "5000",
+    address: dict[str, str] | None = None,
 ) -> Order:
-    """A sandbox order (lines: name, quantity, fulfilled) recorded on the conveyor like the plugin would."""
+    """A sandbox order (lines: name, quantity, fulfilled; where it was shipped) recorded on the conveyor like the
+    plugin would."""
     placed_at = placed_at or timezone.now() - timedelta(days=3)
-    order = Order.objects.create(user=user, email=user.email, created_at=placed_at, number=str(Order.objects.count()))
+    order = Order.objects.create(
+        user=user,
+        email=user.email,
+        created_at=placed_at,
+        number=str(Order.objects.count()),
+        shipping_address=address or {},
+    )
     for name, quantity, fulfilled in lines:
         OrderLine.objects.create(order=order, product_name=name, quantity=quantity, quantity_fulfilled=fulfilled)
     who = customer(user.email, user_id=user.pk)

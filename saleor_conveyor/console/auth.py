@@ -94,6 +94,11 @@ def _from_session(token: str) -> StaffIdentity | None:
     return _identity(get_host().user_by_id(data["u"]), data["v"], token, None if limit is None else frozenset(limit))
 
 
+def identity_from_session(token: str) -> StaffIdentity | None:
+    """The staff member a console session token names (the `s` field of a form), or None."""
+    return _from_session(token)
+
+
 APP_TOKEN_MAX = 8192  # Saleor's app tokens are a few hundred bytes; anything far longer is not one
 
 

@@ -4,7 +4,7 @@ Every detractor's NPS answer (0-6) and every win-back answer opens one (conveyor
 open, contacted and closed ones with the time to first contact (`measures.first_contact`: the median hours and the
 share reached within a week, the method's anchor); one follow-up shows the score and comment beside the
 customer's history (`timeline`, as the customer page), and staff mark it contacted or close it with an outcome and
-a note (`conveyor.update_follow_up`). Lists read `queues.follow_up_list`, as the API's `followUps` does.
+a note (`conveyor.update_follow_up`). Lists read `work_queues.follow_up_list`, as the API's `followUps` does.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .. import conveyor, measures, queues
+from .. import conveyor, measures, work_queues
 from .. import timeline as timelines
 from ..engine.follow_ups import OUTCOMES
 from ..errors import ConveyorError
 from ..hosts import MANAGE_USERS, get_config, get_host
 from ..models import FollowUp, FollowUpStatus
-from . import queue_pages, views
+from . import queues
 from .customers import TEXTS as CUSTOMER_TEXTS
 from .customers import TIMELINE_SHOWN, customer_url, profile_row
-from .views import console_form, console_page, console_url, render_console
+from .views import console_page, console_url, render_console, staff_form
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -129,17 +129,17 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-views.NAVIGATION.append(("follow-ups", "follow_ups"))
+queues.add_to_navigation("follow-ups", {"ja": "フォローアップ", "en": "Follow-ups"})
 DONE = ("contacted", "closed", "noted")
 
 
 def follow_up_url(request: HttpRequest, follow_up_id: Any, **query: Any) -> str:
     """An item's page (`follow-ups/<id>/`)."""
-    return queue_pages.item_url(request, "follow-ups", follow_up_id, **query)
+    return queues.item_url(request, "follow-ups", follow_up_id, **query)
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
-    return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
+    return queues.page_words(request, TEXTS)
 
 
 def _first_contact_figures(figures: measures.FirstContact, words: dict[str, str]) -> list[dict[str, str]]:
@@ -171,17 +171,19 @@ def _first_contact_figures(figures: measures.FirstContact, words: dict[str, str]
 def follow_up_list(request: HttpRequest) -> HttpResponse:
     """Staff's call list: open (who waited longest first), contacted, closed; the time to first contact above it."""
     words = _words(request)
-    status = queue_pages.status_from(request, FollowUpStatus.values)
+    status = queues.choice(request, "status", FollowUpStatus.values)
     using = get_host().replica_alias()
     now = timezone.now()
-    listed, links = queue_pages.paged(request, "follow-ups", queues.follow_up_list(status, using=using), status)
-    counts = queues.follow_up_counts(using=using)
+    listed, pager = queues.page_of(
+        request, work_queues.follow_up_list(status, using=using), words, "follow-ups", status=status
+    )
+    counts = work_queues.follow_up_counts(using=using)
     context = {
-        "tabs": queue_pages.tabs(request, "follow-ups", FollowUpStatus.values, status, counts, words),
+        "tabs": queues.tabs(request, "follow-ups", FollowUpStatus.values, status, counts, words),
         "figures": _first_contact_figures(measures.first_contact(now=now, using=using), words),
         "rows": [_row(request, follow_up, words, now) for follow_up in listed],
         "status_label": words[f"status_{status}"],
-        **links,
+        **pager,
     }
     return render_console(request, "follow_ups.html", context, words=TEXTS)
 
@@ -193,23 +195,22 @@ def _row(request: HttpRequest, follow_up: FollowUp, words: dict[str, str], now: 
         "source": words[f"source_{follow_up.source}"],
         "status": words[f"status_{follow_up.status}"],
         "outcome": words.get(f"outcome_{follow_up.outcome}", "") if follow_up.outcome else "",
-        "excerpt": queue_pages.excerpt(follow_up.comment),
+        "excerpt": queues.excerpt(follow_up.comment),
         "waited": words["days"].format(days=max((until - follow_up.created_at).days, 0)),
         "url": follow_up_url(request, follow_up.pk),
     }
 
 
-@console_form(MANAGE_USERS)
+@console_page(MANAGE_USERS)
+@staff_form
 def follow_up_page(request: HttpRequest, follow_up_id: int) -> HttpResponse:
     """One follow-up: the answer, the customer's history; mark contacted, close with an outcome, keep a note."""
     words = _words(request)
-    follow_up = queues.follow_up_list(None).filter(pk=follow_up_id).first() if follow_up_id < 2**63 else None
+    follow_up = work_queues.follow_up_list(None).filter(pk=follow_up_id).first() if follow_up_id < 2**63 else None
     if follow_up is None:
         context = {"reason": "not_found", "heading": words["no_follow_up"], "message": words["back_to_follow_ups"]}
         return render_console(request, "notice.html", context, words=TEXTS, status=404)
-    return queue_pages.item_page(
-        request, follow_up, act=_act, show=functools.partial(_show, words=words), url=follow_up_url
-    )
+    return queues.item_page(request, follow_up, act=_act, show=functools.partial(_show, words=words), url=follow_up_url)
 
 
 def _act(request: HttpRequest, follow_up: FollowUp) -> str:
@@ -260,6 +261,6 @@ def _show(
         "refused": words["refused"].format(message=refused.message) if refused else None,
         "refused_field": refused.field if refused else None,
         "typed_note": request.POST.get("note", follow_up.note) if refused else follow_up.note,
-        "lang_param": queue_pages.language_param(request),
+        "lang_param": queues.language_param(request),
     }
     return render_console(request, "follow_up.html", context, words=TEXTS, status=status)

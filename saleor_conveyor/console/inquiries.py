@@ -1,7 +1,7 @@
 """Inquiries (MANAGE_USERS): the contact form's messages by status, and one inquiry with the customer beside it.
 
 Staff reply by email (recorded, then mailed through the host after commit: `conveyor.reply_to_inquiry`), keep an
-internal note, close and reopen, and send again a reply whose mail failed. The list reads `queues.inquiry_list`,
+internal note, close and reopen, and send again a reply whose mail failed. The list reads `work_queues.inquiry_list`,
 as the API's `inquiries` does: one query for the page, one for its replies, one count per status tab.
 Every form posts back to the inquiry's page, which answers with a redirect to it (reloading sends nothing twice).
 """
@@ -15,14 +15,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .. import conveyor, queues
+from .. import conveyor, work_queues
 from ..errors import ConveyorError
 from ..hosts import MANAGE_USERS, get_config, get_host
 from ..models import Inquiry, InquiryStatus
-from . import queue_pages, views
+from . import queues
 from .customers import TEXTS as CUSTOMER_TEXTS
 from .customers import customer_url, profile_row
-from .views import console_form, console_page, console_url, render_console
+from .views import console_page, console_url, render_console, staff_form
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -123,41 +123,43 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-views.NAVIGATION.append(("inquiries", "inquiries"))
+queues.add_to_navigation("inquiries", {"ja": "問い合わせ", "en": "Inquiries"})
 DONE = ("replied", "reply_failed", "reply_queued", "noted", "closed", "reopened", "resent")
 
 
 def inquiry_url(request: HttpRequest, inquiry_id: Any, **query: Any) -> str:
     """An item's page (`inquiries/<id>/`)."""
-    return queue_pages.item_url(request, "inquiries", inquiry_id, **query)
+    return queues.item_url(request, "inquiries", inquiry_id, **query)
 
 
 def _words(request: HttpRequest) -> dict[str, str]:
-    return views.texts(views.staff_language(request, request.conveyor_staff), TEXTS)  # type: ignore[attr-defined]
+    return queues.page_words(request, TEXTS)
 
 
 @console_page(MANAGE_USERS)
 def inquiry_list(request: HttpRequest) -> HttpResponse:
     """Staff's inbox: open, answered or closed inquiries, newest first, 50 a page."""
     words = _words(request)
-    status = queue_pages.status_from(request, InquiryStatus.values)
+    status = queues.choice(request, "status", InquiryStatus.values)
     using = get_host().replica_alias()
-    listed, links = queue_pages.paged(request, "inquiries", queues.inquiry_list(status, using=using), status)
-    counts = queues.inquiry_counts(using=using)
+    listed, pager = queues.page_of(
+        request, work_queues.inquiry_list(status, using=using), words, "inquiries", status=status
+    )
+    counts = work_queues.inquiry_counts(using=using)
     context = {
-        "tabs": queue_pages.tabs(request, "inquiries", InquiryStatus.values, status, counts, words),
+        "tabs": queues.tabs(request, "inquiries", InquiryStatus.values, status, counts, words),
         "rows": [
             {
                 "inquiry": row,
                 "topic": words.get(f"topic_{row.topic}", row.topic),
-                "excerpt": queue_pages.excerpt(row.message),
+                "excerpt": queues.excerpt(row.message),
                 "replies": len(row.replies.all()),
                 "url": inquiry_url(request, row.pk),
             }
             for row in listed
         ],
         "status_label": words[f"status_{status}"],
-        **links,
+        **pager,
     }
     return render_console(request, "inquiries.html", context, words=TEXTS)
 
@@ -167,10 +169,11 @@ def _found(inquiry_id: str) -> Inquiry | None:
         uuid.UUID(str(inquiry_id))
     except ValueError:
         return None
-    return queues.inquiry_list(None).filter(pk=inquiry_id).first()
+    return work_queues.inquiry_list(None).filter(pk=inquiry_id).first()
 
 
-@console_form(MANAGE_USERS)
+@console_page(MANAGE_USERS)
+@staff_form
 def inquiry_page(request: HttpRequest, inquiry_id: uuid.UUID) -> HttpResponse:
     """One inquiry: the message, the customer beside it, the replies; reply by email, note, close, reopen."""
     words = _words(request)
@@ -178,9 +181,7 @@ def inquiry_page(request: HttpRequest, inquiry_id: uuid.UUID) -> HttpResponse:
     if inquiry is None:
         context = {"reason": "not_found", "heading": words["no_inquiry"], "message": words["back_to_inquiries"]}
         return render_console(request, "notice.html", context, words=TEXTS, status=404)
-    return queue_pages.item_page(
-        request, inquiry, act=_act, show=functools.partial(_show, words=words), url=inquiry_url
-    )
+    return queues.item_page(request, inquiry, act=_act, show=functools.partial(_show, words=words), url=inquiry_url)
 
 
 def _act(request: HttpRequest, inquiry: Inquiry) -> str:
@@ -242,6 +243,6 @@ def _show(
         "refused_field": refused.field if refused else None,
         "typed": request.POST.get("message", "") if refused and request.POST.get("action") == "reply" else "",
         "closed": inquiry.status == InquiryStatus.CLOSED,
-        "lang_param": queue_pages.language_param(request),
+        "lang_param": queues.language_param(request),
     }
     return render_console(request, "inquiry.html", context, words=TEXTS, status=status)

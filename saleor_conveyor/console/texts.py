@@ -19,8 +19,10 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "必要な権限: {permission}。ショップの管理者に権限の追加を依頼してください。",
         "download_csv": "CSV をダウンロード",
         "show_table": "数値を表で見る",
-        "inquiries": "問い合わせ",
-        "follow_ups": "フォローアップ",
+        # Navigation labels of pages whose own words are not on every page.
+        "customers": "顧客",
+        "nav_overview": "概要",
+        "rules_nav": "ルール",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
     "en": {
         "console": "Fan Conveyor",
@@ -36,8 +38,10 @@ COMMON: dict[str, dict[str, str]] = {
         "refused_body": "It needs the {permission} permission. Ask your shop's administrator to add it.",
         "download_csv": "Download CSV",
         "show_table": "Show the numbers as a table",
-        "inquiries": "Inquiries",
-        "follow_ups": "Follow-ups",
+        # Navigation labels of pages whose own words are not on every page.
+        "customers": "Customers",
+        "nav_overview": "Overview",
+        "rules_nav": "Rules",  # the rule editor's navigation entry, shown on every page (console/rules.py)
     },
 }
 

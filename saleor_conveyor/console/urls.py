@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from . import customers, dashboard, follow_ups, inquiries, overview, views, widgets
+from . import customers, dashboard, follow_ups, inquiries, overview, returns, rules, tasks, views, widgets
 
 # Each console page module adds its paths here.
 urlpatterns: list[Any] = [
@@ -32,4 +32,16 @@ urlpatterns += [
     path("inquiries/<uuid:inquiry_id>/", inquiries.inquiry_page, name="conveyor-console-inquiry"),
     path("follow-ups/", follow_ups.follow_up_list, name="conveyor-console-follow-ups"),
     path("follow-ups/<int:follow_up_id>/", follow_ups.follow_up_page, name="conveyor-console-follow-up"),
+]
+# Work queues: staff tasks and returns (issue 16)
+urlpatterns += [
+    path("tasks/", tasks.task_list, name="conveyor-console-tasks"),
+    path("tasks/print/", tasks.print_batch, name="conveyor-console-tasks-print"),
+    path("returns/", returns.return_list, name="conveyor-console-returns"),
+]
+# Rule editor (issue 16)
+urlpatterns += [
+    path("rules/", rules.rules_page, name="conveyor-console-rules"),
+    path("rules/progress/", rules.rules_progress, name="conveyor-console-rules-progress"),
+    path("rules/preview/", rules.rules_preview, name="conveyor-console-rules-preview"),
 ]

@@ -26,6 +26,7 @@ from . import (
     orders,
     outbox,
     returns,
+    rule_book,
     surveys,
     winback,
 )
@@ -51,13 +52,16 @@ from .inquiries import record_reply_mail, reply_to_inquiry, resend_inquiry_reply
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
 from .outbox import (
     complete_staff_task,
+    complete_staff_tasks,
     mark_touchpoints,
     open_staff_tasks,
     rebuild_profile,
     schedule_anniversaries,
     schedule_lapsed,
+    staff_tasks,
 )
 from .returns import decide_return, order_for_return, request_return, return_window_days
+from .rule_book import latest_change, update_rule_book
 from .surveys import record_fan_survey, record_nps
 from .winback import record_winback_survey
 
@@ -72,6 +76,7 @@ __all__ = [
     "claim_touchpoint",
     "claim_touchpoints",
     "complete_staff_task",
+    "complete_staff_tasks",
     "customers",
     "dashboard",
     "decide_return",
@@ -80,6 +85,7 @@ __all__ = [
     "find_profile",
     "follow_ups",
     "inquiries",
+    "latest_change",
     "link_customer",
     "mark_touchpoints",
     "open_staff_tasks",
@@ -111,12 +117,15 @@ __all__ = [
     "resubscribe",
     "return_window_days",
     "returns",
+    "rule_book",
     "schedule_anniversaries",
     "schedule_lapsed",
+    "staff_tasks",
     "submit_inquiry",
     "surveys",
     "unsubscribe",
     "update_follow_up",
     "update_inquiry",
+    "update_rule_book",
     "winback",
 ]

@@ -6,13 +6,14 @@ concurrent events for one customer are applied one after the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from ..events import Customer
-from ..models import FanProfile, Purchase, ReturnRequest, Touchpoint
+from ..models import FanProfile, Purchase, ReturnRequest, Touchpoint, TouchpointKind
 from ._tables import PROFILES
 
 
@@ -76,8 +77,14 @@ def return_request_for_update(return_id: str) -> ReturnRequest | None:
     return ReturnRequest.objects.select_for_update(of=("self",)).select_related("purchase").filter(pk=return_id).first()
 
 
-def touchpoint_for_update(touchpoint_id: int) -> Touchpoint | None:
-    return Touchpoint.objects.select_for_update().filter(pk=touchpoint_id).first()
+def staff_tasks_for_update(ids: Sequence[int]) -> list[Touchpoint]:
+    """These staff tasks locked in id order (two staff marking overlapping batches wait, never deadlock)."""
+    return list(
+        Touchpoint.objects.select_for_update(of=("self",))
+        .select_related("profile")  # read with it, not locked: the profile is the customer's lock, not staff's
+        .filter(pk__in=ids, kind=TouchpointKind.STAFF_TASK)
+        .order_by("id")
+    )
 
 
 def due_touchpoints_for_update(due: QuerySet[Touchpoint], limit: int) -> list[Touchpoint]:

@@ -40,12 +40,12 @@ from ..engine.occasions import ANNIVERSARY_LOOKAHEAD, add_years
 from ..engine.outbox import OutboxRow, assigner
 from ..engine.rules import FAN_TRIGGERS, NPS_TRIGGERS, PURCHASE_TRIGGERS
 from ..errors import ConveyorError, ErrorCode
-from ..events import RecordResult
+from ..events import RecordResult, storable
 from ..hosts import get_config
 from ..models import FanProfile, Touchpoint, TouchpointKind, TouchpointStatus
 from ..sql import Batch, on_commit
 from ._ledger import answer, fact, update_summary
-from ._locking import profile_qs_select_for_update, touchpoint_for_update
+from ._locking import profile_qs_select_for_update, staff_tasks_for_update
 from ._tables import OUTBOX, TOUCHPOINT_PROFILE, TOUCHPOINTS
 
 Row = TypeVar("Row")
@@ -410,18 +410,69 @@ def open_staff_tasks(*, due_by: datetime | None = None) -> QuerySet[Touchpoint]:
     return tasks.select_related("profile").order_by("due_at", "id")
 
 
+STAFF_TASKS_MAX = 100  # tasks marked done in one call (a page of the console, the API's `first` at most)
+STAFF_NOTE_MAX = 2000
+
+
+# What staff see of a task: open (waiting; SENDING never happens to one, but is open if it did) or done.
+STAFF_TASK_OPEN = (TouchpointStatus.SCHEDULED, TouchpointStatus.SENDING)
+STAFF_TASK_DONE = (TouchpointStatus.SENT,)
+
+
+def staff_tasks(status: str | None = None, *, using: str | None = None) -> QuerySet[Touchpoint]:
+    """Staff tasks for the console and `staffTasks`: OPEN oldest due first, DONE latest done first, None both
+    (cancelled and skipped ones are nobody's work); the customer read with each."""
+    statuses = {"OPEN": STAFF_TASK_OPEN, "DONE": STAFF_TASK_DONE}.get(status or "", STAFF_TASK_OPEN + STAFF_TASK_DONE)
+    tasks = Touchpoint.objects.using(using).filter(kind=TouchpointKind.STAFF_TASK, status__in=statuses)
+    order = ("-done_at", "-id") if status == "DONE" else ("due_at", "id")
+    return tasks.select_related("profile").order_by(*order)
+
+
 def complete_staff_task(touchpoint_id: int, by: str, *, now: datetime | None = None) -> Touchpoint:
-    """Staff did the task (wrote the card): SENT with done_at and who did it; doing it twice changes nothing."""
+    """One staff task done (the command's `--done`): `complete_staff_tasks` with one id, refused on `id`."""
+    try:
+        (task,) = complete_staff_tasks([touchpoint_id], by, now=now)
+    except ConveyorError as error:
+        raise ConveyorError(error.message, field="id", code=error.code) from None
+    return task
+
+
+def complete_staff_tasks(
+    ids: Sequence[int], by: str, note: str = "", *, now: datetime | None = None
+) -> list[Touchpoint]:
+    """Staff did these tasks (wrote the cards): SENT, with when, who and their note; all of them or none.
+
+    An id that is no staff task is NOT_FOUND and a cancelled or skipped task INVALID (on `ids`): nothing is
+    changed then. A task already done is left as it was (who did it first stays), so doing it twice is harmless.
+    Returns the tasks in the order asked, each once.
+    """
+    wanted = list(dict.fromkeys(ids))
+    if not wanted or len(wanted) > STAFF_TASKS_MAX:
+        raise ConveyorError(f"Give 1 to {STAFF_TASKS_MAX} staff tasks.", field="ids")
+    if not isinstance(note, str) or len(note) > STAFF_NOTE_MAX:
+        raise ConveyorError(
+            f"note must be text of at most {STAFF_NOTE_MAX} characters.", field="note", code=ErrorCode.OUT_OF_RANGE
+        )
+    note = storable(note.strip(), "note")
+    by = storable(by if isinstance(by, str) else "", "by").strip()[:254]
     now = now or timezone.now()
     with transaction.atomic():
-        tp = touchpoint_for_update(touchpoint_id)
-        if tp is None or tp.kind != TouchpointKind.STAFF_TASK:
-            raise ConveyorError(f"No staff task {touchpoint_id}.", field="id", code=ErrorCode.NOT_FOUND)
-        if tp.status == TouchpointStatus.SENT:
-            return tp
-        if tp.status != TouchpointStatus.SCHEDULED:
-            raise ConveyorError(f"This task is {tp.status.lower()}: {tp.outcome or 'nothing to do'}.", field="id")
-        tp.status, tp.sent_at, tp.done_at, tp.updated_at = TouchpointStatus.SENT, now, now, now
-        tp.outcome = f"done by {by}" if by else "done"
-        tp.save(update_fields=["status", "sent_at", "done_at", "outcome", "updated_at"])
-        return tp
+        found = {tp.id: tp for tp in staff_tasks_for_update(wanted)}
+        missing = [task_id for task_id in wanted if task_id not in found]
+        if missing:
+            raise ConveyorError(f"No staff task {missing[0]}.", field="ids", code=ErrorCode.NOT_FOUND)
+        closed = [tp for tp in found.values() if tp.status not in (TouchpointStatus.SCHEDULED, TouchpointStatus.SENT)]
+        if closed:
+            tp = closed[0]
+            raise ConveyorError(f"Task {tp.id} is {tp.status.lower()}: {tp.outcome or 'nothing to do'}.", field="ids")
+        todo = [tp for tp in found.values() if tp.status == TouchpointStatus.SCHEDULED]
+        for tp in todo:
+            tp.status, tp.sent_at, tp.done_at, tp.updated_at = TouchpointStatus.SENT, now, now, now
+            tp.done_by, tp.note = by, note
+            tp.outcome = f"done by {by}" if by else "done"
+        if todo:
+            Touchpoint.objects.bulk_update(todo, DONE_FIELDS)
+        return [found[task_id] for task_id in wanted]
+
+
+DONE_FIELDS = ["status", "sent_at", "done_at", "done_by", "note", "outcome", "updated_at"]

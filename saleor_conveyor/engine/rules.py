@@ -8,6 +8,7 @@ reconciles that plan with what is already in the outbox.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,10 +82,93 @@ _RULE_FIELDS = {
     "experiment",
 }
 _BOOK_FIELDS = {"rules", "amount_tiers", "lapse_days"}
+RULE_FIELDS = frozenset(_RULE_FIELDS)  # every field a rule may have (the rule editor reads them)
 
 
 class RuleBookError(ValueError):
-    """A rule book that cannot be used; the message names the bad entry."""
+    """A rule book that cannot be used; the message names the bad entry (`error_path` reads it as a path)."""
+
+
+@dataclass(frozen=True)
+class RuleBookIssue:
+    """One bad entry of a rule book: where (`rules[3].days`, `amount_tiers.card.JPY`, "" for the whole) and why."""
+
+    path: str
+    message: str
+
+
+_AT_RULE = re.compile(r"^rules\[(\d+)\](?: \([a-z0-9_]*\))?(?::\s*|\s+)(?P<rest>.*)$", re.DOTALL)
+_AT_PATH = re.compile(r"^(?P<path>(?:rules\[\d+\]|amount_tiers|lapse_days)(?:\.[A-Za-z0-9_]+|\[\d+\])*)[:\s]")
+_UNKNOWN = re.compile(r"unknown (?:rule book )?field '([^']*)'")
+_WORD = re.compile(r"[a-z_]+")
+
+
+def error_path(message: str) -> str:
+    """The entry a RuleBookError's message names, as a path: `rules[3].days`, `rules[3].conditions.stage`,
+    `rules[3].variants[0].weight`, `amount_tiers.card.JPY`, `lapse_days`; "" when it is the book as a whole."""
+    unknown = _UNKNOWN.search(message)
+    direct = _AT_PATH.match(message)
+    if direct is not None and not re.fullmatch(r"rules\[\d+\]", direct.group("path")):
+        # A top-level entry, or a condition's or variant's own path (rules[3].conditions.stage).
+        return f"{direct.group('path')}.{unknown.group(1)}" if unknown is not None else direct.group("path")
+    rule = _AT_RULE.match(message)
+    if rule is not None:
+        index, rest = rule.group(1), rule.group("rest")
+        if unknown is not None:
+            return f"rules[{index}].{unknown.group(1)}"
+        field = next((word for word in _WORD.findall(rest) if word in _RULE_FIELDS), None)
+        return f"rules[{index}].{field}" if field else f"rules[{index}]"
+    if unknown is not None:
+        return unknown.group(1)
+    return "rules" if message.startswith("'rules'") else ""
+
+
+def check_rule_book(data: Any, *, extra_kinds: Iterable[str] = ()) -> list[RuleBookIssue]:
+    """Every bad entry of a rule book given as plain data, one issue each (the first problem of each rule,
+    each amount tier, `lapse_days`, each unknown field); empty when `RuleBook.from_data` accepts it."""
+    if not isinstance(data, Mapping):
+        return [RuleBookIssue("", "the rule book must be an object with 'rules', 'amount_tiers', 'lapse_days'")]
+    issues: list[RuleBookIssue] = []
+
+    def keep(error: Exception) -> None:
+        issues.append(RuleBookIssue(error_path(str(error)), str(error)))
+
+    for name in sorted(set(data) - _BOOK_FIELDS, key=str):
+        issues.append(RuleBookIssue(str(name), f"unknown rule book field {name!r}"))
+    try:
+        _whole(data.get("lapse_days", 90), "lapse_days", minimum=1)
+    except RuleBookError as error:
+        keep(error)
+    raw_tiers = data.get("amount_tiers", {})
+    tiers: dict[str, Any] = {}
+    if not isinstance(raw_tiers, Mapping):
+        issues.append(RuleBookIssue("amount_tiers", "'amount_tiers' must map a tier name to {currency: amount}"))
+    else:
+        for tier, amounts in raw_tiers.items():
+            try:
+                tiers.update(_parse_tiers({tier: amounts}))
+            except RuleBookError as error:
+                keep(error)
+                tiers[str(tier)] = {}  # named, so its rules are not also told the tier does not exist
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        issues.append(RuleBookIssue("rules", "'rules' must be a list of rules"))
+        return issues
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_rules):
+        try:
+            rule = _parse_rule(raw, index, tiers, (*KINDS, *extra_kinds))
+        except RuleBookError as error:
+            keep(error)
+            if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
+                seen.add(raw["name"])  # a later rule of the same name is told so now, not after this one is fixed
+            continue
+        if rule.name in seen:
+            issues.append(
+                RuleBookIssue(f"rules[{index}].name", f"rules[{index}] ({rule.name}): the name is used by another rule")
+            )
+        seen.add(rule.name)
+    return issues
 
 
 @dataclass(frozen=True)
@@ -225,6 +309,56 @@ class RuleBook:
     def follow_up_rules(self) -> frozenset[str]:
         """Rules that answer a customer's answer: their messages are paced like marketing, marketing or not."""
         return frozenset(rule.name for rule in self.rules if rule.trigger in NPS_TRIGGERS)
+
+
+def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What changed between two rule books (their `to_data()`), one line per changed entry, in the book's own
+    names: `lapse_days: 90 → 60`, `amount_tiers.card.JPY: 10000 → 12000`, `step_day7.days: 7 → 10`,
+    `rule loyal_thanks added`."""
+    lines: list[str] = []
+    if before.get("lapse_days") != after.get("lapse_days"):
+        lines.append(f"lapse_days: {before.get('lapse_days')} → {after.get('lapse_days')}")
+    old_tiers, new_tiers = before.get("amount_tiers") or {}, after.get("amount_tiers") or {}
+    for tier in sorted(set(old_tiers) | set(new_tiers)):
+        old, new = old_tiers.get(tier) or {}, new_tiers.get(tier) or {}
+        for currency in sorted(set(old) | set(new)):
+            if old.get(currency) != new.get(currency):
+                was, now = _shown(old.get(currency)), _shown(new.get(currency))
+                lines.append(f"amount_tiers.{tier}.{currency}: {was} → {now}")
+    old_rules = {rule["name"]: rule for rule in before.get("rules") or ()}
+    new_rules = {rule["name"]: rule for rule in after.get("rules") or ()}
+    for name, rule in new_rules.items():
+        if name not in old_rules:
+            lines.append(f"rule {name} added")
+            continue
+        old = old_rules[name]
+        defaults = {**_RULE_DEFAULTS, "template": name}  # what to_data() leaves out
+        for key in [k for k in rule if k != "name"] + [k for k in old if k not in rule and k != "name"]:
+            was, now = old.get(key, defaults.get(key)), rule.get(key, defaults.get(key))
+            if was != now:
+                lines.append(f"{name}.{key}: {_shown(was)} → {_shown(now)}")
+    lines.extend(f"rule {name} removed" for name in old_rules if name not in new_rules)
+    return lines
+
+
+_RULE_DEFAULTS: dict[str, Any] = {
+    "days": 0,
+    "cooldown_days": 0,
+    "once": True,
+    "marketing": True,
+    "active": True,
+    "description": "",
+}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 def _whole(value: Any, where: str, *, minimum: int) -> int:

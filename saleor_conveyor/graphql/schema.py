@@ -14,18 +14,19 @@ from graphql.type import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, Gr
 
 from .. import measures
 from .. import timeline as timelines
-from ..conveyor import find_profile
+from ..conveyor import find_profile, staff_tasks
 from ..errors import ConveyorError
 from ..events import normalize_email
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_host
 from ..models import ReturnRequest as ReturnRequestModel
 from ..models import WinbackResponse as WinbackResponseModel
-from ..queues import follow_up_list, inquiry_list
 from ..stats import StatsReport, StatsWindow
+from ..work_queues import follow_up_list, inquiry_list
 from . import loaders
 from .core import decode_int_id, guard_resolvers, paginate, require_permission, require_user
 from .measures import Cohort, RulePerformance, StageFlow
 from .mutations import (
+    CompleteStaffTasks,
     DecideReturn,
     ReplyToInquiry,
     RequestReturn,
@@ -39,6 +40,8 @@ from .mutations import (
     UpdateFollowUp,
     UpdateInquiry,
 )
+from .rule_book import RuleBook, UpdateRuleBook, resolve_rule_book
+from .staff_tasks import StaffTaskConnection, StaffTaskStatus, share_profiles
 from .types import (
     ConveyorStats,
     FanProfile,
@@ -148,12 +151,22 @@ class Query(graphene.ObjectType):
         after=graphene.String(),
         description="Staff (MANAGE_USERS): follow-ups of detractors and win-back answers, oldest open first.",
     )
+    staff_tasks = graphene.Field(
+        StaffTaskConnection,
+        status=graphene.Argument(StaffTaskStatus, description="Default: open and done."),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="Staff (MANAGE_ORDERS): staff tasks (paper cards, calls); open ones oldest due first.",
+    )
     winback_responses = graphene.Field(
         WinbackResponseConnection,
         kind=graphene.Argument(WinbackSurveyKind, description="One survey's answers; default both."),
         first=graphene.Int(),
         after=graphene.String(),
         description="Staff (MANAGE_USERS): win-back and improvement survey answers, newest first.",
+    )
+    rule_book = graphene.Field(
+        graphene.NonNull(RuleBook), description="Staff (MANAGE_PLUGINS): the rule book in force and its last save."
     )
 
     @staticmethod
@@ -262,6 +275,15 @@ class Query(graphene.ObjectType):
         return page
 
     @staticmethod
+    def resolve_staff_tasks(
+        root: Any, info: Any, status: str | None = None, first: int | None = None, after: str | None = None
+    ) -> Any:
+        require_permission(info, MANAGE_ORDERS)
+        page = paginate(staff_tasks(status, using=_staff_reads()), StaffTaskConnection, first, after)
+        share_profiles([edge.node for edge in page.edges])
+        return page
+
+    @staticmethod
     def resolve_winback_responses(
         root: Any, info: Any, kind: str | None = None, first: int | None = None, after: str | None = None
     ) -> Any:
@@ -270,6 +292,10 @@ class Query(graphene.ObjectType):
         if kind is not None:
             rows = rows.filter(kind=kind)
         return paginate(rows.order_by("-created_at", "-id"), WinbackResponseConnection, first, after)
+
+    @staticmethod
+    def resolve_rule_book(root: Any, info: Any) -> Any:
+        return resolve_rule_book(info)
 
 
 class Mutation(graphene.ObjectType):
@@ -285,6 +311,8 @@ class Mutation(graphene.ObjectType):
     reply_to_inquiry = ReplyToInquiry.Field(description="Staff (MANAGE_USERS).")
     resend_inquiry_reply = ResendInquiryReply.Field(description="Staff (MANAGE_USERS).")
     update_inquiry = UpdateInquiry.Field(description="Staff (MANAGE_USERS).")
+    complete_staff_tasks = CompleteStaffTasks.Field(description="Staff (MANAGE_ORDERS).")
+    update_rule_book = UpdateRuleBook.Field(description="Staff (MANAGE_PLUGINS).")
 
 
 def _parse_or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -13,7 +13,15 @@ from django.utils.module_loading import import_string
 
 from .. import conf
 from ..config import ConveyorConfig
-from .base import MANAGE_ORDERS, MANAGE_PLUGINS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
+from .base import (
+    MANAGE_ORDERS,
+    MANAGE_PLUGINS,
+    MANAGE_USERS,
+    ConveyorHost,
+    OrderInfo,
+    OrderLineInfo,
+    ShippingAddress,
+)
 
 _host: ConveyorHost | None = None
 # Settings that change which host is in force or what its configuration says.
@@ -61,6 +69,7 @@ __all__ = [
     "ConveyorHost",
     "OrderInfo",
     "OrderLineInfo",
+    "ShippingAddress",
     "connect_cache_reset",
     "get_config",
     "get_host",

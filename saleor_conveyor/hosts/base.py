@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,39 @@ class OrderInfo:
     lines: tuple[OrderLineInfo, ...] = ()
 
 
+@dataclass(frozen=True)
+class ShippingAddress:
+    """Where an order went, as staff write it on an envelope (Saleor's Address fields)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    company_name: str = ""
+    street_address_1: str = ""
+    street_address_2: str = ""
+    city: str = ""
+    city_area: str = ""
+    postal_code: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2, e.g. "JP"
+    country_area: str = ""  # prefecture, state
+    phone: str = ""
+
+    @property
+    def name(self) -> str:
+        """The addressee, family name first in Japan (as a Japanese envelope has it)."""
+        parts = (self.last_name, self.first_name) if self.country == "JP" else (self.first_name, self.last_name)
+        return " ".join(part for part in parts if part)
+
+    def lines(self) -> tuple[str, ...]:
+        """The address as printed lines: Japanese order (〒, prefecture to street) for JP, else the western one."""
+        if self.country == "JP":
+            town = "".join((self.country_area, self.city, self.city_area, self.street_address_1))
+            rows = (f"〒{self.postal_code}" if self.postal_code else "", town, self.street_address_2, self.company_name)
+        else:
+            place = " ".join(part for part in (self.city, self.country_area, self.postal_code) if part)
+            rows = (self.company_name, self.street_address_1, self.street_address_2, place, self.country)
+        return tuple(row for row in rows if row)
+
+
 class ConveyorHost(ABC):
     """A platform hosting the conveyor: Saleor in production, plain Django in the sandbox."""
 
@@ -47,6 +80,18 @@ class ConveyorHost(ABC):
     @abstractmethod
     def config(self) -> ConveyorConfig:
         """The shop's conveyor configuration (cached; reset when it changes)."""
+
+    def forget_configuration(self) -> None:
+        """Drop the cached configuration (it was saved); the next `config()` reads it again."""
+        return None
+
+    def save_rule_book(self, book: Mapping[str, Any], *, by: str) -> None:
+        """Store a whole, validated rule book (`RuleBook.to_data()`: rules, amount tiers per currency, lapse days)
+        where this host keeps the shop's configuration, so every process uses it from now on (the service
+        records the history: conveyor/rule_book.py). A host that cannot keep one refuses."""
+        from ..errors import ConveyorError
+
+        raise ConveyorError(f"The {self.name} host cannot save the rule book.", field="json")
 
     @abstractmethod
     def user_from_request(self, request: Any) -> Any | None:
@@ -94,6 +139,11 @@ class ConveyorHost(ABC):
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
         """Record an approved return in the platform; returns its reference (may be empty)."""
         return ""
+
+    def shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, ShippingAddress]:
+        """Where these orders were shipped, by order id, in a fixed number of queries; an order without one
+        (unknown, nothing shipped) is left out. The console's staff tasks print them on the cards."""
+        return {}
 
     def client_address(self, request: Any) -> str | None:
         """The caller's IP address for throttling (None if it is not one); hosts behind a proxy override this."""

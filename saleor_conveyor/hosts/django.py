@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
-from collections.abc import Callable
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils.module_loading import import_string
 
 from .. import conf
 from ..config import ConveyorConfig
 from ..events import client_address_or_none
 from ..sql import Table
-from .base import ConveyorHost, OrderInfo
+from .base import ConveyorHost, OrderInfo, ShippingAddress
+
+logger = logging.getLogger(__name__)
+
+# Bumped in Django's cache when the console saves the rule book, so other processes read it again.
+CONFIG_VERSION_KEY = "saleor_conveyor:sandbox-config-version"
+VERSION_CHECK_SECONDS = 5.0
+_BOOK_SETTINGS = ("rule_book", "amount_tiers", "lapse_days")
 
 _PERMISSION_CODENAMES = {
     "MANAGE_USERS": "conveyor_manage_users",
@@ -83,6 +95,41 @@ def _callable(path: str | None) -> Callable[..., Any] | None:
     return import_string(path) if path else None
 
 
+def _config_version() -> Any:
+    try:
+        return cache.get(CONFIG_VERSION_KEY)
+    except Exception:  # a cache outage: keep the configuration this process has
+        logger.warning("conveyor: could not read the configuration version", exc_info=True)
+        return None
+
+
+def _publish_config_change() -> None:
+    try:
+        cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, None)
+    except Exception:
+        logger.exception("conveyor: could not publish the rule book change")
+
+
+def _saved_rule_book() -> Any | None:
+    """The book the console last saved, or None (never saved, or no database to ask: before migrate)."""
+    from ..models import RuleBookChange
+
+    try:
+        return RuleBookChange.objects.order_by("-created_at", "-id").values_list("after", flat=True).first()
+    except (DatabaseError, RuntimeError):  # RuntimeError: a test without database access
+        return None
+
+
+def _shop_settings(saved_book: Any | None) -> Mapping[str, Any]:
+    settings = dict(conf.SHOP)
+    if saved_book is None:
+        return settings
+    for name in _BOOK_SETTINGS:
+        settings.pop(name, None)
+    settings["rule_book"] = saved_book
+    return settings
+
+
 def _trusted(address: str, networks: tuple[Any, ...]) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip.version == network.version and ip in network for network in networks)
@@ -98,12 +145,40 @@ class DjangoHost(ConveyorHost):
 
     name = "django"
 
-    @cached_property
-    def _config(self) -> ConveyorConfig:
-        return ConveyorConfig.from_data(conf.SHOP)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._config: ConveyorConfig | None = None
+        self._version: Any = None
+        self._checked_at = float("-inf")
 
     def config(self) -> ConveyorConfig:
-        return self._config
+        """`settings.CONVEYOR`, with the rule book the console last saved (the latest RuleBookChange) over its
+        rule book, amount tiers and lapse days. Read once per process, and again after a save: this process's
+        at once, another's within VERSION_CHECK_SECONDS (the version key in Django's cache: share one between
+        the web server and the worker, e.g. Redis, or a worker keeps the book it read until it restarts)."""
+        moment = time.monotonic()
+        config = self._config
+        if config is not None and moment - self._checked_at < VERSION_CHECK_SECONDS:
+            return config
+        version = _config_version()
+        self._checked_at = moment
+        if config is not None and version == self._version:
+            return config
+        with self._lock:
+            self._config = ConveyorConfig.from_data(_shop_settings(_saved_rule_book()))
+            self._version = version
+            return self._config
+
+    def forget_configuration(self) -> None:
+        with self._lock:
+            self._config = None
+            self._checked_at = float("-inf")
+
+    def save_rule_book(self, book: Mapping[str, Any], *, by: str) -> None:
+        """The sandbox keeps no configuration of its own: the history row the service writes in this transaction
+        (RuleBookChange.after) is the saved book. Here: drop this process's copy, tell the others on commit."""
+        self.forget_configuration()
+        transaction.on_commit(_publish_config_change)
 
     def user_from_request(self, request: Any) -> Any | None:
         """`Authorization: Bearer <make_access_token(user)>`, else the session's user."""
@@ -160,3 +235,7 @@ class DjangoHost(ConveyorHost):
     def create_return(self, order_id: str, lines: list[tuple[str, int]]) -> str:
         create = _callable(conf.CREATE_RETURN)
         return create(order_id, lines) if create is not None else ""
+
+    def shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, ShippingAddress]:
+        source = _callable(conf.SHIPPING_ADDRESSES)
+        return source(list(order_ids)) if source is not None and order_ids else {}

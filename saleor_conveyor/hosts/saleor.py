@@ -8,12 +8,14 @@ force is found the same way (`CONVEYOR_HOST`, else by what is installed). Only t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jwt
@@ -25,9 +27,22 @@ from django.db import IntegrityError, transaction
 from ..config import ConveyorConfig
 from ..errors import ConveyorError, ErrorCode
 from ..events import client_address_or_none
-from ..saleor.configuration import PLUGIN_ID, merged_configuration, settings_from_plugin_configuration
+from ..saleor.configuration import (
+    PLUGIN_ID,
+    merged_configuration,
+    rule_book_settings,
+    settings_from_plugin_configuration,
+)
 from . import get_host
-from .base import MANAGE_ORDERS, MANAGE_PLUGINS, MANAGE_USERS, ConveyorHost, OrderInfo, OrderLineInfo
+from .base import (
+    MANAGE_ORDERS,
+    MANAGE_PLUGINS,
+    MANAGE_USERS,
+    ConveyorHost,
+    OrderInfo,
+    OrderLineInfo,
+    ShippingAddress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +103,29 @@ class SaleorHost(ConveyorHost):
             self._config = None
             self._fingerprint = None
             self._checked_at = float("-inf")
+
+    def save_rule_book(self, book: Mapping[str, Any], *, by: str) -> None:
+        """Write the rule book into the plugin's configuration with Saleor's own save (the Dashboard's pluginUpdate
+        path: the plugin's validation, then `PluginConfiguration.save`), so Dashboard > Plugins > Fan Conveyor
+        shows the same rules, amount thresholds and lapse days; the save signal bumps the version key, so every
+        process reads it again (connect_signals)."""
+        from saleor.plugins.manager import get_plugins_manager
+
+        values = rule_book_settings(book)
+        with self.writer():
+            manager = get_plugins_manager(allow_replica=False)
+            try:
+                saved = manager.save_plugin_configuration(PLUGIN_ID, None, {"configuration": values})
+            except DjangoValidationError as error:
+                messages = [message for messages in error.message_dict.values() for message in messages]
+                raise ConveyorError(" ".join(messages) or "Saleor refused the configuration.", field="json") from None
+        if saved is None:
+            raise ConveyorError(
+                f"The {PLUGIN_ID} plugin is not installed in Saleor (settings.PLUGINS).",
+                field="json",
+                code=ErrorCode.NOT_FOUND,
+            )
+        self.forget_configuration()
 
     @staticmethod
     def _stored_configuration() -> list[dict[str, Any]]:
@@ -257,6 +295,21 @@ class SaleorHost(ConveyorHost):
             )
             return str(returned.pk)
 
+    def shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, ShippingAddress]:
+        """Each order's shipping address (Saleor's Order.shipping_address), in one query; unknown ids left out."""
+        from saleor.order.models import Order
+
+        wanted = [order_id for order_id in dict.fromkeys(order_ids) if _is_uuid(order_id)]
+        if not wanted:
+            return {}
+        orders = (
+            Order.objects.using(self.replica_alias())
+            .filter(pk__in=wanted, shipping_address__isnull=False)
+            .select_related("shipping_address")
+            .only("id", *(f"shipping_address__{name}" for name in _ADDRESS_FIELDS))
+        )
+        return {str(order.pk): _address(order.shipping_address) for order in orders}
+
     # --- infrastructure ------------------------------------------------------------------
 
     def endpoint_url(self, path: str) -> str:
@@ -297,6 +350,24 @@ class SaleorHost(ConveyorHost):
         from saleor.celeryconf import app
 
         return app
+
+
+_ADDRESS_FIELDS = tuple(field.name for field in dataclasses.fields(ShippingAddress))
+
+
+def _address(address: Any) -> ShippingAddress:
+    """Saleor's Address as the conveyor's (the country is a django-countries value, the phone a PhoneNumber)."""
+    values = {name: getattr(address, name) for name in _ADDRESS_FIELDS}
+    values["country"] = getattr(values["country"], "code", values["country"]) or ""
+    return ShippingAddress(**{name: str(value or "") for name, value in values.items()})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _order_or_none(queryset: Any, order_id: str) -> Any | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from saleor.plugins.base_plugin import ConfigurationTypeField
@@ -180,3 +181,23 @@ def settings_from_plugin_configuration(configuration: Iterable[Mapping[str, Any]
             continue  # an emptied number means "use the method's default"
         values[name] = value
     return values
+
+
+def rule_book_settings(book: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A whole rule book (`RuleBook.to_data()`) as the plugin's three settings, the way the Dashboard shows them:
+    `rule_book` (the rules), `amount_tiers` and `lapse_days`."""
+    tiers = {
+        tier: {currency: _amount(amount) for currency, amount in amounts.items()}
+        for tier, amounts in (book.get("amount_tiers") or {}).items()
+    }
+    return [
+        {"name": "rule_book", "value": _json_default({"rules": list(book.get("rules") or [])})},
+        {"name": "amount_tiers", "value": _json_default(tiers)},
+        {"name": "lapse_days", "value": str(book.get("lapse_days", DEFAULT_RULES["lapse_days"]))},
+    ]
+
+
+def _amount(value: Any) -> Any:
+    """An amount as the Dashboard's JSON shows it: 10000, not "10000" (a decimal part stays text: "99.90")."""
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else str(number)

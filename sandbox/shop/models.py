@@ -14,6 +14,8 @@ class Order(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     email = models.CharField(max_length=254)
     created_at = models.DateTimeField()
+    # Where it was shipped: the fields of saleor_conveyor.hosts.ShippingAddress ({} when none).
+    shipping_address = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"order {self.number or self.id}"

@@ -1,11 +1,12 @@
-"""The sandbox shop's answers to the DjangoHost (settings.CONVEYOR_ORDER_INFO / CONVEYOR_CREATE_RETURN)."""
+"""The sandbox shop's answers to the DjangoHost (settings.CONVEYOR_ORDER_INFO, _CREATE_RETURN, _SHIPPING_ADDRESSES)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from saleor_conveyor.errors import ConveyorError
-from saleor_conveyor.hosts import OrderInfo, OrderLineInfo
+from saleor_conveyor.hosts import OrderInfo, OrderLineInfo, ShippingAddress
 
 from .models import Order, OrderReturn
 
@@ -33,6 +34,17 @@ def order_info(order_id: str) -> OrderInfo | None:
             for line in order.lines.all()
         ),
     )
+
+
+def shipping_addresses(order_ids: list[str]) -> dict[str, ShippingAddress]:
+    """The orders' shipping addresses in one query (settings.CONVEYOR_SHIPPING_ADDRESSES)."""
+    keys = [key for key in (_uuid(order_id) for order_id in order_ids) if key is not None]
+    known = {field.name for field in dataclasses.fields(ShippingAddress)}
+    found = Order.objects.filter(pk__in=keys).exclude(shipping_address={}).values_list("id", "shipping_address")
+    return {
+        str(order_id): ShippingAddress(**{name: str(value) for name, value in address.items() if name in known})
+        for order_id, address in found
+    }
 
 
 def create_return(order_id: str, lines: list[tuple[str, int]]) -> str:

@@ -23,7 +23,8 @@ class ConveyorMutation(graphene.Mutation):
         try:
             return cls.perform(info, **checked_arguments(data))
         except ConveyorError as error:
-            return cls(errors=[ConveyorErrorType(field=error.field, code=error.code.value, message=error.message)])
+            refused = getattr(error, "errors", None) or [error]  # ConveyorErrors: one per bad entry
+            return cls(errors=[ConveyorErrorType(field=e.field, code=e.code.value, message=e.message) for e in refused])
 
     @classmethod
     def perform(cls, info: Any, **data: Any) -> ConveyorMutation:

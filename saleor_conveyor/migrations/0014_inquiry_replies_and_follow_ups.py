@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('saleor_conveyor', '0011_manage_plugins_permission'),
+        ('saleor_conveyor', '0013_rule_book_changes'),
     ]
 
     operations = [
