@@ -5,10 +5,23 @@ Each list is one query for the page (the customer's profile joined, replies pref
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, QuerySet
 
-from .models import FollowUp, FollowUpStatus, Inquiry, InquiryStatus
+from .hosts.base import MANAGE_ORDERS, MANAGE_USERS
+from .models import (
+    FollowUp,
+    FollowUpStatus,
+    Inquiry,
+    InquiryStatus,
+    ReturnRequest,
+    ReturnStatus,
+    Touchpoint,
+    TouchpointKind,
+    TouchpointStatus,
+)
 
 
 def follow_up_list(status: str | None = None, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[FollowUp]:
@@ -41,9 +54,25 @@ def follow_up_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     return dict(rows)
 
 
-def open_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
-    """What waits for staff: open inquiries and follow-ups not closed yet (one query each)."""
-    return {
-        "inquiries": Inquiry.objects.using(using).filter(status=InquiryStatus.OPEN).count(),
-        "follow_ups": FollowUp.objects.using(using).exclude(status=FollowUpStatus.CLOSED).count(),
+# The work queues, each with the permission its page needs (console/tasks.py, returns.py, inquiries.py,
+# follow_ups.py) and the console page that lists it.
+QUEUES: tuple[tuple[str, str, str], ...] = (
+    ("staff_tasks", MANAGE_ORDERS, "tasks"),
+    ("returns", MANAGE_ORDERS, "returns"),
+    ("inquiries", MANAGE_USERS, "inquiries"),
+    ("follow_ups", MANAGE_USERS, "follow-ups"),
+)
+
+
+def open_work(can: Callable[[str], bool], *, using: str = DEFAULT_DB_ALIAS) -> dict[str, int | None]:
+    """What waits for staff, per queue (one count each), None for a queue `can` does not allow: open staff
+    tasks, requested returns, open inquiries and follow-ups not closed yet (open or contacted)."""
+    counts: dict[str, Callable[[], int]] = {
+        "staff_tasks": lambda: Touchpoint.objects.using(using)
+        .filter(kind=TouchpointKind.STAFF_TASK, status=TouchpointStatus.SCHEDULED)
+        .count(),
+        "returns": lambda: ReturnRequest.objects.using(using).filter(status=ReturnStatus.REQUESTED).count(),
+        "inquiries": lambda: Inquiry.objects.using(using).filter(status=InquiryStatus.OPEN).count(),
+        "follow_ups": lambda: FollowUp.objects.using(using).exclude(status=FollowUpStatus.CLOSED).count(),
     }
+    return {name: counts[name]() if can(permission) else None for name, permission, _page in QUEUES}

@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .. import conf, measures
+from .. import conf, measures, work_queues
 from ..engine import FanStage
 from ..errors import ConveyorError
 from ..hosts import MANAGE_ORDERS, get_host
@@ -56,6 +56,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "ja": {
         "nav_overview": "概要",
         "overview_title": "概要",
+        "open_work": "未対応の仕事",
+        "open_staff_tasks": "スタッフタスク",
+        "open_returns": "返品依頼",
+        "open_inquiries": "問い合わせ",
+        "open_follow_ups": "フォローアップ",
         "filter": "期間とチャネル",
         "since": "開始日",
         "until": "終了日(この日を含む)",
@@ -176,6 +181,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "nav_overview": "Overview",
         "overview_title": "Overview",
+        "open_work": "Open work",
+        "open_staff_tasks": "Staff tasks",
+        "open_returns": "Returns to decide",
+        "open_inquiries": "Open inquiries",
+        "open_follow_ups": "Follow-ups",
         "filter": "Dates and channel",
         "since": "From",
         "until": "Until (inclusive)",
@@ -844,6 +854,18 @@ def _words(request: HttpRequest) -> tuple[str, dict[str, str]]:
 
 
 @console_page(MANAGE_ORDERS)
+def _open_work(request: HttpRequest, words: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The work queues' counts now (not cached with the figures), each linked to its page; only the queues this
+    staff member may open."""
+    identity = request.conveyor_staff  # type: ignore[attr-defined]
+    counts = work_queues.open_work(identity.can, using=get_host().replica_alias())
+    return [
+        {"name": name, "label": words[f"open_{name}"], "count": counts[name], "url": console_url(request, page)}
+        for name, _permission, page in work_queues.QUEUES
+        if counts[name] is not None
+    ]
+
+
 def overview(request: HttpRequest) -> HttpResponse:
     """The shop's measures for a window and a channel, as charts with their tables and CSV links."""
     chosen, errors = read_filter(request)
@@ -881,6 +903,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "rule_help": words["rule_performance_help"].format(days=page.within_days),
             "window_text": _window_text(chosen, words),
             "charts": page.charts(nonce),
+            "open_work": _open_work(request, words),
         }
     )
     page.figures.keep()

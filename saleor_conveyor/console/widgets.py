@@ -9,7 +9,7 @@ signed for this app and a staff user opens the widget; a form another site posts
 widgets only read. A GET (a console session in `s`, the console cookie, the host's session) shows the same.
 
 Every figure comes from the functions the API uses: `stats.StatsReport` (conveyorStats), `timeline`
-(fanProfiles), the profile's own columns (fanProfile), `conveyor.open_staff_tasks`.
+(fanProfiles), the profile's own columns (fanProfile), `work_queues.open_work`.
 """
 
 from __future__ import annotations
@@ -24,19 +24,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from graphql_relay import from_global_id
 
-from .. import conveyor
+from .. import work_queues
 from ..events import host_id_problem
 from ..hosts import MANAGE_ORDERS, MANAGE_USERS, get_config, get_host
 from ..models import (
     FanProfile,
-    FollowUp,
-    FollowUpStatus,
-    Inquiry,
-    InquiryStatus,
     NpsResponse,
     Purchase,
     ReturnRequest,
-    ReturnStatus,
     Touchpoint,
     TouchpointStatus,
 )
@@ -249,18 +244,6 @@ def home_widget(request: HttpRequest, words: dict[str, str]) -> HttpResponse:
         "f2": _percent(month.f2_conversion_rate),
         "repeat": _percent(month.repeat_rate),
         "streak": streak,
-        "staff_tasks": conveyor.open_staff_tasks().using(using).count(),
-        "requested_returns": ReturnRequest.objects.using(using).filter(status=ReturnStatus.REQUESTED).count(),
-        "open_inquiries": (
-            Inquiry.objects.using(using).filter(status=InquiryStatus.OPEN).count()
-            if identity.can(MANAGE_USERS)
-            else None
-        ),
-        # Follow-ups not closed yet (open or contacted): detractors and win-back answers waiting for staff.
-        "open_follow_ups": (
-            FollowUp.objects.using(using).exclude(status=FollowUpStatus.CLOSED).count()
-            if identity.can(MANAGE_USERS)
-            else None
-        ),
+        **{f"open_{name}": count for name, count in work_queues.open_work(identity.can, using=using).items()},
     }
     return render_console(request, "widget_home.html", context, words=TEXTS)
