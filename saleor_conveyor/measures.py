@@ -195,6 +195,7 @@ def _stage_flow_and_cohorts(window: StatsWindow, *, with_cohorts: bool) -> tuple
     first_start = datetime.combine(months[0], time(), tzinfo=ZoneInfo(window.zone))
     month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
     so_far = "ROWS UNBOUNDED PRECEDING"
+    discount = "(used_voucher OR used_sale OR used_campaign)"
     # With the cohorts, each (customer, month) row also names the customer's cohort (`cohorts`: the month of
     # their first purchase, for first purchases in the months shown), and grouping sets count both at once.
     cohort = f", CASE WHEN first_at >= %s THEN {month_of.format('first_at')} END AS cohort" if with_cohorts else ""
@@ -204,16 +205,17 @@ def _stage_flow_and_cohorts(window: StatsWindow, *, with_cohorts: bool) -> tuple
         window,
         f"WITH steps AS ("
         f" SELECT profile_id, {month_of.format('placed_at')} AS month, COUNT(*) OVER (w {so_far}) AS n,"
-        f" bool_and(used_voucher OR used_sale OR used_campaign) OVER (w {so_far}) AS discounted,"
-        f" bool_and(used_voucher OR used_sale OR used_campaign)"
-        f" OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS discounted_before"
-        f"{', first_value(placed_at) OVER w AS first_at' if with_cohorts else ''}"
+        f" COUNT(*) FILTER (WHERE NOT {discount}) OVER (w {so_far}) AS full_price,"
+        f" CASE WHEN NOT {discount} THEN 1 ELSE 0 END AS this_full_price"
+        f"{f', first_value(placed_at) OVER (w {so_far}) AS first_at' if with_cohorts else ''}"
         f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at < %s"
         f" WINDOW w AS (PARTITION BY profile_id ORDER BY placed_at)),"
-        # "All discounted so far" only ever turns false: the month's first row has the value before
-        # the month (bool_or), its last the value after it (bool_and); n before is its first n - 1.
-        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before, bool_or(discounted_before) AS before_discounted,"
-        f" MAX(n) AS n_after, bool_and(discounted) AS after_discounted"
+        # One window (one frame): the running counts of purchases and of full-price ones. "All discounted"
+        # is "no full-price purchase"; the counts only grow, so the month's first row has those before the
+        # month (less its own) and its last those after it; n before is its first n - 1.
+        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before,"
+        f" MIN(full_price - this_full_price) = 0 AS before_discounted,"
+        f" MAX(n) AS n_after, MAX(full_price) = 0 AS after_discounted"
         f"{', MIN(first_at) AS first_at' if with_cohorts else ''} FROM steps GROUP BY profile_id, month),"
         f" class_months AS (SELECT profile_id, {month_of.format('created_at')} AS month,"
         f" (array_agg({_CLASS_OF_SEGMENT} ORDER BY created_at DESC, id DESC))[1] AS after"
