@@ -236,6 +236,15 @@ def check_console_cache_seconds(**kwargs: Any) -> list[Error]:
 
 
 @register()
+def check_console_connections(**kwargs: Any) -> list[Error]:
+    """CONVEYOR_CONSOLE_CONNECTIONS (E012): a whole number of connections, 1 to 8."""
+    value = _raw("CONVEYOR_CONSOLE_CONNECTIONS")
+    if value is _MISSING or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8):
+        return []
+    return [_error(12, "CONVEYOR_CONSOLE_CONNECTIONS", f"must be a whole number from 1 to 8, got {value!r}")]
+
+
+@register()
 def check_unknown_settings(**kwargs: Any) -> list[Warning]:
     """W001: a CONVEYOR_* setting nothing reads is most likely a typo of one that is."""
     unknown = sorted(name for name in dir(settings) if name.startswith("CONVEYOR") and name not in conf.SETTING_NAMES)

@@ -114,6 +114,12 @@ class AppSettings:
         0 computes them on every request. The GraphQL API is never cached."""
         return self._setting("CONSOLE_CACHE_SECONDS", 300)
 
+    @property
+    def CONSOLE_CONNECTIONS(self) -> int:
+        """How many database connections the console's overview computes its figures on at once (each its own,
+        closed after); 1 runs them one after another on the request's own. Inside a transaction they always do."""
+        return self._setting("CONSOLE_CONNECTIONS", 3)
+
 
 # Every setting name this module reads (the system checks warn about other CONVEYOR_* names: typos).
 SETTING_NAMES = frozenset(

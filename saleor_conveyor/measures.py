@@ -184,37 +184,66 @@ def stage_flow(window: StatsWindow) -> list[StageMove]:
     the answers. No snapshot table is kept, so an order recorded late (a backfill) or cancelled
     later shows in every month it affects. Months are the shop's local months of the window.
     """
+    return _stage_flow_and_cohorts(window, with_cohorts=False)[0]
+
+
+def stage_flow_and_cohorts(window: StatsWindow) -> tuple[list[StageMove], list[Cohort]]:
+    """`stage_flow` and `cohorts` from one statement: both group the same pass over the ledger per customer
+    and month (the overview shows both)."""
+    return _stage_flow_and_cohorts(window, with_cohorts=True)
+
+
+def _stage_flow_and_cohorts(window: StatsWindow, *, with_cohorts: bool) -> tuple[list[StageMove], list[Cohort]]:
     months = month_starts(window)
+    first_start = datetime.combine(months[0], time(), tzinfo=ZoneInfo(window.zone))
     month_of = "date_trunc('month', {} AT TIME ZONE %s)::date"
     so_far = "ROWS UNBOUNDED PRECEDING"
+    discount = "(used_voucher OR used_sale OR used_campaign)"
+    # With the cohorts, each (customer, month) row also names the customer's cohort (`cohorts`: the month of
+    # their first purchase, for first purchases in the months shown), and grouping sets count both at once.
+    cohort = f", CASE WHEN first_at >= %s THEN {month_of.format('first_at')} END AS cohort" if with_cohorts else ""
+    cohort_params = [first_start, window.zone] if with_cohorts else []
+    grouped = "GROUPING SETS ((dimension, month, before, after), (cohort, month))" if with_cohorts else "1, 2, 3, 4"
     rows = _rows(
         window,
         f"WITH steps AS ("
         f" SELECT profile_id, {month_of.format('placed_at')} AS month, COUNT(*) OVER (w {so_far}) AS n,"
-        f" bool_and(used_voucher OR used_sale OR used_campaign) OVER (w {so_far}) AS discounted,"
-        f" bool_and(used_voucher OR used_sale OR used_campaign)"
-        f" OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS discounted_before"
+        f" COUNT(*) FILTER (WHERE NOT {discount}) OVER (w {so_far}) AS full_price,"
+        f" CASE WHEN NOT {discount} THEN 1 ELSE 0 END AS this_full_price"
+        f"{f', first_value(placed_at) OVER (w {so_far}) AS first_at' if with_cohorts else ''}"
         f" FROM {PURCHASES} WHERE {COUNTED} AND placed_at < %s"
         f" WINDOW w AS (PARTITION BY profile_id ORDER BY placed_at)),"
-        # "All discounted so far" only ever turns false: the month's first row has the value before
-        # the month (bool_or), its last the value after it (bool_and); n before is its first n - 1.
-        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before, bool_or(discounted_before) AS before_discounted,"
-        f" MAX(n) AS n_after, bool_and(discounted) AS after_discounted FROM steps GROUP BY profile_id, month),"
+        # One window (one frame): the running counts of purchases and of full-price ones. "All discounted"
+        # is "no full-price purchase"; the counts only grow, so the month's first row has those before the
+        # month (less its own) and its last those after it; n before is its first n - 1.
+        f" stage_months AS (SELECT month, MIN(n) - 1 AS n_before,"
+        f" MIN(full_price - this_full_price) = 0 AS before_discounted,"
+        f" MAX(n) AS n_after, MAX(full_price) = 0 AS after_discounted"
+        f"{', MIN(first_at) AS first_at' if with_cohorts else ''} FROM steps GROUP BY profile_id, month),"
         f" class_months AS (SELECT profile_id, {month_of.format('created_at')} AS month,"
         f" (array_agg({_CLASS_OF_SEGMENT} ORDER BY created_at DESC, id DESC))[1] AS after"
         f" FROM {FAN_SURVEYS} WHERE created_at < %s GROUP BY 1, 2),"
         f" moves AS ("
         f" SELECT '{STAGE}' AS dimension, month,"
         f" {_stage_sql('n_before', 'before_discounted')} AS before,"
-        f" {_stage_sql('n_after', 'after_discounted')} AS after"
+        f" {_stage_sql('n_after', 'after_discounted')} AS after{cohort}"
         f" FROM stage_months"
         f" UNION ALL SELECT '{ENGAGEMENT}', month,"
         f" COALESCE(LAG(after) OVER (PARTITION BY profile_id ORDER BY month), '{NONE}'), after"
+        f"{', NULL' if with_cohorts else ''}"
         f" FROM class_months)"
-        f" SELECT dimension, month, before, after, COUNT(*) FROM moves GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        [window.zone, window.until, window.zone, window.until],
+        f" SELECT dimension, month, before, after{', cohort' if with_cohorts else ''}, COUNT(*) FROM moves"
+        f" GROUP BY {grouped} ORDER BY 1, 2, 3, 4",
+        [window.zone, window.until, window.zone, window.until, *cohort_params],
     )
-    return _with_stayers(rows, months)
+    if not with_cohorts:
+        return _with_stayers(rows, months), []
+    moves = [row[:4] + row[5:] for row in rows if row[0] is not None]
+    counts: dict[date, dict[int, int]] = defaultdict(dict)
+    for _, month, _, _, first, customers in rows:
+        if first is not None:
+            counts[first][(month.year - first.year) * 12 + month.month - first.month] = customers
+    return _with_stayers(moves, months), _cohorts_of(counts, months)
 
 
 def _with_stayers(rows: list[tuple], months: list[date]) -> list[StageMove]:
@@ -283,6 +312,11 @@ def cohorts(window: StatsWindow) -> list[Cohort]:
     counts: dict[date, dict[int, int]] = defaultdict(dict)
     for cohort, later, customers in rows:
         counts[cohort][later] = customers
+    return _cohorts_of(counts, months)
+
+
+def _cohorts_of(counts: dict[date, dict[int, int]], months: list[date]) -> list[Cohort]:
+    """The cohorts of the months shown, from customers per cohort and months after it (0: the cohort's own)."""
     last = months[-1]
     result = []
     for month in months:

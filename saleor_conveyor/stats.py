@@ -154,31 +154,31 @@ def stages(window: StatsWindow) -> list[tuple[str, int]]:
     return [(stage.value, counts.get(stage.value, 0)) for stage in FanStage]
 
 
+def customer_rates(window: StatsWindow) -> tuple[float | None, float | None]:
+    """`f2_conversion` and `repeat_rate` from one pass over the ledger grouped per customer."""
+    where, params = _channel(window)
+    (cohort, converted, buyers, repeaters), *_ = _rows(
+        window,
+        f"SELECT COUNT(*) FILTER (WHERE first_at >= %s AND first_at < %s),"
+        f" COUNT(*) FILTER (WHERE first_at >= %s AND first_at < %s AND orders >= 2),"
+        f" COUNT(*) FILTER (WHERE orders_in > 0),"
+        f" COUNT(*) FILTER (WHERE orders_in > 1 OR (orders_in > 0 AND first_at < %s))"
+        f" FROM (SELECT MIN(placed_at) AS first_at, COUNT(*) AS orders,"
+        f" COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS orders_in"
+        f" FROM {PURCHASES} WHERE {COUNTED}{where} GROUP BY profile_id) per_customer",
+        [*[window.start, window.until] * 2, window.start, window.start, window.until, *params],
+    )
+    return share(converted, cohort), share(repeaters, buyers)
+
+
 def f2_conversion(window: StatsWindow) -> float | None:
     """Of customers whose first purchase fell in the window, the share who bought a second time."""
-    where, params = _channel(window)
-    (cohort, converted), *_ = _rows(
-        window,
-        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE orders >= 2) FROM ("
-        f" SELECT MIN(placed_at) AS first_at, COUNT(*) AS orders FROM {PURCHASES} WHERE {COUNTED}{where}"
-        f" GROUP BY profile_id) per_customer WHERE first_at >= %s AND first_at < %s",
-        [*params, window.start, window.until],
-    )
-    return share(converted, cohort)
+    return customer_rates(window)[0]
 
 
 def repeat_rate(window: StatsWindow) -> float | None:
     """Of customers who bought in the window, the share for whom it was not their first purchase."""
-    where, params = _channel(window)
-    (buyers, repeaters), *_ = _rows(
-        window,
-        f"SELECT COUNT(*) FILTER (WHERE orders_in > 0),"
-        f" COUNT(*) FILTER (WHERE orders_in > 1 OR (orders_in > 0 AND first_at < %s))"
-        f" FROM (SELECT COUNT(*) FILTER (WHERE placed_at >= %s AND placed_at < %s) AS orders_in,"
-        f" MIN(placed_at) AS first_at FROM {PURCHASES} WHERE {COUNTED}{where} GROUP BY profile_id) per_customer",
-        [window.start, window.start, window.until, *params],
-    )
-    return share(repeaters, buyers)
+    return customer_rates(window)[1]
 
 
 def average_lifetime_values(window: StatsWindow) -> list[tuple[str, Decimal, int]]:
@@ -197,46 +197,45 @@ def average_lifetime_values(window: StatsWindow) -> list[tuple[str, Decimal, int
     return [(currency, Decimal(average).quantize(Decimal("0.001")), count) for currency, average, count in rows]
 
 
-def shipping_lead_time(window: StatsWindow) -> LeadTime:
-    """Hours from order to first shipment (percentile_cont) and the share shipped the same local day."""
-    where, params = _channel(window)
-    (median, p90, same_day, shipped), *_ = _rows(
-        window,
-        f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
-        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY hours),"
-        f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
-        f" SELECT EXTRACT(EPOCH FROM fulfilled_at - placed_at)::float8 / 3600 AS hours,"
-        f" (fulfilled_at AT TIME ZONE %s)::date = (placed_at AT TIME ZONE %s)::date AS same_day"
-        f" FROM {PURCHASES} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) shipped",
-        [window.zone, window.zone, window.start, window.until, *params],
-    )
-    return LeadTime(median, p90, share(same_day, shipped), shipped)
-
-
-def shipping_lead_time_by_month(window: StatsWindow) -> list[tuple[date, LeadTime]]:
-    """`shipping_lead_time` of each local month of the window (`month_starts`), in one grouped statement;
-    a month without shipped orders has no figures."""
+def shipping_lead_times(window: StatsWindow) -> tuple[LeadTime, list[tuple[date, LeadTime]]]:
+    """`shipping_lead_time` and `shipping_lead_time_by_month` from one pass over the shipped orders
+    (grouping sets: the whole window, and each local month shown)."""
     months = month_starts(window)
-    tz = ZoneInfo(window.zone)
-    start = max(datetime.combine(months[0], time(), tzinfo=tz), window.start)
+    first_month = datetime.combine(months[0], time(), tzinfo=ZoneInfo(window.zone))
     where, params = _channel(window)
     rows = _rows(
         window,
-        f"SELECT local_month, percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
+        f"SELECT GROUPING(local_month) = 1, local_month, percentile_cont(0.5) WITHIN GROUP (ORDER BY hours),"
         f" percentile_cont(0.9) WITHIN GROUP (ORDER BY hours),"
         f" COUNT(*) FILTER (WHERE same_day), COUNT(*) FROM ("
-        f" SELECT date_trunc('month', placed_at AT TIME ZONE %s)::date AS local_month,"
+        f" SELECT CASE WHEN placed_at >= %s THEN date_trunc('month', placed_at AT TIME ZONE %s)::date END"
+        f" AS local_month,"
         f" EXTRACT(EPOCH FROM fulfilled_at - placed_at)::float8 / 3600 AS hours,"
         f" (fulfilled_at AT TIME ZONE %s)::date = (placed_at AT TIME ZONE %s)::date AS same_day"
         f" FROM {PURCHASES} WHERE fulfilled_at IS NOT NULL AND placed_at >= %s AND placed_at < %s{where}) shipped"
-        f" GROUP BY local_month",
-        [window.zone, window.zone, window.zone, start, window.until, *params],
+        f" GROUP BY GROUPING SETS ((local_month), ())",
+        [first_month, window.zone, window.zone, window.zone, window.start, window.until, *params],
     )
-    by_month = {
-        month: LeadTime(median, p90, share(same_day, shipped), shipped)
-        for month, median, p90, same_day, shipped in rows
-    }
-    return [(month, by_month.get(month, LeadTime(None, None, None, 0))) for month in months]
+    whole = LeadTime(None, None, None, 0)
+    by_month = {}
+    for everything, month, median, p90, same_day, shipped in rows:
+        lead = LeadTime(median, p90, share(same_day, shipped), shipped)
+        if everything:
+            whole = lead
+        elif month is not None:  # None: shipped before the first month shown
+            by_month[month] = lead
+    return whole, [(month, by_month.get(month, LeadTime(None, None, None, 0))) for month in months]
+
+
+def shipping_lead_time(window: StatsWindow) -> LeadTime:
+    """Hours from order to first shipment (percentile_cont) and the share shipped the same local day."""
+    return shipping_lead_times(window)[0]
+
+
+def shipping_lead_time_by_month(window: StatsWindow) -> list[tuple[date, LeadTime]]:
+    """`shipping_lead_time` of each local month of the window (`month_starts`); a month without shipped
+    orders has no figures."""
+    return shipping_lead_times(window)[1]
 
 
 def engagement_grid(window: StatsWindow) -> list[tuple[str, int]]:
@@ -358,24 +357,32 @@ class StatsReport:
         return stages(self.window)
 
     @cached_property
-    def f2_conversion_rate(self) -> float | None:
-        return f2_conversion(self.window)
+    def customer_rates(self) -> tuple[float | None, float | None]:
+        return customer_rates(self.window)
 
-    @cached_property
+    @property
+    def f2_conversion_rate(self) -> float | None:
+        return self.customer_rates[0]
+
+    @property
     def repeat_rate(self) -> float | None:
-        return repeat_rate(self.window)
+        return self.customer_rates[1]
 
     @cached_property
     def average_lifetime_values(self) -> list[tuple[str, Decimal, int]]:
         return average_lifetime_values(self.window)
 
     @cached_property
-    def shipping_lead_time(self) -> LeadTime:
-        return shipping_lead_time(self.window)
+    def shipping_lead_times(self) -> tuple[LeadTime, list[tuple[date, LeadTime]]]:
+        return shipping_lead_times(self.window)
 
-    @cached_property
+    @property
+    def shipping_lead_time(self) -> LeadTime:
+        return self.shipping_lead_times[0]
+
+    @property
     def shipping_lead_time_by_month(self) -> list[tuple[date, LeadTime]]:
-        return shipping_lead_time_by_month(self.window)
+        return self.shipping_lead_times[1]
 
     @cached_property
     def engagement_grid(self) -> list[tuple[str, int]]:

@@ -143,6 +143,10 @@ def test_good_values_pass(settings):
         ("CONVEYOR_CONSOLE_CACHE_SECONDS", "300", "E011"),
         ("CONVEYOR_CONSOLE_CACHE_SECONDS", True, "E011"),
         ("CONVEYOR_CONSOLE_CACHE_SECONDS", 86401, "E011"),
+        ("CONVEYOR_CONSOLE_CONNECTIONS", 0, "E012"),
+        ("CONVEYOR_CONSOLE_CONNECTIONS", 9, "E012"),
+        ("CONVEYOR_CONSOLE_CONNECTIONS", "3", "E012"),
+        ("CONVEYOR_CONSOLE_CONNECTIONS", True, "E012"),
         ("CONVEYOR_DELIVERY_HANDLER", {"LINE": f"{__name__}.send_line"}, "W001"),
     ],
 )

@@ -12,7 +12,9 @@ import csv
 import hashlib
 import io
 import logging
+import queue
 import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -423,6 +426,20 @@ REPORT_FIGURES = (
     "touchpoints",
     "monthly",
 )
+# Every figure the page reads, the longest to compute first (docs/benchmarks.md, "Console pages"): run at once on a
+# few connections, the page waits about as long as the longest.
+LONGEST_FIRST = (
+    "rule_performance",
+    "stage_flow",
+    "shipping_lead_time",
+    "monthly",
+    "average_lifetime_values",
+    "f2_conversion_rate",
+    "touchpoints",
+    "nps",
+    "engagement_grid",
+    "stages",
+)
 CACHE_FORMAT = 1  # raised when a kept figure's shape changes, so old entries are not read
 
 
@@ -461,6 +478,16 @@ class Figures:
             self._changed = True
         return self._held[name][1]
 
+    def compute(self, computations: Mapping[tuple[str, ...], Callable[[], tuple[Any, ...]]], using: str) -> None:
+        """Compute now the figures of `computations` (names, a call answering each) of which one is not kept, at
+        once on a few connections (`_concurrently`)."""
+        missing = {names: compute for names, compute in computations.items() if set(names) - set(self._held)}
+        for names, values in _concurrently(missing, using).items():
+            for name, value in zip(names, values, strict=True):
+                if name not in self._held:
+                    self._held[name] = (self.now, value)
+                    self._changed = True
+
     @property
     def as_of(self) -> datetime:
         """When the oldest figure read so far was computed (this request's time if none was kept)."""
@@ -471,6 +498,58 @@ class Figures:
         if self._changed and self.seconds:
             left = self.seconds - (self.now - self.as_of).total_seconds()
             _cached(lambda: cache.set(self.key, self._held, max(int(left), 1)))
+
+
+def _rank(name: str) -> int:
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def _concurrently(calls: Mapping[Any, Callable[[], Any]], using: str) -> dict[Any, Any]:
+    """Each call's answer, the calls taken in order by `conf.CONSOLE_CONNECTIONS` workers: this thread on the
+    request's connection and the others each on a connection of its own, closed when they are done.
+
+    Why: each figure is one statement reading most of a table, and nothing else; at 100,000 customers they take
+    seconds one after another and about as long as the longest at once (docs/benchmarks.md). Inside a
+    transaction (a test's, ATOMIC_REQUESTS) another connection would not see its rows, so the calls run one
+    after another on the request's connection, as they do with 1.
+    """
+    workers = min(conf.CONSOLE_CONNECTIONS, len(calls))
+    if workers <= 1 or any(connections[alias].in_atomic_block for alias in {using, DEFAULT_DB_ALIAS}):
+        return {name: call() for name, call in calls.items()}
+    pending: queue.SimpleQueue[tuple[Any, Callable[[], Any]]] = queue.SimpleQueue()
+    for item in calls.items():
+        pending.put(item)
+    answers: dict[Any, Any] = {}
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while not failures:
+            try:
+                name, call = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                answers[name] = call()
+            except BaseException as error:  # re-raised in the request's thread
+                failures.append(error)
+
+    def own_connection() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    helpers = [threading.Thread(target=own_connection, name=f"conveyor-figures-{n}") for n in range(1, workers)]
+    for helper in helpers:
+        helper.start()
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            helper.join()
+    if failures:
+        raise failures[0]
+    return {name: answers[name] for name in calls}
 
 
 def _cached(call: Callable[[], Any]) -> Any:
@@ -517,6 +596,27 @@ class Overview:
 
     def _w(self, key: str) -> str:
         return self.words.get(key, key)
+
+    def _computations(self) -> dict[tuple[str, ...], Callable[[], tuple[Any, ...]]]:
+        """How the figures are computed, the longest first: StatsReport's (what conveyorStats answers) and the
+        measures'; figures of one statement together (their names, a call answering each)."""
+        report = self.figures.report
+        together = {
+            ("rule_performance",): lambda: (
+                measures.rule_performance(self.window, within_days=self.within_days, now=self.now),
+            ),
+            ("stage_flow", "cohorts"): lambda: measures.stage_flow_and_cohorts(self.window),
+            ("shipping_lead_time", "shipping_lead_time_by_month"): lambda: report.shipping_lead_times,
+            ("f2_conversion_rate", "repeat_rate"): lambda: report.customer_rates,
+        }
+        named = {name for names in together for name in names}
+        alone = {(name,): (lambda name=name: (getattr(report, name),)) for name in REPORT_FIGURES if name not in named}
+        computations = {**together, **alone}
+        return dict(sorted(computations.items(), key=lambda item: _rank(item[0][0])))
+
+    def compute_figures(self) -> None:
+        """Every figure the page reads that is not kept, computed now, at once on a few connections."""
+        self.figures.compute(self._computations(), self.window.using)
 
     @property
     def rule_performance(self) -> list[measures.RulePerformance]:
@@ -881,6 +981,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         return render_console(request, "overview.html", context, words=TEXTS, status=400)
     now = timezone.now()
     page = Overview(window_of(chosen, now), words, language, now, chosen, fresh=request.GET.get("refresh") == "1")
+    page.compute_figures()
     nonce = secrets.token_urlsafe(16)  # the charts' <style> elements carry the page's nonce
     nps = page.report.nps
     context.update(
@@ -931,9 +1032,8 @@ def warm_default_figures(now: datetime | None = None) -> None:
     now = now or timezone.now()
     chosen = Filter()
     page = Overview(window_of(chosen, now), texts("en", TEXTS), "en", now, chosen, fresh=True)
-    for name in REPORT_FIGURES:
-        getattr(page.report, name)
-    _ = (page.rule_performance, page.stage_flow, page.cohorts, page.streak)
+    page.compute_figures()
+    _ = page.streak
     for part in PARTS:  # what overview() reads, so a figure added to a table is warmed too
         page.table(part)
     page.charts("warm")

@@ -46,7 +46,7 @@ def test_a_warmed_page_runs_only_the_statements_of_a_kept_page_and_shows_the_ref
     warmed_csv = every_csv(client)
     fresh, fresh_count, computed = get(client, OVERVIEW, {"lang": "en", "refresh": "1"})
     assert computed
-    # The fresh page runs the figures' 14 statements on top of the staff identity's; the warmed one none of them.
+    # The fresh page runs the figures' 12 statements on top of the staff identity's; the warmed one none of them.
     assert warmed_count + 10 <= fresh_count, (warmed_count, fresh_count)
     assert figures(warmed) == figures(fresh) and int(figures(warmed)["promoters"]) > 0
     assert cells(warmed) == cells(fresh)
