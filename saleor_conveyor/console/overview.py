@@ -953,7 +953,6 @@ def _words(request: HttpRequest) -> tuple[str, dict[str, str]]:
     return language, texts(language, TEXTS)
 
 
-@console_page(MANAGE_ORDERS)
 def _open_work(request: HttpRequest, words: Mapping[str, str]) -> list[dict[str, Any]]:
     """The work queues' counts now (not cached with the figures), each linked to its page; only the queues this
     staff member may open."""
@@ -966,6 +965,7 @@ def _open_work(request: HttpRequest, words: Mapping[str, str]) -> list[dict[str,
     ]
 
 
+@console_page(MANAGE_ORDERS)
 def overview(request: HttpRequest) -> HttpResponse:
     """The shop's measures for a window and a channel, as charts with their tables and CSV links."""
     chosen, errors = read_filter(request)

@@ -78,10 +78,15 @@ def return_request_for_update(return_id: str) -> ReturnRequest | None:
 
 
 def staff_tasks_for_update(ids: Sequence[int]) -> list[Touchpoint]:
-    """These staff tasks locked in id order (two staff marking overlapping batches wait, never deadlock)."""
+    """These staff tasks locked with their customers' profiles: the profiles first, in id order (the customer's
+    lock, which an order event or a rebuild holds while it moves or cancels the customer's touchpoints, so a task
+    marked done is never written over), then the tasks, in id order (two staff marking overlapping batches wait,
+    never deadlock)."""
+    owners = Touchpoint.objects.filter(pk__in=ids, kind=TouchpointKind.STAFF_TASK).values("profile_id")
+    list(profile_qs_select_for_update().filter(id__in=owners).order_by("id").values_list("id", flat=True))
     return list(
         Touchpoint.objects.select_for_update(of=("self",))
-        .select_related("profile")  # read with it, not locked: the profile is the customer's lock, not staff's
+        .select_related("profile")
         .filter(pk__in=ids, kind=TouchpointKind.STAFF_TASK)
         .order_by("id")
     )

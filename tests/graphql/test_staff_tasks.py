@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from saleor_conveyor import conveyor
 from saleor_conveyor.errors import ConveyorError, ErrorCode
-from saleor_conveyor.models import Touchpoint
+from saleor_conveyor.models import FanProfile, Touchpoint
 from tests.console.queues_shop import card_customers
 
 from ..factories import at_once, gid, touchpoint
@@ -202,3 +202,40 @@ def test_two_staff_marking_overlapping_batches_at_once_neither_fails_and_the_fir
     assert all(
         (row.done_by, row.note) in {("staff0@example.com", "note 0"), ("staff1@example.com", "note 1")} for row in rows
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marking_a_task_done_waits_for_the_customers_lock_so_a_rebuild_never_writes_over_it():
+    import threading
+
+    from django.db import connections, transaction
+
+    (task,) = card_customers(1)
+    held, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def rebuild_holding_the_customer() -> None:  # what reconcile holds while it moves or cancels touchpoints
+        try:
+            with transaction.atomic():
+                list(FanProfile.objects.select_for_update().filter(pk=task.profile_id))
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def staff_marking_it_done() -> None:
+        try:
+            conveyor.complete_staff_tasks([task.pk], "keiko@example.com")
+            finished.set()
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=rebuild_holding_the_customer)
+    holder.start()
+    assert held.wait(10)
+    marker = threading.Thread(target=staff_marking_it_done)
+    marker.start()
+    assert not finished.wait(0.5)  # waiting for the customer's lock
+    release.set()
+    holder.join(10)
+    marker.join(10)
+    assert finished.is_set() and Touchpoint.objects.get(pk=task.pk).status == "SENT"
