@@ -43,13 +43,13 @@ def enrich(seed: int = 1) -> None:
     service keeps them, first shipments (hours after the order) and NPS answers for a third of the orders."""
     from django.db import connection
 
-    from saleor_conveyor.models import FanProfile, FanSurveyResponse, NpsResponse, Purchase
+    from saleor_conveyor.models import FanProfile, FanSurveyResponse, FollowUp, NpsResponse, Purchase
 
     profiles, purchases = FanProfile._meta.db_table, Purchase._meta.db_table
     surveys, answers = FanSurveyResponse._meta.db_table, NpsResponse._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT setseed({1 / (seed + 1)})")
-        cursor.execute(f"TRUNCATE {answers} RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {answers}, {FollowUp._meta.db_table} RESTART IDENTITY")  # follow-ups name answers
         cursor.execute(
             f"UPDATE {profiles} p SET stage = CASE WHEN c.n = 1 THEN 'FIRST_TIME' WHEN c.sale THEN 'CAMPAIGN_ONLY'"
             f" WHEN c.n >= 3 THEN 'LOYAL' ELSE 'SECOND_TIME' END"
