@@ -25,6 +25,7 @@ DEFAULTS = {
     "OWN_TRANSACTION": ("CONVEYOR_OWN_TRANSACTION", True),
     "SQL_BATCHING": ("CONVEYOR_SQL_BATCHING", "joined"),
     "CONSOLE_CACHE_SECONDS": ("CONVEYOR_CONSOLE_CACHE_SECONDS", 300),
+    "CONSOLE_CONNECTIONS": ("CONVEYOR_CONSOLE_CONNECTIONS", 3),
 }
 
 
@@ -66,6 +67,7 @@ def test_defaults_when_unset(settings, name, setting, default):
         ("CONVEYOR_GRAPHQL_EXECUTOR", "graphql-core", "GRAPHQL_EXECUTOR", "graphql-core"),
         ("CONVEYOR_OWN_TRANSACTION", False, "OWN_TRANSACTION", False),
         ("CONVEYOR_CONSOLE_CACHE_SECONDS", 60, "CONSOLE_CACHE_SECONDS", 60),
+        ("CONVEYOR_CONSOLE_CONNECTIONS", 1, "CONSOLE_CONNECTIONS", 1),
     ],
 )
 def test_overrides_are_read_at_once(settings, setting, value, name, read):
