@@ -15,7 +15,7 @@ from .. import models
 from ..errors import ConveyorError
 from ..hosts import get_config
 from .core import BIGINT_MAX, global_id
-from .types import FanProfile
+from .types import FanProfile, for_orders_staff
 
 StaffTaskStatus = graphene.Enum(
     "StaffTaskStatus", [("OPEN", "OPEN"), ("DONE", "DONE")], description="OPEN: waiting for staff; DONE: done."
@@ -63,6 +63,12 @@ class StaffTask(graphene.ObjectType):
     def resolve_description(root: models.Touchpoint, info: Any) -> str:
         rule = get_config().rule_book.rule(root.rule)
         return (rule.description if rule is not None else "") or root.rule
+
+    @staticmethod
+    def resolve_profile(root: models.Touchpoint, info: Any) -> models.FanProfile:
+        # MANAGE_ORDERS lists tasks; what the conveyor knows of the customer beyond the order needs MANAGE_USERS.
+        for_orders_staff(info, [root.profile])
+        return root.profile
 
     @staticmethod
     def resolve_order_id(root: models.Touchpoint, info: Any) -> str | None:

@@ -150,6 +150,32 @@ def test_customers_staff_without_manage_orders_and_nobody_are_refused_and_nothin
     assert snapshot() == before
 
 
+CUSTOMER_DATA = """
+query { staffTasks { edges { node { id profile {
+  email firstName purchaseCount totalSpent { amount } %s } } } } }
+"""
+
+
+def test_orders_staff_see_who_the_card_is_for_but_not_what_the_conveyor_knows_of_them(api, make_user):
+    tasks = card_customers(1)
+    FanProfile.objects.filter(pk=tasks[0].profile_id).update(referral_code="SECRET-REF", nps=3, badges=["VIP"])
+    orders_only = make_user("packer@example.com", staff_permissions=("manage_orders",))
+    plain = api(CUSTOMER_DATA % "", user=orders_only)
+    assert not plain.errors
+    assert plain.data["staffTasks"]["edges"][0]["node"]["profile"]["email"] == "card0@example.com"
+    for field in ("referralCode", "nps", "npsCategory", "badges", "segment", "unsubscribed", "touchpoints { rule }"):
+        answer = api(CUSTOMER_DATA % field, user=orders_only)
+        assert answer.codes() == ["PERMISSION_DENIED"], field
+        assert "SECRET-REF" not in str(answer.body) and "VIP" not in str(answer.body)
+    timeline = api(CUSTOMER_DATA % "timeline { kind }", user=orders_only)
+    assert timeline.codes() == ["PERMISSION_DENIED"]
+    # staff who may read customers see it all through the same task
+    both = make_user("lead@example.com", staff_permissions=("manage_orders", "manage_users"))
+    full = api(CUSTOMER_DATA % "referralCode nps badges", user=both)
+    assert not full.errors
+    assert full.data["staffTasks"]["edges"][0]["node"]["profile"]["referralCode"] == "SECRET-REF"
+
+
 def test_first_is_at_most_100_and_pages_follow_on(api, staff):
     card_customers(3)
     assert api(LIST, {"first": 101}, user=staff).codes() == ["OUT_OF_RANGE"]
