@@ -194,7 +194,7 @@ def _act(request: HttpRequest, inquiry: Inquiry) -> str:
         # PENDING: the host runs this request in a transaction of its own; the mail goes when it commits.
         return {"SENT": "replied", "FAILED": "reply_failed"}.get(reply.mail_status, "reply_queued")
     if action == "note":
-        conveyor.update_inquiry(str(inquiry.pk), status=inquiry.status, note=request.POST.get("note", ""), by=by)
+        conveyor.update_inquiry(str(inquiry.pk), status=None, note=request.POST.get("note", ""), by=by)
         return "noted"
     if action == "close":
         note = request.POST.get("note")

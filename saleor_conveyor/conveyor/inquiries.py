@@ -112,16 +112,22 @@ def record_reply_mail(reply_id: int, *, sent: bool, outcome: str, now: datetime 
 
 
 def update_inquiry(
-    inquiry_id: str, *, status: str, note: str | None = None, by: str, now: datetime | None = None
+    inquiry_id: str, *, status: str | None, note: str | None = None, by: str, now: datetime | None = None
 ) -> Inquiry:
-    """Staff set an inquiry's status (OPEN, ANSWERED once replied to, CLOSED) and its internal note."""
-    if status not in InquiryStatus.values:
+    """Staff set an inquiry's status (OPEN, ANSWERED once replied to, CLOSED) and its internal note.
+
+    `status=None` keeps the status the inquiry has when it is locked (the console's "save the note"), so a
+    note saved from a page opened before someone else closed the inquiry does not reopen it.
+    """
+    if status is not None and status not in InquiryStatus.values:
         raise ConveyorError(f"status must be one of {', '.join(InquiryStatus.values)}.", field="status")
     if note is not None:
         note = checked_note(note)
     now = now or timezone.now()
     with transaction.atomic():
         inquiry = _inquiry_for_update(inquiry_id)
+        if status is None:
+            status = inquiry.status
         if status == InquiryStatus.ANSWERED and not inquiry.replies.exists():
             raise ConveyorError("An inquiry is answered by a reply: reply to it first.", field="status")
         if status == InquiryStatus.CLOSED and inquiry.status != InquiryStatus.CLOSED:

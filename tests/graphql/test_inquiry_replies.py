@@ -193,6 +193,17 @@ def test_staff_close_an_inquiry_with_a_note_and_reopen_it(api, staff):
     assert Inquiry.objects.get().updated_by == "staff@example.com"
 
 
+def test_a_note_saved_without_a_status_keeps_the_status_it_finds_under_the_lock():
+    # The console's "save the note" passes no status: a page opened before someone closed the inquiry
+    # must not reopen it by writing back the status it showed.
+    asked = inquiry()
+    closed = conveyor.update_inquiry(str(asked.pk), status="CLOSED", by="lead@example.com")
+    noted = conveyor.update_inquiry(str(asked.pk), status=None, note="Called back", by="staff@example.com")
+    kept = Inquiry.objects.get()
+    assert noted.status == kept.status == "CLOSED" and kept.closed_at == closed.closed_at
+    assert kept.note == "Called back" and kept.updated_by == "staff@example.com"
+
+
 @pytest.mark.parametrize(
     "variables, expected",
     [
