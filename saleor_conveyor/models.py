@@ -434,6 +434,8 @@ class InquiryReply(models.Model):
     mail_outcome = models.TextField(blank=True, default="")
     mail_attempts = models.PositiveSmallIntegerField(default=0)
     mailed_at = models.DateTimeField(null=True, blank=True)
+    # When it was last handed to the mailer (recorded, or sent again); null on replies made before 0015: `at`.
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["inquiry", "at"], name="conveyor_inquiry_reply_at")]

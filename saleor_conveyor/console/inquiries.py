@@ -223,15 +223,20 @@ def _show(
 ) -> HttpResponse:
     profile = inquiry.profile
     done = request.GET.get("done")
+    now = timezone.now()
     context = {
         "inquiry": inquiry,
         "topic": words.get(f"topic_{inquiry.topic}", inquiry.topic),
         "status_label": words[f"status_{inquiry.status}"],
         "replies": [
-            {"reply": reply, "mail": words.get(f"mail_{reply.mail_status}", reply.mail_status)}
+            {
+                "reply": reply,
+                "mail": words.get(f"mail_{reply.mail_status}", reply.mail_status),
+                "resendable": conveyor.may_be_resent(reply, now),
+            }
             for reply in inquiry.replies.all()
         ],
-        "row": profile_row(profile, words, now=timezone.now(), lapse_days=get_config().lapse_days) if profile else None,
+        "row": profile_row(profile, words, now=now, lapse_days=get_config().lapse_days) if profile else None,
         "customer_url": customer_url(request, profile.pk) if profile else None,
         "action": inquiry_url(request, inquiry.pk),
         "back_url": console_url(request, "inquiries", status=inquiry.status),

@@ -48,7 +48,14 @@ from .delivery_state import (
     reserve_due_touchpoints,
 )
 from .follow_ups import update_follow_up
-from .inquiries import record_reply_mail, reply_to_inquiry, resend_inquiry_reply, submit_inquiry, update_inquiry
+from .inquiries import (
+    may_be_resent,
+    record_reply_mail,
+    reply_to_inquiry,
+    resend_inquiry_reply,
+    submit_inquiry,
+    update_inquiry,
+)
 from .orders import record_fulfillment, record_order_cancelled, record_order_placed, record_return
 from .outbox import (
     complete_staff_task,
@@ -104,6 +111,7 @@ __all__ = [
     "record_order_history",
     "record_order_placed",
     "record_orders_backfill",
+    "may_be_resent",
     "record_reply_mail",
     "record_return",
     "record_winback_survey",

@@ -24,6 +24,9 @@ from .customers import find_profile
 from .follow_ups import checked_note
 
 REPLY_MAX = 5000
+# A reply still PENDING this long after it was queued was never mailed (the process that was to mail it after
+# commit died): staff may send it again, as a FAILED one.
+PENDING_STUCK_AFTER = timedelta(minutes=10)
 
 # Per key: at most `count` inquiries within `period`; beyond that THROTTLED.
 INQUIRY_THROTTLE: dict[str, tuple[int, timedelta]] = {
@@ -73,7 +76,7 @@ def reply_to_inquiry(inquiry_id: str, *, message: str, by: str, now: datetime | 
         inquiry = _inquiry_for_update(inquiry_id)
         if inquiry.status == InquiryStatus.CLOSED:
             raise ConveyorError("This inquiry is closed; reopen it to reply.", field="id")
-        reply = InquiryReply.objects.create(inquiry=inquiry, at=now, by=by[:254], message=message)
+        reply = InquiryReply.objects.create(inquiry=inquiry, at=now, by=by[:254], message=message, queued_at=now)
         inquiry.status = InquiryStatus.ANSWERED
         inquiry.answered_at = inquiry.answered_at or now
         inquiry.updated_by = by[:254]
@@ -82,16 +85,30 @@ def reply_to_inquiry(inquiry_id: str, *, message: str, by: str, now: datetime | 
         return reply
 
 
-def resend_inquiry_reply(reply_id: int, *, by: str) -> InquiryReply:
-    """Send a reply whose mail failed again (after commit, as the first time); one already sent is INVALID."""
+def may_be_resent(reply: InquiryReply, now: datetime | None = None) -> bool:
+    """FAILED, or PENDING for longer than PENDING_STUCK_AFTER (its mailer never reported back)."""
+    if reply.mail_status == ReplyMailStatus.FAILED:
+        return True
+    now = now or timezone.now()
+    return reply.mail_status == ReplyMailStatus.PENDING and (reply.queued_at or reply.at) <= now - PENDING_STUCK_AFTER
+
+
+def resend_inquiry_reply(reply_id: int, *, by: str, now: datetime | None = None) -> InquiryReply:
+    """Send again a reply whose mail failed or never went (`may_be_resent`), after commit as the first time;
+    one already sent, or still on its way, is INVALID."""
+    now = now or timezone.now()
     with transaction.atomic():
         reply = InquiryReply.objects.select_for_update().select_related("inquiry").filter(pk=reply_id).first()
         if reply is None:
             raise ConveyorError("No such reply.", field="id", code=ErrorCode.NOT_FOUND)
-        if reply.mail_status != ReplyMailStatus.FAILED:
-            raise ConveyorError("Only a reply whose mail failed is sent again.", field="id")
+        if not may_be_resent(reply, now):
+            minutes = int(PENDING_STUCK_AFTER.total_seconds() // 60)
+            raise ConveyorError(
+                f"Only a reply whose mail failed, or has waited over {minutes} minutes, is sent again.", field="id"
+            )
         reply.mail_status = ReplyMailStatus.PENDING
-        reply.save(update_fields=["mail_status"])
+        reply.queued_at = now
+        reply.save(update_fields=["mail_status", "queued_at"])
         inquiry = reply.inquiry
         on_commit(lambda: signals.send(signals.inquiry_replied, InquiryReply, reply=reply, inquiry=inquiry))
         return reply

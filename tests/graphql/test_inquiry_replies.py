@@ -4,10 +4,13 @@ change nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from saleor_conveyor import conveyor
 from saleor_conveyor.models import Inquiry, InquiryReply
@@ -114,6 +117,36 @@ def test_a_dead_mail_server_keeps_the_reply_failed_and_it_can_be_sent_again(api,
     sent_twice = api(RESEND, {"id": gid("InquiryReply", stored.pk)}, user=staff).payload("resendInquiryReply")
     assert codes(sent_twice) == [("id", "INVALID")]
     assert InquiryReply.objects.get().mail_attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_whose_mailer_never_reported_back_may_be_sent_again_after_ten_minutes(api, staff):
+    # The process that was to mail it after commit died: the reply sits PENDING. A resend within the
+    # window could mail it twice while the first send is still on its way, so it is refused until then.
+    asked = inquiry("hanako@example.com")
+    InquiryReply.objects.create(inquiry=asked, at=timezone.now(), by="staff@example.com", message="Soon.")
+    stuck = InquiryReply.objects.get()
+    assert stuck.mail_status == "PENDING"
+    mail.outbox.clear()
+    before = snapshot()
+    early = api(RESEND, {"id": gid("InquiryReply", stuck.pk)}, user=staff).payload("resendInquiryReply")
+    assert codes(early) == [("id", "INVALID")] and snapshot() == before and mail.outbox == []
+    InquiryReply.objects.filter(pk=stuck.pk).update(at=timezone.now() - timedelta(minutes=11))  # queued_at null
+    late = api(RESEND, {"id": gid("InquiryReply", stuck.pk)}, user=staff).payload("resendInquiryReply")
+    assert late["errors"] == [] and late["reply"]["mailStatus"] == "SENT"
+    assert [sent.to for sent in mail.outbox] == [["hanako@example.com"]]
+    resent = InquiryReply.objects.get()
+    assert resent.mail_status == "SENT" and resent.queued_at is not None and resent.queued_at > resent.at
+
+
+def test_a_fresh_reply_records_when_it_was_queued():
+    asked = inquiry()
+    reply = conveyor.reply_to_inquiry(str(asked.pk), message="Hi", by="staff@example.com")
+    assert reply.queued_at == reply.at
+    assert not conveyor.may_be_resent(reply, reply.at + timedelta(minutes=9))
+    pending = InquiryReply.objects.filter(pk=reply.pk)
+    pending.update(mail_status="PENDING")
+    assert conveyor.may_be_resent(pending.get(), reply.at + timedelta(minutes=10))
 
 
 @pytest.mark.parametrize(
