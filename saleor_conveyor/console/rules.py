@@ -101,6 +101,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "progress_stopped": "止まりました: {outcome}",
         "restart": "組み直しをもう一度始める",
         "restarted": "組み直しを依頼しました。",
+        "not_started": "組み直しを始められませんでした（ワーカーに届きません）。ワーカーとブローカーを確認してください。",
         "history": "変更履歴",
         "no_history": "まだ変更はありません。",
         "when": "日時",
@@ -177,6 +178,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "progress_stopped": "Stopped: {outcome}",
         "restart": "Start the rebuild again",
         "restarted": "The rebuild was asked for again.",
+        "not_started": "The rebuild could not be started (no worker could be asked): check the worker and its broker.",
         "history": "History",
         "no_history": "No change yet.",
         "when": "When",
@@ -559,9 +561,8 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             return _test_send(request, words)
         if action == "rebuild":
             latest = conveyor.latest_change()
-            if latest is not None:
-                delivery.start_rebuild(change=latest)
-            return HttpResponseRedirect(console_url(request, "rules", done="restarted"))
+            started = latest is not None and delivery.start_rebuild(change=latest)
+            return HttpResponseRedirect(console_url(request, "rules", done="restarted" if started else "not_started"))
         book, where = book_from_form(request.POST)
         refused = conveyor.rule_book.refused_entries(book)
         if refused:
@@ -572,7 +573,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
         except ConveyorError as error:  # the host refused it (Saleor's own validation of the configuration)
             return _refused_form(request, list(getattr(error, "errors", None) or [error]), where)
         return HttpResponseRedirect(console_url(request, "rules", done="saved" if change else "unchanged"))
-    notice = {"saved": words["saved"], "unchanged": words["unchanged"], "restarted": words["restarted"]}
+    notice = {key: words[key] for key in ("saved", "unchanged", "restarted", "not_started")}
     sent = request.GET.get("sent", "")
     text = notice.get(request.GET.get("done", ""), "")
     if sent == "ok":

@@ -117,6 +117,7 @@ def rebuild_step(change_id: int, *, batch: int = REBUILD_BATCH, now: datetime | 
         if change.rebuild_started_at is None:
             change.rebuild_started_at = moment
             change.rebuild_total = FanProfile.objects.count()
+        change.rebuild_outcome = ""  # running again: a "stopped: ..." of an earlier try no longer holds
         ids = list(
             FanProfile.objects.filter(id__gt=change.rebuild_after_id)
             .order_by("id")
@@ -130,7 +131,9 @@ def rebuild_step(change_id: int, *, batch: int = REBUILD_BATCH, now: datetime | 
         if not more:
             _finish(change, moment, "done")
             return False
-        change.save(update_fields=["rebuild_started_at", "rebuild_total", "rebuild_done", "rebuild_after_id"])
+        change.save(
+            update_fields=["rebuild_started_at", "rebuild_total", "rebuild_done", "rebuild_after_id", "rebuild_outcome"]
+        )
         return True
 
 

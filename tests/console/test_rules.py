@@ -135,6 +135,24 @@ def test_saving_a_delay_and_a_condition_writes_the_book_the_history_and_the_rebu
     assert f'data-change="{change.pk}"' in page and "step_day7.days: 7 → 10" in page
 
 
+def test_start_again_says_so_only_when_a_worker_was_asked(settings, monkeypatch):
+    from saleor_conveyor import delivery
+
+    client = as_staff(staff_member("admin@example.com", "MANAGE_PLUGINS"))
+    values, _ = form_of(client)
+    values[f"r{index_of('step_day7')}-days"] = "9"
+    client.post(PAGE + "?lang=en", values)
+    # the tests' default: no broker, so nothing was queued and the page must not say it was
+    token = values["csrfmiddlewaretoken"]
+    response = client.post(PAGE + "?lang=en", {"action": "rebuild", "csrfmiddlewaretoken": token})
+    assert "done=not_started" in response["Location"]
+    assert "could not be started" in client.get(response["Location"]).content.decode()
+    monkeypatch.setattr(delivery, "start_rebuild", lambda **kwargs: True)
+    asked = client.post(PAGE + "?lang=ja", {"action": "rebuild", "csrfmiddlewaretoken": token})
+    assert "done=restarted" in asked["Location"]
+    assert "組み直しを依頼しました" in client.get(asked["Location"]).content.decode()
+
+
 @pytest.mark.parametrize("permissions", [(), ("MANAGE_USERS", "MANAGE_ORDERS")])
 def test_staff_without_manage_plugins_are_refused_and_nothing_changes(permissions):
     client = as_staff(staff_member("staff@example.com", *permissions))

@@ -207,6 +207,37 @@ def test_the_rebuild_moves_a_scheduled_touchpoint_and_records_its_progress(api, 
     assert shown == {"done": 1, "total": 1, "finished": True, "outcome": "done"}
 
 
+def test_a_rebuild_that_stopped_resumes_where_it_stopped_and_no_longer_says_stopped(
+    api, admin, make_user, monkeypatch
+):
+    for n in range(3):
+        shop_order(make_user(f"c{n}@example.com"))
+    api(UPDATE, {"json": json.dumps(edited(step_day7={"days": 12}))}, user=admin).payload("updateRuleBook")
+    change = RuleBookChange.objects.get()
+    real = rule_book.rebuild_profile
+    calls = []
+
+    def second_customer_fails(profile_id, **kwargs):
+        calls.append(profile_id)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real(profile_id, **kwargs)
+
+    monkeypatch.setattr(rule_book, "rebuild_profile", second_customer_fails)
+    with pytest.raises(RuntimeError):
+        rule_book.run_rebuild(change.pk, batch=1)
+    change.refresh_from_db()
+    assert (change.rebuild_done, change.rebuild_outcome) == (1, "stopped: RuntimeError")
+    assert change.rebuild_finished_at is None
+    monkeypatch.setattr(rule_book, "rebuild_profile", real)
+    assert rule_book.rebuild_step(change.pk, batch=1)  # resumed: the stale word is gone at once
+    change.refresh_from_db()
+    assert (change.rebuild_done, change.rebuild_outcome) == (2, "")
+    assert rule_book.run_rebuild(change.pk, batch=1).rebuild_outcome == "done"
+    change.refresh_from_db()
+    assert change.rebuild_done == change.rebuild_total == 3
+
+
 def test_a_rebuild_made_obsolete_by_a_later_save_stops(api, admin):
     api(UPDATE, {"json": json.dumps(edited(step_day7={"days": 12}))}, user=admin).payload("updateRuleBook")
     api(UPDATE, {"json": json.dumps(edited(step_day7={"days": 13}))}, user=admin).payload("updateRuleBook")
