@@ -101,7 +101,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "progress_stopped": "止まりました: {outcome}",
         "restart": "組み直しをもう一度始める",
         "restarted": "組み直しを依頼しました。",
-        "not_started": "組み直しを始められませんでした（ワーカーに届きません）。ワーカーとブローカーを確認してください。",
+        "not_started": "組み直しを始められませんでした。ワーカーとブローカーを確認してください。",
         "history": "変更履歴",
         "no_history": "まだ変更はありません。",
         "when": "日時",
