@@ -207,9 +207,7 @@ def test_the_rebuild_moves_a_scheduled_touchpoint_and_records_its_progress(api, 
     assert shown == {"done": 1, "total": 1, "finished": True, "outcome": "done"}
 
 
-def test_a_rebuild_that_stopped_resumes_where_it_stopped_and_no_longer_says_stopped(
-    api, admin, make_user, monkeypatch
-):
+def test_a_rebuild_that_stopped_resumes_where_it_stopped_and_no_longer_says_stopped(api, admin, make_user, monkeypatch):
     for n in range(3):
         shop_order(make_user(f"c{n}@example.com"))
     api(UPDATE, {"json": json.dumps(edited(step_day7={"days": 12}))}, user=admin).payload("updateRuleBook")
