@@ -793,6 +793,7 @@ def enqueue_scheduled(
 
 
 REBUILD_RULE_BOOK = "saleor_conveyor.rebuild_rule_book"
+COMPUTE_CONSOLE_FIGURES = "saleor_conveyor.compute_console_figures"  # console/overview.py asks for it
 
 
 def start_rebuild(sender: Any = None, *, change: Any, **kwargs: Any) -> bool:

@@ -49,6 +49,15 @@ def warm_console() -> None:
     warm_default_figures(now=timezone.now())
 
 
+@shared_task(name=delivery.COMPUTE_CONSOLE_FIGURES, ignore_result=True)
+def compute_console_figures(since: str, until: str, channel: str) -> None:
+    """A window's overview figures, asked for by a console page that answered at once (reads only, the replica);
+    the page reloads itself until they are kept (console.overview.ask_worker)."""
+    from .console.overview import compute_asked_figures
+
+    compute_asked_figures(since, until, channel, now=timezone.now())
+
+
 @shared_task(name=delivery.REBUILD_RULE_BOOK, ignore_result=True)
 def rebuild_rule_book(change_id: int) -> None:
     """After a rule book save: replan every customer's outbox with it, recording progress on the change

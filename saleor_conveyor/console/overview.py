@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
 from .. import conf, measures, work_queues
@@ -77,6 +77,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "window_all": "すべての期間",
         "figures_as_of": "{time} 時点の数値です(最長 {minutes} 分間、同じ計算結果を表示します)",
         "refresh": "最新の数値にする",
+        "reload_now": "今すぐ再読み込み",
+        "figures_computing": "この期間の数値を計算しています。できしだいページが自動で更新されます。",
+        "figures_updating": "最新の数値を計算中です。できしだいページが自動で更新されます。",
         "window": "期間: {since} 〜 {until}",
         "to_now": "現在",
         "from_start": "最初",
@@ -202,6 +205,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "window_all": "All time",
         "figures_as_of": "Figures as of {time} (the same figures are shown for up to {minutes} minutes)",
         "refresh": "Refresh the figures",
+        "reload_now": "Reload now",
+        "figures_computing": "The figures for this window are being computed; this page reloads when they are ready.",
+        "figures_updating": "Newer figures are being computed; this page reloads itself when they are ready.",
         "window": "Window: {since} to {until}",
         "to_now": "now",
         "from_start": "the beginning",
@@ -614,6 +620,10 @@ class Overview:
         computations = {**together, **alone}
         return dict(sorted(computations.items(), key=lambda item: _rank(item[0][0])))
 
+    def figures_missing(self) -> bool:
+        """Whether a figure of the heavy statements is not kept (the page would compute it)."""
+        return any(set(names) - set(self.figures._held) for names in self._computations())
+
     def compute_figures(self) -> None:
         """Every figure the page reads that is not kept, computed now, at once on a few connections."""
         self.figures.compute(self._computations(), self.window.using)
@@ -980,8 +990,17 @@ def overview(request: HttpRequest) -> HttpResponse:
     if errors:
         return render_console(request, "overview.html", context, words=TEXTS, status=400)
     now = timezone.now()
-    page = Overview(window_of(chosen, now), words, language, now, chosen, fresh=request.GET.get("refresh") == "1")
-    page.compute_figures()
+    fresh = request.GET.get("refresh") == "1"
+    page, computing = _figures_for(chosen, words, language, now, fresh=fresh)
+    if computing:
+        if fresh:  # the figures shown until the worker's are kept; reloading must not ask again
+            return HttpResponseRedirect(console_url(request, "overview", **chosen.query()), status=303)
+        if page.figures_missing():
+            context.update(_computing_context(request, chosen, words, now))
+            return render_console(request, "overview.html", context, words=TEXTS)
+        context["updating"] = words["figures_updating"]
+        context["reload_url"] = console_url(request, "overview", **chosen.query())
+        context["reload_seconds"] = RELOAD_SECONDS
     nonce = secrets.token_urlsafe(16)  # the charts' <style> elements carry the page's nonce
     nps = page.report.nps
     context.update(
@@ -1018,6 +1037,35 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render_console(request, "overview.html", context, words=TEXTS, nonce=nonce)
 
 
+def _figures_for(
+    chosen: Filter, words: Mapping[str, str], language: str, now: datetime, *, fresh: bool
+) -> tuple[Overview, bool]:
+    """The page's figures, and whether a worker is computing them (then they are the ones kept before, or none).
+
+    Kept and not asked to refresh: those. Otherwise a worker is asked (`ask_worker`); without one the figures
+    are computed here, at once on a few connections, as they always were."""
+    window = window_of(chosen, now)
+    page = Overview(window, words, language, now, chosen)
+    if not fresh and not page.figures_missing():
+        return page, being_computed(page.figures.key, now)  # someone's refresh may be on its way
+    answer = ask_worker(chosen, page.figures.key, now=now)
+    if answer == "computing":
+        return page, True
+    page = Overview(window, words, language, now, chosen, fresh=fresh and answer == "here")
+    page.compute_figures()  # nothing left to compute when the worker kept them
+    return page, False
+
+
+def _computing_context(request: HttpRequest, chosen: Filter, words: Mapping[str, str], now: datetime) -> dict:
+    return {
+        "computing": words["figures_computing"],
+        "window_text": _window_text(chosen, words),
+        "reload_url": console_url(request, "overview", **chosen.query()),
+        "reload_seconds": RELOAD_SECONDS,
+        "open_work": _open_work(request, words),
+    }
+
+
 def warm_default_figures(now: datetime | None = None) -> None:
     """Compute and keep the default window's figures (all time, every channel), so staff opening the page never wait.
 
@@ -1025,20 +1073,97 @@ def warm_default_figures(now: datetime | None = None) -> None:
     Dashboard's entry page open first; the beat task `saleor_conveyor.warm_console` calls this before the
     kept ones expire. Kept figures are the numbers themselves, not words, so one language serves every page.
     """
-    if not conf.CONSOLE_CACHE_SECONDS:
-        return
+    if conf.CONSOLE_CACHE_SECONDS:
+        keep_figures(Filter(), now=now)
+
+
+def keep_figures(chosen: Filter, *, now: datetime | None = None) -> str:
+    """Compute every figure of the overview for `chosen` now and keep them (the worker's side of `ask_worker`);
+    the key they are kept under."""
     from .texts import texts
 
     now = now or timezone.now()
-    chosen = Filter()
     page = Overview(window_of(chosen, now), texts("en", TEXTS), "en", now, chosen, fresh=True)
     page.compute_figures()
     _ = page.streak
-    for part in PARTS:  # what overview() reads, so a figure added to a table is warmed too
+    for part in PARTS:  # what overview() reads, so a figure added to a table is kept too
         page.table(part)
     page.charts("warm")
     page.engagement_cells()
     page.figures.keep()
+    return page.figures.key
+
+
+# --- figures computed by a worker while the page answers at once ------------------------------------
+# Why: at 100,000 customers a window's figures take seconds (docs/benchmarks.md), and a page that waits
+# for them holds a web worker and its staff member that long. Where a Celery worker can be asked
+# (CONVEYOR_DELIVERY["enqueue"], as for the outbox), a window whose figures are not kept, or a refresh,
+# is handed to the task `saleor_conveyor.compute_console_figures`; the page answers at once (the figures
+# kept before, marked as being updated, or a notice that they are being computed) and reloads itself
+# every RELOAD_SECONDS until they are there. A worker that has not answered within WORKER_WAIT_SECONDS, a
+# task that failed, a broker or cache that cannot be reached: the page computes them itself, as without a
+# worker. One ask per window at a time (a flag in the cache), however many staff open it.
+WORKER_WAIT_SECONDS = 30
+RELOAD_SECONDS = 2
+_FAILED = "failed"
+
+
+def _asked_key(figures_key: str) -> str:
+    return figures_key.replace("conveyor:overview:", "conveyor:overview-asked:", 1)
+
+
+def being_computed(figures_key: str, now: datetime) -> bool:
+    """Whether a worker was asked for these figures less than WORKER_WAIT_SECONDS ago and has not finished."""
+    asked = _cached(lambda: cache.get(_asked_key(figures_key)))
+    return asked not in (None, _FAILED) and now.timestamp() - float(asked) <= WORKER_WAIT_SECONDS
+
+
+def ask_worker(chosen: Filter, figures_key: str, *, now: datetime) -> str:
+    """Hand this window's figures to a worker: "computing" (asked now, or by someone a moment ago), "kept" (an
+    eager worker has kept them already: read them), or "here" (no worker to ask, or it failed or does not
+    answer: the page computes them itself)."""
+    from ..delivery import COMPUTE_CONSOLE_FIGURES, delivery_settings
+
+    if not delivery_settings().enqueue or not conf.CONSOLE_CACHE_SECONDS:
+        return "here"
+    asked_key = _asked_key(figures_key)
+    asked = _cached(lambda: cache.get(asked_key))
+    if asked is not None:
+        if being_computed(figures_key, now):
+            return "computing"
+        _cached(lambda: cache.delete(asked_key))  # failed, or no worker took it in time
+        return "here"
+    if not _cached(lambda: cache.add(asked_key, str(now.timestamp()), WORKER_WAIT_SECONDS * 4)):
+        return "computing" if being_computed(figures_key, now) else "here"  # someone asked a moment ago
+    arguments = (str(chosen.since or ""), str(chosen.until or ""), chosen.channel or "")
+    try:
+        task = get_host().celery_app().tasks[COMPUTE_CONSOLE_FIGURES]
+        task.apply_async(arguments, retry=False, ignore_result=True)
+    except Exception:
+        logger.warning("the console could not ask a worker for its figures; computing them here", exc_info=True)
+        _cached(lambda: cache.delete(asked_key))
+        return "here"
+    after = _cached(lambda: cache.get(asked_key))
+    if after is None:
+        return "kept"  # Celery ran it eagerly, in this request
+    if after == _FAILED:  # ... and it failed: computed here, where its error shows
+        _cached(lambda: cache.delete(asked_key))
+        return "here"
+    return "computing"
+
+
+def compute_asked_figures(since: str, until: str, channel: str, *, now: datetime | None = None) -> None:
+    """The task's work: keep the window's figures, then clear the ask (or mark it failed, so pages compute)."""
+    chosen = Filter(date.fromisoformat(since) if since else None, date.fromisoformat(until) if until else None)
+    chosen = Filter(chosen.since, chosen.until, channel or None)
+    now = now or timezone.now()
+    key = Figures(window_of(chosen, now), chosen, now, measures.WITHIN_DAYS_DEFAULT, fresh=True).key
+    try:
+        keep_figures(chosen, now=now)
+    except Exception:
+        _cached(lambda: cache.set(_asked_key(key), _FAILED, WORKER_WAIT_SECONDS * 4))
+        raise
+    _cached(lambda: cache.delete(_asked_key(key)))
 
 
 def _window_text(chosen: Filter, words: Mapping[str, str]) -> str:
