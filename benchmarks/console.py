@@ -12,6 +12,14 @@ figures for CONVEYOR_CONSOLE_CACHE_SECONDS (300 by default; "figures as of HH:MM
 the page as staff mostly get it (kept figures) and "overview, refreshed" (`?refresh=1`, the page's
 refresh link) computes every figure on each request: what the first visitor of a window waits for.
 A page is added by appending (name, path) to PAGES (or with --page name=path).
+
+Where a Celery worker can be asked (CONVEYOR_DELIVERY["enqueue"], a shop's normal set-up), a window not kept
+or a refresh is computed by the worker while the page answers at once (console.overview.ask_worker). The
+rows above measure the page without a worker (it computes the figures itself: the fallback, and what
+`enqueue: False` gets); WORKER_PAGES are then measured with a real Celery worker started in this process
+on a Redis queue of the benchmark's own (BENCH_BROKER_URL, default redis://127.0.0.1:6379/14): how long the
+page takes to answer, and how long until the worker's figures are kept (the page polled every 20 ms instead
+of its 2 seconds).
 """
 
 from __future__ import annotations
@@ -97,6 +105,18 @@ def busiest_customer() -> int:
     return FanProfile.objects.order_by("-purchase_count", "pk").values_list("pk", flat=True).first() or 0
 
 
+# (name, path) of the overview windows computed by a worker: a refresh of the kept default window, and a
+# window opened for the first time (nothing kept for it).
+WORKER_PAGES: list[tuple[str, str]] = [
+    ("overview, refreshed", "/console/overview/?refresh=1"),
+    ("overview, one year, first visit", "/console/overview/?since=2025-06-01&until=2026-05-31"),
+]
+
+
+# PAGES whose figures a worker computes where there is one (WORKER_PAGES measures them that way).
+WORKER_COMPUTES = {"overview, refreshed", "overview, one year, refreshed"}
+
+
 class Statements:
     """Counts the SQL statements of every connection, the request's and those the overview opens for its figures
     (CONVEYOR_CONSOLE_CONNECTIONS): Django's CaptureQueriesContext sees only this thread's."""
@@ -147,6 +167,58 @@ def measure(pages: list[tuple[str, str]], runs: int) -> dict[str, tuple[float, i
     return results
 
 
+def measure_with_worker(pages: list[tuple[str, str]], runs: int) -> dict[str, tuple[float, float, int]]:
+    """Per window computed by a worker: median seconds until the page answered (a refresh: its 303 and the
+    page it leads to), median seconds until the worker's figures were kept, and SQL statements of the answer
+    (the request's connection; the worker's are its own)."""
+    import os
+    import re
+
+    from celery.contrib.testing.worker import start_worker
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from freezegun import freeze_time
+
+    from saleor_conveyor.console import overview
+    from saleor_conveyor.hosts import get_host
+
+    settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": True}
+    app = get_host().celery_app()
+    app.conf.broker_url = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
+    results = {}
+    with freeze_time(END, tick=True, ignore=["psycopg"]), start_worker(app, pool="threads", perform_ping_check=False):
+        client = staff_client()
+        for name, path in pages:
+            answered, kept, statements = [], [], 0
+            for _ in range(runs):
+                cache.clear()
+                overview.warm_default_figures()  # the default window is kept, as the beat task keeps it
+                started = time.perf_counter()
+                with CaptureQueriesContext(connection) as queries:  # the request's, not the worker's
+                    response = client.get(path)
+                    if response.status_code == 303:  # a refresh: the kept figures, marked as being updated
+                        response = client.get(response["Location"])
+                answered.append(time.perf_counter() - started)
+                statements = len(queries)
+                body = response.content.decode()
+                if "data-computing" not in body and "data-updating" not in body:
+                    raise SystemExit(f"{name}: the page did not hand its figures to the worker")
+                follow = re.search(r'url=([^"]+)">', body).group(1).replace("&amp;", "&")
+                while True:
+                    body = client.get(follow).content.decode()
+                    if "data-computing" not in body and "data-updating" not in body:
+                        break
+                    if time.perf_counter() - started > 120:
+                        raise SystemExit(f"{name}: the worker kept no figures within 2 minutes")
+                    time.sleep(0.02)
+                kept.append(time.perf_counter() - started)
+            results[name] = (statistics.median(answered), statistics.median(kept), statements)
+    settings.CONVEYOR_DELIVERY = {**settings.CONVEYOR_DELIVERY, "enqueue": False}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000:30000,100000:300000", help="customers:orders, comma-separated")
@@ -155,15 +227,16 @@ def main() -> int:
     parser.add_argument(
         "--connections", type=int, help="CONVEYOR_CONSOLE_CONNECTIONS for the overview's figures (default: the setting)"
     )
+    parser.add_argument("--no-worker", action="store_true", help="measure only the pages without a Celery worker")
     args = parser.parse_args()
     pages = PAGES + [tuple(page.split("=", 1)) for page in args.page]  # type: ignore[misc]
     sizes = [tuple(int(n) for n in size.split(":")) for size in args.sizes.split(",")]
     django_on_bench_database("conveyor_bench_console")
-    if args.connections:
-        from django.conf import settings
+    from django.conf import settings
 
+    if args.connections:
         settings.CONVEYOR_CONSOLE_CONNECTIONS = args.connections
-    rows, by_size = [], []
+    rows, by_size, worker_rows, worker_by_size = [], [], [], []
     for customers, orders in sizes:
         started = time.perf_counter()
         generate(customers, orders)
@@ -172,15 +245,43 @@ def main() -> int:
 
         cache.clear()  # figures kept for the size before are not this shop's
         print(f"generated {customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f}s")
-        results = measure(pages, args.runs)
+        settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": False}
+        results = measure(pages, args.runs)  # without a worker: the page computes what is not kept
         by_size.append(results)
         for name, (seconds, statements, size) in results.items():
             rows.append([name, f"{customers:,}", f"{orders:,}", f"{seconds * 1000:.0f} ms", statements, f"{size:,}"])
+        with_worker = {} if args.no_worker else measure_with_worker(WORKER_PAGES, args.runs)
+        worker_by_size.append(with_worker)
+        for name, (answered, kept, statements) in with_worker.items():
+            worker_rows.append(
+                [
+                    name,
+                    f"{customers:,}",
+                    f"{orders:,}",
+                    f"{answered * 1000:.0f} ms",
+                    f"{kept * 1000:.0f} ms",
+                    *[statements],
+                ]
+            )
+    print("Without a worker (the page computes what is not kept):")
     print(markdown_table(["page", "customers", "orders", "median", "SQL statements", "bytes"], rows))
+    if worker_rows:
+        print("\nWith a Celery worker (the page answers at once; the worker keeps the figures):")
+        print(
+            markdown_table(
+                ["page", "customers", "orders", "page answered", "figures kept after", "SQL statements"], worker_rows
+            )
+        )
     last = by_size[-1]
-    slow = [name for name, (seconds, _, _) in last.items() if seconds >= 1]
+    handed = WORKER_COMPUTES if worker_rows else set()  # where a worker runs, its rows are these pages' answer
+    slow = [name for name, (seconds, _, _) in last.items() if seconds >= 1 and name not in handed]
+    slow += [f"{name} (worker)" for name, (answered, _, _) in worker_by_size[-1].items() if answered >= 1]
+    fallback = [name for name in handed if last.get(name, (0,))[0] >= 1]
     same = all(by_size[0][name][1] == last[name][1] for name in last)
+    same = same and all(worker_by_size[0][name][2] == worker_by_size[-1][name][2] for name in worker_by_size[-1])
     print(("every page under a second" if not slow else f"over a second: {', '.join(slow)}") + " at the largest size;")
+    if fallback:
+        print(f"without a worker over a second: {', '.join(sorted(fallback))};")
     print("statement counts the same at every size" if same else "statement counts differ between sizes")
     return 0 if not slow and same else 1
 
