@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -86,6 +87,7 @@ def test_the_overview_shows_the_shops_numbers_and_the_filter_changes_them(browse
     assert after != before
     check_against_the_api(browser, Api()(STATS, {"since": since}, user=user).data)
     assert since in browser.find("[data-window]").text
+    assert browser.find("#f-since").get_attribute("value") == since  # the form shows the window it applied
     csv_link = browser.find("[data-csv='nps']").get_attribute("href")
     assert f"since={since}" in csv_link and "part=nps" in csv_link
     browser.screenshot("en-filtered")
@@ -112,3 +114,41 @@ def test_a_staff_member_without_manage_orders_sees_the_refusal_and_no_chart(brow
     assert "MANAGE_ORDERS" in browser.text()
     assert not browser.find_all("svg") and not browser.find_all("[data-figure]")
     browser.screenshot("refused")
+
+
+def test_a_window_a_worker_computes_reloads_itself_until_its_figures_are_there(browser, settings, monkeypatch):
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from saleor_conveyor import delivery, tasks
+    from saleor_conveyor.hosts import get_host
+
+    from django.core.cache import cache
+
+    from tests.console.conftest import LOCMEM
+
+    simulated_shop()
+    settings.CACHES, settings.CONVEYOR_CONSOLE_CACHE_SECONDS = LOCMEM, 300  # figures kept, as in a shop
+    cache.clear()
+    settings.CONVEYOR_DELIVERY = {"enqueue": True}
+    asked: list[tuple] = []
+    task = get_host().celery_app().tasks[delivery.COMPUTE_CONSOLE_FIGURES]
+    monkeypatch.setattr(task, "apply_async", lambda arguments, **options: asked.append(tuple(arguments)))
+    user = staff_member("orders@example.com", "conveyor_manage_orders")
+    session = auth.session_token(user, auth.VIA_DASHBOARD)
+    since = (timezone.localdate() - timedelta(days=40)).isoformat()
+    browser.open(f"/console/overview/?s={session}&lang=ja&since={since}")
+    notice = browser.wait_for("[data-computing]")
+    assert "計算しています" in notice.text and not browser.find_all("[data-figure='nps-score']")
+    browser.screenshot("ja-computing")
+    waiting = browser.find("html")
+    WebDriverWait(browser.driver, 10).until(staleness_of(waiting))  # it reloads itself, no script needed
+    browser.wait_for("[data-computing]")
+    assert len(asked) == 1  # the reload did not ask again
+    tasks.compute_console_figures(*asked[0])  # the worker keeps them
+    browser.wait_for("[data-figure='nps-score']", timeout=10)
+    query = parse_qs(urlsplit(browser.driver.current_url).query)
+    assert query["s"] == [session] and query["since"] == [since] and "refresh" not in query
+    assert not browser.find_all("[data-computing]") and len(browser.find_all(".chart svg")) >= 7
+    whole_page(browser, "ja-computed-by-the-worker")
+    cache.clear()
