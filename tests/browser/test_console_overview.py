@@ -117,14 +117,12 @@ def test_a_staff_member_without_manage_orders_sees_the_refusal_and_no_chart(brow
 
 
 def test_a_window_a_worker_computes_reloads_itself_until_its_figures_are_there(browser, settings, monkeypatch):
+    from django.core.cache import cache
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     from saleor_conveyor import delivery, tasks
     from saleor_conveyor.hosts import get_host
-
-    from django.core.cache import cache
-
     from tests.console.conftest import LOCMEM
 
     simulated_shop()

@@ -160,6 +160,24 @@ def test_the_celery_app_is_saleors(db):
     assert get_host().celery_app() is app
 
 
+def test_saleors_celery_app_knows_every_task_the_conveyor_asks_for(db):
+    # A name it does not know would make the console compute its figures in the request, and the outbox and
+    # rebuild never run: each name the conveyor sends must be one Saleor's worker runs.
+    from saleor_conveyor import delivery
+
+    app = get_host().celery_app()
+    app.loader.import_default_modules()  # what the worker does at start (autodiscovery)
+    for name in (
+        delivery.DELIVER_TOUCHPOINT,
+        delivery.DELIVER_TOUCHPOINTS,
+        delivery.REBUILD_RULE_BOOK,
+        delivery.COMPUTE_CONSOLE_FIGURES,
+        "saleor_conveyor.warm_console",
+        "saleor_conveyor.sweep_due",
+    ):
+        assert name in app.tasks, name
+
+
 def test_the_manager_loads_the_plugin_as_global_and_active(conveyor_enabled):
     plugin = get_plugins_manager(allow_replica=False).get_plugin("conveyor.crm")
 
