@@ -6,6 +6,7 @@ so the page and the API cannot disagree. The list is 50 a page: one query for th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -47,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nps": "NPS",
         "none": "—",
         "found": "{count} 人",
+        "found_one": "{count} 人",
         "nothing_found": "条件に合う顧客はいません。",
         "previous": "前へ",
         "next": "次へ",
@@ -101,6 +103,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nps": "NPS",
         "none": "—",
         "found": "{count} customers",
+        "found_one": "{count} customer",
         "nothing_found": "No customer matches.",
         "previous": "Previous",
         "next": "Next",
@@ -159,6 +162,11 @@ def _filter_from(request: HttpRequest) -> timelines.CustomerFilter:
         nps_category=_choice(request.GET.get("nps"), NpsCategory.__members__),
         search=request.GET.get("q", "").strip() or None,
     )
+
+
+def found_text(words: Mapping[str, str], total: int) -> str:
+    """ "1 task" / "3 tasks": the word `found_one` for one where the page has it, else `found`."""
+    return words["found_one" if total == 1 and "found_one" in words else "found"].format(count=f"{total:,}")
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -229,7 +237,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "stages": [(stage.value, words[f"stage_{stage.value}"]) for stage in FanStage],
         "cells": ENGAGEMENT_CELLS,
         "categories": [(category.value, words[f"cat_{category.value}"]) for category in NpsCategory],
-        "found_text": words["found"].format(count=f"{total:,}"),
+        "found_text": found_text(words, total),
         "page_text": words["page"].format(page=number, pages=pages_count),
         "previous_url": console_url(request, "customers", page=number - 1, **query) if number > 1 else None,
         "next_url": console_url(request, "customers", page=number + 1, **query) if has_next else None,

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from ..errors import ConveyorError
 from . import views
-from .customers import _page_number
+from .customers import _page_number, found_text
 from .texts import COMMON
 
 PAGE_SIZE = 50
@@ -48,7 +48,7 @@ def page_of(
     total = rows.count()  # always: the page's query count does not depend on the shop's size
     pages_count = max(1, -(-total // PAGE_SIZE))
     pager = {
-        "found_text": words["found"].format(count=f"{total:,}"),
+        "found_text": found_text(words, total),
         "page_text": words["page"].format(page=number, pages=pages_count),
         "previous_url": views.console_url(request, name, **query, page=number - 1) if number > 1 else None,
         "next_url": views.console_url(request, name, **query, page=number + 1) if len(listed) > PAGE_SIZE else None,

@@ -155,6 +155,7 @@ def test_a_requested_return_shows_lines_reason_comment_and_customer():
     assert f'data-return="{asked.pk}"' in page and "Hanako" in page and "hanako@example.com" in page
     assert "Green tea: 1" in page and "Damaged or dirty" in page and "The lid was cracked" in page
     assert f"#{asked.purchase.order_number}" in page
+    assert 'id="found">1 return request</p>' in page  # one, not "1 return requests"
     assert "返品依頼" in as_staff(orders_staff_2()).get(f"{RETURNS}?lang=ja").content.decode()
 
 
