@@ -229,9 +229,9 @@ def mail_inquiry_reply(sender: Any = None, *, reply: InquiryReply, inquiry: Inqu
         host.send_mail(message)
     except Exception as error:
         logger.warning("could not mail reply %s to inquiry %s: %s", reply.pk, inquiry.pk, describe(error))
-        conveyor.record_reply_mail(reply.pk, sent=False, outcome=describe(error))
+        conveyor.record_reply_mail(reply.pk, sent=False, outcome=describe(error), queued_at=reply.queued_at)
         return
-    conveyor.record_reply_mail(reply.pk, sent=True, outcome=f"emailed to {inquiry.email}")
+    conveyor.record_reply_mail(reply.pk, sent=True, outcome=f"emailed to {inquiry.email}", queued_at=reply.queued_at)
 
 
 def inquiry_reply_message(reply: InquiryReply, inquiry: Inquiry, config: ConveyorConfig) -> EmailMultiAlternatives:

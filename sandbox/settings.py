@@ -93,6 +93,18 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ja", "Japanese")]
 
+# Django's cache on Redis, shared by the web server and the Celery worker: the console's overview keeps its
+# figures there, computed by the beat task or a worker (docs/console.md); a cache local to each process
+# would keep them where the other never looks. A Redis that is down or stalls costs at most a second per call
+# (the page then computes its figures itself).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
+        "KEY_PREFIX": "conveyor-sandbox",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "") == "1"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -15,3 +15,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The suite changes the shop between requests and compares the console's figures with the API's at once:
 # the overview computes them on every request here (tests/console/test_overview_cache.py turns the cache on).
 CONVEYOR_CONSOLE_CACHE_SECONDS = 0
+# Each test run's cache is its own (tests that need one shared with a worker use Redis: test_overview_worker.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "conveyor-tests"}}

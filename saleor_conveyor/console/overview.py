@@ -18,7 +18,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -1048,7 +1048,7 @@ def _figures_for(
     page = Overview(window, words, language, now, chosen)
     if not fresh and not page.figures_missing():
         return page, being_computed(page.figures.key, now)  # someone's refresh may be on its way
-    answer = ask_worker(chosen, page.figures.key, now=now)
+    answer = ask_worker(chosen, page.figures.key, now=now, fresh=fresh)
     if answer == "computing":
         return page, True
     page = Overview(window, words, language, now, chosen, fresh=fresh and answer == "here")
@@ -1101,41 +1101,59 @@ def keep_figures(chosen: Filter, *, now: datetime | None = None) -> str:
 # is handed to the task `saleor_conveyor.compute_console_figures`; the page answers at once (the figures
 # kept before, marked as being updated, or a notice that they are being computed) and reloads itself
 # every RELOAD_SECONDS until they are there. A worker that has not answered within WORKER_WAIT_SECONDS, a
-# task that failed, a broker or cache that cannot be reached: the page computes them itself, as without a
-# worker. One ask per window at a time (a flag in the cache), however many staff open it.
+# task that failed, a broker or cache that cannot be reached, a cache local to each process: the page
+# computes them itself, as without a worker. One ask per window at a time (a flag in the cache: the time it
+# was asked, then "done" or "failed"), however many staff open it.
 WORKER_WAIT_SECONDS = 30
 RELOAD_SECONDS = 2
-_FAILED = "failed"
+_DONE, _FAILED = "done", "failed"
 
 
 def _asked_key(figures_key: str) -> str:
     return figures_key.replace("conveyor:overview:", "conveyor:overview-asked:", 1)
 
 
+def shares_its_cache() -> bool:
+    """Whether what a worker keeps in Django's cache is seen by the web processes: not with a cache local to each
+    process (locmem, Saleor's default without CACHE_URL) or none (dummy)."""
+    from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+    from django.core.cache.backends.dummy import DummyCache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    return not isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache | DummyCache)
+
+
 def being_computed(figures_key: str, now: datetime) -> bool:
     """Whether a worker was asked for these figures less than WORKER_WAIT_SECONDS ago and has not finished."""
     asked = _cached(lambda: cache.get(_asked_key(figures_key)))
-    return asked not in (None, _FAILED) and now.timestamp() - float(asked) <= WORKER_WAIT_SECONDS
+    if asked in (None, _DONE, _FAILED):
+        return False
+    return now.timestamp() - float(asked) <= WORKER_WAIT_SECONDS
 
 
-def ask_worker(chosen: Filter, figures_key: str, *, now: datetime) -> str:
+def ask_worker(chosen: Filter, figures_key: str, *, now: datetime, fresh: bool = False) -> str:
     """Hand this window's figures to a worker: "computing" (asked now, or by someone a moment ago), "kept" (an
-    eager worker has kept them already: read them), or "here" (no worker to ask, or it failed or does not
-    answer: the page computes them itself)."""
+    eager worker has kept them already: read them), or "here" (no worker to ask, a cache the worker's figures
+    would not reach, or the worker failed, is silent, or kept figures this page cannot read: the page computes
+    them itself). A page reloading after the worker is done never asks again unless it is a refresh (`fresh`),
+    so nothing asks for ever."""
     from ..delivery import COMPUTE_CONSOLE_FIGURES, delivery_settings
 
-    if not delivery_settings().enqueue or not conf.CONSOLE_CACHE_SECONDS:
+    if not delivery_settings().enqueue or not conf.CONSOLE_CACHE_SECONDS or not shares_its_cache():
         return "here"
     asked_key = _asked_key(figures_key)
     asked = _cached(lambda: cache.get(asked_key))
     if asked is not None:
         if being_computed(figures_key, now):
             return "computing"
-        _cached(lambda: cache.delete(asked_key))  # failed, or no worker took it in time
-        return "here"
+        _cached(lambda: cache.delete(asked_key))
+        if not (asked == _DONE and fresh):  # failed, silent, or done and still missing here
+            return "here"
     if not _cached(lambda: cache.add(asked_key, str(now.timestamp()), WORKER_WAIT_SECONDS * 4)):
         return "computing" if being_computed(figures_key, now) else "here"  # someone asked a moment ago
-    arguments = (str(chosen.since or ""), str(chosen.until or ""), chosen.channel or "")
+    # The figures are stamped with this moment, the web's clock, so a worker's clock ahead of it cannot make
+    # them look computed in the future (Figures drops those) and the page wait for them for ever.
+    arguments = (str(chosen.since or ""), str(chosen.until or ""), chosen.channel or "", str(now.timestamp()))
     try:
         task = get_host().celery_app().tasks[COMPUTE_CONSOLE_FIGURES]
         task.apply_async(arguments, retry=False, ignore_result=True)
@@ -1144,26 +1162,27 @@ def ask_worker(chosen: Filter, figures_key: str, *, now: datetime) -> str:
         _cached(lambda: cache.delete(asked_key))
         return "here"
     after = _cached(lambda: cache.get(asked_key))
-    if after is None:
+    if after == _DONE:
         return "kept"  # Celery ran it eagerly, in this request
-    if after == _FAILED:  # ... and it failed: computed here, where its error shows
+    if after in (None, _FAILED):  # ... and it failed (computed here, where its error shows), or the flag is gone
         _cached(lambda: cache.delete(asked_key))
         return "here"
     return "computing"
 
 
-def compute_asked_figures(since: str, until: str, channel: str, *, now: datetime | None = None) -> None:
-    """The task's work: keep the window's figures, then clear the ask (or mark it failed, so pages compute)."""
+def compute_asked_figures(since: str, until: str, channel: str, asked_at: str = "") -> None:
+    """The task's work: keep the window's figures, as of the moment the page asked (`asked_at`, a timestamp;
+    now if not given), then mark the ask done (or failed, so the pages compute them themselves)."""
     chosen = Filter(date.fromisoformat(since) if since else None, date.fromisoformat(until) if until else None)
     chosen = Filter(chosen.since, chosen.until, channel or None)
-    now = now or timezone.now()
+    now = datetime.fromtimestamp(float(asked_at), tz=UTC) if asked_at else timezone.now()
     key = Figures(window_of(chosen, now), chosen, now, measures.WITHIN_DAYS_DEFAULT, fresh=True).key
     try:
         keep_figures(chosen, now=now)
     except Exception:
         _cached(lambda: cache.set(_asked_key(key), _FAILED, WORKER_WAIT_SECONDS * 4))
         raise
-    _cached(lambda: cache.delete(_asked_key(key)))
+    _cached(lambda: cache.set(_asked_key(key), _DONE, WORKER_WAIT_SECONDS * 4))
 
 
 def _window_text(chosen: Filter, words: Mapping[str, str]) -> str:

@@ -561,7 +561,9 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             return _test_send(request, words)
         if action == "rebuild":
             latest = conveyor.latest_change()
-            started = latest is not None and delivery.start_rebuild(change=latest)
+            if latest is None:  # nothing was ever saved here: no rebuild to start
+                return HttpResponseRedirect(console_url(request, "rules"))
+            started = delivery.start_rebuild(change=latest)
             return HttpResponseRedirect(console_url(request, "rules", done="restarted" if started else "not_started"))
         book, where = book_from_form(request.POST)
         refused = conveyor.rule_book.refused_entries(book)

@@ -114,13 +114,21 @@ def resend_inquiry_reply(reply_id: int, *, by: str, now: datetime | None = None)
         return reply
 
 
-def record_reply_mail(reply_id: int, *, sent: bool, outcome: str, now: datetime | None = None) -> None:
-    """What the delivery side saw when it mailed a reply (SENT or FAILED, and what the server said)."""
+def record_reply_mail(
+    reply_id: int, *, sent: bool, outcome: str, queued_at: datetime | None = None, now: datetime | None = None
+) -> None:
+    """What the delivery side saw when it mailed a reply (SENT or FAILED, and what the server said).
+
+    `queued_at` names the attempt (the reply's `queued_at` when it was handed to the mailer): a failure reported
+    by an earlier attempt after staff sent the reply again is not recorded, so it cannot offer "send again"
+    while the newer send is still on its way."""
     now = now or timezone.now()
     with transaction.atomic():
         reply = InquiryReply.objects.select_for_update().filter(pk=reply_id).first()
         if reply is None or reply.mail_status == ReplyMailStatus.SENT:
             return  # gone, or already sent (a second send of the same reply changes nothing)
+        if not sent and queued_at is not None and reply.queued_at is not None and queued_at < reply.queued_at:
+            return  # an older attempt's failure: the newer one reports for itself
         reply.mail_status = ReplyMailStatus.SENT if sent else ReplyMailStatus.FAILED
         reply.mail_outcome = outcome[:2000]
         reply.mail_attempts += 1

@@ -123,10 +123,10 @@ def test_a_window_a_worker_computes_reloads_itself_until_its_figures_are_there(b
 
     from saleor_conveyor import delivery, tasks
     from saleor_conveyor.hosts import get_host
-    from tests.console.conftest import LOCMEM
+    from tests.console.conftest import shared_cache
 
     simulated_shop()
-    settings.CACHES, settings.CONVEYOR_CONSOLE_CACHE_SECONDS = LOCMEM, 300  # figures kept, as in a shop
+    settings.CACHES, settings.CONVEYOR_CONSOLE_CACHE_SECONDS = shared_cache(), 300  # kept, as in a shop
     cache.clear()
     settings.CONVEYOR_DELIVERY = {"enqueue": True}
     asked: list[tuple] = []

@@ -139,6 +139,20 @@ def test_a_reply_whose_mailer_never_reported_back_may_be_sent_again_after_ten_mi
     assert resent.mail_status == "SENT" and resent.queued_at is not None and resent.queued_at > resent.at
 
 
+def test_a_late_failure_of_an_earlier_attempt_does_not_offer_send_again_while_the_newer_one_is_on_its_way():
+    asked = inquiry()
+    reply = conveyor.reply_to_inquiry(str(asked.pk), message="Hi", by="staff@example.com")
+    first_attempt = reply.queued_at
+    later = first_attempt + timedelta(minutes=11)
+    conveyor.resend_inquiry_reply(reply.pk, by="staff@example.com", now=later)  # stuck PENDING: sent again
+    conveyor.record_reply_mail(reply.pk, sent=False, outcome="timed out", queued_at=first_attempt)
+    stored = InquiryReply.objects.get()
+    assert stored.mail_status == "PENDING" and not conveyor.may_be_resent(stored, later + timedelta(minutes=1))
+    conveyor.record_reply_mail(reply.pk, sent=False, outcome="refused", queued_at=later)
+    stored.refresh_from_db()
+    assert stored.mail_status == "FAILED" and stored.mail_outcome == "refused"
+
+
 def test_a_fresh_reply_records_when_it_was_queued():
     asked = inquiry()
     reply = conveyor.reply_to_inquiry(str(asked.pk), message="Hi", by="staff@example.com")
