@@ -168,6 +168,22 @@ def _roll_back() -> None:
         connection.close()
 
 
+def analyze_conveyor_tables(using: str = "default") -> list[str]:
+    """Refresh PostgreSQL's statistics of the conveyor's tables; the tables analyzed.
+
+    Why: after a bulk load (a backfill of a shop's history, the demo) the planner may still think the tables
+    empty until autovacuum gets to them, and then joins 300,000 touchpoints to the ledger row by row: rule
+    performance took 23 s instead of 0.1 s on the demo's 3,000 customers until ANALYZE ran.
+    """
+    from django.apps import apps
+
+    tables = [model._meta.db_table for model in apps.get_app_config("saleor_conveyor").get_models()]
+    with connections[using].cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {connections[using].ops.quote_name(table)}")
+    return tables
+
+
 def on_commit(callback: Callable[[], None]) -> None:
     """Run `callback` once the current transaction (ours or Django's) commits."""
     own = _own_transaction()

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from ...hosts import get_host
 from ...saleor.backfill import run_backfill
+from ...sql import analyze_conveyor_tables
 
 
 def _since(value: str) -> datetime:
@@ -60,6 +61,8 @@ class Command(BaseCommand):
                 restart=options["restart"],
                 report=report,
             )
+            if not dry_run and result.recorded:
+                analyze_conveyor_tables()  # the planner sees the history just written (the writer's database)
         self.stderr.write("")
         verb = "would record" if dry_run else "recorded"
         self.stdout.write(

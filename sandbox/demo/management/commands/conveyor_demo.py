@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.test import override_settings
 
 from saleor_conveyor.hosts import get_config
+from saleor_conveyor.sql import analyze_conveyor_tables
 from sandbox.demo.links import example_links
 from sandbox.demo.simulation import DEMO_EFFECTS, Simulation, demo_rule_book, summary
 
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             self.stderr.flush()
 
         result = simulation.run(progress)
+        analyze_conveyor_tables()  # half a year of history just written: the console's plans need its statistics
         self.stderr.write("")
         self.stdout.write("")
         config = get_config()
