@@ -49,3 +49,17 @@ def test_demo_prints_customer_page_links_that_open_and_record_nothing_by_themsel
         assert response.status_code == 200, link
         assert "data-refused" not in response.content.decode(), link  # a valid link, not the refusal page
     assert (NpsResponse.objects.count(), ReturnRequest.objects.count()) == (answers, returns)
+
+
+@pytest.mark.django_db
+def test_the_demo_forgets_the_consoles_figures_kept_of_the_shop_it_resets_and_analyzes_what_it_wrote():
+    from django.core.cache import cache
+
+    cache.set("conveyor:overview:kept-before", {"nps": "the old shop"}, 300)
+    call_command("conveyor_demo", customers=10, days=5, seed=3, stdout=StringIO(), stderr=StringIO())
+    assert cache.get("conveyor:overview:kept-before") is None
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [FanProfile._meta.db_table])
+        assert cursor.fetchone()[0] >= 10  # the customers it wrote (the showcase customer comes after)

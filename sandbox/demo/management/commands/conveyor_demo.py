@@ -31,11 +31,21 @@ class Command(BaseCommand):
         with override_settings(CONVEYOR={**getattr(settings, "CONVEYOR", {}), "rule_book": demo_rule_book()}):
             self._run(customers, days, seed)
 
+    def _forget_kept_figures(self) -> None:
+        """The console's figures kept (in the sandbox's Redis cache) were the shop before this reset."""
+        from django.core.cache import cache
+
+        try:
+            cache.clear()
+        except Exception as error:  # a Redis that is down: `make serve` needs it, the demo does not
+            self.stderr.write(f"(the console's kept figures could not be cleared: {error})")
+
     def _run(self, customers: int, days: int, seed: int) -> None:
         started = time.monotonic()
         simulation = Simulation(customers=customers, days=days, seed=seed, effects=DEMO_EFFECTS)
         self.stderr.write("Resetting the sandbox shop and seeding customers...")
         simulation.reset()
+        self._forget_kept_figures()
         simulation.populate()
         self.stderr.write(f"{customers:,} customers with {simulation.orders:,} orders to replay over {days} days.")
 
