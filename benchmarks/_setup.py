@@ -29,6 +29,9 @@ def use_bench_database(name: str) -> str:
     url = bench_database_url(name)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+    # The sandbox's cache is Redis database 1 (`make serve`'s); a benchmark that clears its cache must not
+    # empty that one: its own database (BENCH_CACHE_URL overrides).
+    os.environ["CACHE_URL"] = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/13")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ensure_database.py")], check=True)
