@@ -498,3 +498,34 @@ def test_repeated_wrong_passwords_are_throttled_by_saleors_own_throttle(conveyor
         assert _sign_in(client, staff_user.email, "password").status_code == 401
     cache.clear()
     assert _sign_in(client, staff_user.email, "password").status_code == 302
+
+
+def test_inside_saleor_a_window_not_kept_is_handed_to_saleors_worker_and_shown_once_kept(
+    installed, staff_user, permission_manage_orders, settings, monkeypatch
+):
+    from saleor.celeryconf import app as saleors_celery
+
+    from saleor_conveyor import delivery, tasks
+
+    # Saleor with CACHE_URL set: a Redis its web processes and workers share (this test's own database).
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/12"}
+    }
+    settings.CONVEYOR_CONSOLE_CACHE_SECONDS = 300
+    settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": True}
+    cache.clear()
+    asked = []
+    task = saleors_celery.tasks[delivery.COMPUTE_CONSOLE_FIGURES]
+    monkeypatch.setattr(task, "apply_async", lambda arguments, **options: asked.append(tuple(arguments)))
+    staff(staff_user, permission_manage_orders)
+    user = get_host().staff_from_app_token(create_access_token_for_app(installed, staff_user))
+    query = {auth.SESSION_PARAM: auth.session_token(user, auth.VIA_DASHBOARD), "since": "2026-01-01"}
+    try:
+        waiting = Client().get(f"{CONSOLE}overview/", query).content.decode()
+        assert "data-computing" in waiting and 'http-equiv="refresh"' in waiting and len(asked) == 1
+        assert asked[0][:3] == ("2026-01-01", "", "")
+        tasks.compute_console_figures(*asked[0])  # what Saleor's worker runs
+        shown = Client().get(f"{CONSOLE}overview/", query).content.decode()
+        assert "data-computing" not in shown and 'data-figure="nps-score"' in shown and len(asked) == 1
+    finally:
+        cache.clear()
