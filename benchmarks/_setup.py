@@ -24,14 +24,20 @@ def bench_database_url(name: str) -> str:
     return base.rsplit("/", 1)[0] + f"/{name}"
 
 
+def use_bench_cache() -> str:
+    """Point this process (and the servers it starts) at the benchmarks' own Django cache: Redis database 15
+    (BENCH_CACHE_URL overrides), never the sandbox's (database 1, `make serve`'s) nor a benchmark's broker
+    (13 for bench-api, 14 for bench-console's worker), since a benchmark empties its cache."""
+    os.environ["CACHE_URL"] = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15")
+    return os.environ["CACHE_URL"]
+
+
 def use_bench_database(name: str) -> str:
     """Point this process (and the processes it starts) at the benchmark's database, created if missing."""
     url = bench_database_url(name)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-    # The sandbox's cache is Redis database 1 (`make serve`'s); a benchmark that clears its cache must not
-    # empty that one: its own database (BENCH_CACHE_URL overrides).
-    os.environ["CACHE_URL"] = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/13")
+    use_bench_cache()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ensure_database.py")], check=True)

@@ -63,12 +63,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._setup import bench_database_url  # noqa: E402  (needs ROOT on the path)
+from benchmarks._setup import bench_database_url, use_bench_cache  # noqa: E402  (needs ROOT on the path)
 
 DATABASE_URL = bench_database_url("conveyor_bench_api")
 os.environ["DATABASE_URL"] = DATABASE_URL
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 os.environ["CELERY_BROKER_URL"] = BROKER_URL
+use_bench_cache()  # its servers' Django cache: the benchmarks' own, not the sandbox's
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 os.environ.pop("DEBUG", None)
 SERVER_SETTINGS = "benchmarks.bench_settings"  # the sandbox's, with the switches below read from the environment

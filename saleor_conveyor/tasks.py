@@ -50,12 +50,12 @@ def warm_console() -> None:
 
 
 @shared_task(name=delivery.COMPUTE_CONSOLE_FIGURES, ignore_result=True)
-def compute_console_figures(since: str, until: str, channel: str, asked_at: str = "") -> None:
+def compute_console_figures(since: str, until: str, channel: str, asked_at: str = "", figures_key: str = "") -> None:
     """A window's overview figures, asked for by a console page that answered at once (reads only, the replica);
     the page reloads itself until they are kept (console.overview.ask_worker)."""
     from .console.overview import compute_asked_figures
 
-    compute_asked_figures(since, until, channel, asked_at)
+    compute_asked_figures(since, until, channel, asked_at, figures_key)
 
 
 @shared_task(name=delivery.REBUILD_RULE_BOOK, ignore_result=True)

@@ -95,14 +95,14 @@ LANGUAGES = [("en", "English"), ("ja", "Japanese")]
 
 # Django's cache on Redis, shared by the web server and the Celery worker: the console's overview keeps its
 # figures there, computed by the beat task or a worker (docs/console.md); a cache local to each process
-# would keep them where the other never looks. A Redis that is down or stalls costs at most a second per call
-# (the page then computes its figures itself).
+# would keep them where the other never looks. A Redis that refuses connections fails at once; one that stalls
+# costs at most a quarter of a second per call (a page makes about six), and the page computes its figures.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
         "KEY_PREFIX": "conveyor-sandbox",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     }
 }
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

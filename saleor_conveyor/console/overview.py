@@ -447,6 +447,7 @@ LONGEST_FIRST = (
     "stages",
 )
 CACHE_FORMAT = 1  # raised when a kept figure's shape changes, so old entries are not read
+CLOCK_TOLERANCE = timedelta(seconds=5)
 
 
 class Figures:
@@ -468,12 +469,15 @@ class Figures:
         self.now = now
         self.seconds = conf.CONSOLE_CACHE_SECONDS
         book = repr(get_host().config().rule_book)
-        parts = (CACHE_FORMAT, chosen.since, chosen.until, chosen.channel, window.zone, window.using, within_days, book)
+        database = connections[window.using].settings_dict  # a cache shared by several shops never mixes them
+        shop = (window.using, database.get("HOST"), database.get("PORT"), database.get("NAME"))
+        parts = (CACHE_FORMAT, chosen.since, chosen.until, chosen.channel, window.zone, shop, within_days, book)
         self.key = "conveyor:overview:" + hashlib.sha256(repr(parts).encode()).hexdigest()
         kept = {} if fresh or not self.seconds else _cached(lambda: cache.get(self.key)) or {}
         oldest = now - timedelta(seconds=self.seconds)
+        latest = now + CLOCK_TOLERANCE  # kept by another host whose clock runs a little ahead of this one's
         self._held: dict[str, tuple[datetime, Any]] = {
-            name: (at, value) for name, (at, value) in kept.items() if oldest < at <= now
+            name: (at, value) for name, (at, value) in kept.items() if oldest < at <= latest
         }
         self._changed = False
 
@@ -1126,9 +1130,11 @@ def shares_its_cache() -> bool:
 def being_computed(figures_key: str, now: datetime) -> bool:
     """Whether a worker was asked for these figures less than WORKER_WAIT_SECONDS ago and has not finished."""
     asked = _cached(lambda: cache.get(_asked_key(figures_key)))
-    if asked in (None, _DONE, _FAILED):
+    try:
+        asked_at = float(asked)
+    except (TypeError, ValueError):  # none, "done", "failed", or anything else: nothing on its way
         return False
-    return now.timestamp() - float(asked) <= WORKER_WAIT_SECONDS
+    return now.timestamp() - asked_at <= WORKER_WAIT_SECONDS
 
 
 def ask_worker(chosen: Filter, figures_key: str, *, now: datetime, fresh: bool = False) -> str:
@@ -1149,11 +1155,12 @@ def ask_worker(chosen: Filter, figures_key: str, *, now: datetime, fresh: bool =
         _cached(lambda: cache.delete(asked_key))
         if not (asked == _DONE and fresh):  # failed, silent, or done and still missing here
             return "here"
-    if not _cached(lambda: cache.add(asked_key, str(now.timestamp()), WORKER_WAIT_SECONDS * 4)):
+    if not _cached(lambda: cache.add(asked_key, str(now.timestamp()), _flag_seconds())):
         return "computing" if being_computed(figures_key, now) else "here"  # someone asked a moment ago
     # The figures are stamped with this moment, the web's clock, so a worker's clock ahead of it cannot make
     # them look computed in the future (Figures drops those) and the page wait for them for ever.
     arguments = (str(chosen.since or ""), str(chosen.until or ""), chosen.channel or "", str(now.timestamp()))
+    arguments += (figures_key,)  # the flag the worker marks is the one this page waits on
     try:
         task = get_host().celery_app().tasks[COMPUTE_CONSOLE_FIGURES]
         task.apply_async(arguments, retry=False, ignore_result=True)
@@ -1170,19 +1177,27 @@ def ask_worker(chosen: Filter, figures_key: str, *, now: datetime, fresh: bool =
     return "computing"
 
 
-def compute_asked_figures(since: str, until: str, channel: str, asked_at: str = "") -> None:
+def compute_asked_figures(since: str, until: str, channel: str, asked_at: str = "", figures_key: str = "") -> None:
     """The task's work: keep the window's figures, as of the moment the page asked (`asked_at`, a timestamp;
-    now if not given), then mark the ask done (or failed, so the pages compute them themselves)."""
-    chosen = Filter(date.fromisoformat(since) if since else None, date.fromisoformat(until) if until else None)
-    chosen = Filter(chosen.since, chosen.until, channel or None)
-    now = datetime.fromtimestamp(float(asked_at), tz=UTC) if asked_at else timezone.now()
-    key = Figures(window_of(chosen, now), chosen, now, measures.WITHIN_DAYS_DEFAULT, fresh=True).key
+    now if not given), then mark the page's ask (`figures_key`, else this window's key here) done, or failed
+    so the pages compute them themselves."""
+    key = figures_key
     try:
+        chosen = Filter(date.fromisoformat(since) if since else None, date.fromisoformat(until) if until else None)
+        chosen = Filter(chosen.since, chosen.until, channel or None)
+        now = datetime.fromtimestamp(float(asked_at), tz=UTC) if asked_at else timezone.now()
+        key = key or Figures(window_of(chosen, now), chosen, now, measures.WITHIN_DAYS_DEFAULT, fresh=True).key
         keep_figures(chosen, now=now)
     except Exception:
-        _cached(lambda: cache.set(_asked_key(key), _FAILED, WORKER_WAIT_SECONDS * 4))
+        if key:
+            _cached(lambda: cache.set(_asked_key(key), _FAILED, _flag_seconds()))
         raise
-    _cached(lambda: cache.set(_asked_key(key), _DONE, WORKER_WAIT_SECONDS * 4))
+    _cached(lambda: cache.set(_asked_key(key), _DONE, _flag_seconds()))
+
+
+def _flag_seconds() -> int:
+    """How long an ask's flag lives: no longer than the figures it is about, but the whole wait for the worker."""
+    return max(WORKER_WAIT_SECONDS + 1, min(WORKER_WAIT_SECONDS * 4, conf.CONSOLE_CACHE_SECONDS))
 
 
 def _window_text(chosen: Filter, words: Mapping[str, str]) -> str:

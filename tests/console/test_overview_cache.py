@@ -85,6 +85,18 @@ def test_another_window_channel_or_rule_book_is_computed_on_its_own(shop, client
     assert computed
 
 
+def test_another_shops_database_behind_the_same_cache_is_computed_on_its_own(shop, client, monkeypatch):
+    from django.db import connections
+
+    read_ledger(client, OVERVIEW)
+    _, computed = read_ledger(client, OVERVIEW)
+    assert not computed
+    database = connections["default"].settings_dict
+    monkeypatch.setitem(database, "NAME", database["NAME"] + "_other_shop")  # another shop, one shared Redis
+    _, computed = read_ledger(client, OVERVIEW)
+    assert computed
+
+
 def test_a_csv_reads_the_figures_its_page_showed(shop, client):
     read_ledger(client, OVERVIEW)
     shown, _ = read_ledger(client, CSV, {"part": "nps"})

@@ -32,7 +32,8 @@ class Command(BaseCommand):
             self._run(customers, days, seed)
 
     def _forget_kept_figures(self) -> None:
-        """The console's figures kept (in the sandbox's Redis cache) were the shop before this reset."""
+        """The console's figures kept in the sandbox's cache (Redis database 1, its own: clear() empties the whole
+        database) are of the shop before this run."""
         from django.core.cache import cache
 
         try:
@@ -45,7 +46,6 @@ class Command(BaseCommand):
         simulation = Simulation(customers=customers, days=days, seed=seed, effects=DEMO_EFFECTS)
         self.stderr.write("Resetting the sandbox shop and seeding customers...")
         simulation.reset()
-        self._forget_kept_figures()
         simulation.populate()
         self.stderr.write(f"{customers:,} customers with {simulation.orders:,} orders to replay over {days} days.")
 
@@ -66,6 +66,7 @@ class Command(BaseCommand):
 
         result = simulation.run(progress)
         analyze_conveyor_tables()  # half a year of history just written: the console's plans need its statistics
+        self._forget_kept_figures()  # after the run: a worker may have kept figures of the half-built shop
         self.stderr.write("")
         self.stdout.write("")
         config = get_config()
