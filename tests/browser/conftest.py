@@ -108,12 +108,30 @@ class Browser:
     def follow(self, css: str, timeout: float = 10) -> None:
         """Click what `css` finds and wait until the page it loads has replaced this one. Waiting for an element
         the old page also has would find it there, and reading it while the browser swaps pages fails."""
-        from selenium.webdriver.support.expected_conditions import staleness_of
-        from selenium.webdriver.support.ui import WebDriverWait
-
         old_page = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, timeout).until(staleness_of(old_page))
+        self.wait_replaced(old_page, timeout)
+
+    def wait_replaced(self, old_page: object, timeout: float = 10) -> None:
+        """Wait until `old_page` (an `<html>` element) is gone and the document that replaced it is complete.
+
+        Selenium's `staleness_of` knows only StaleElementReferenceException; while Chromium swaps documents the
+        old node can also answer "Node with given id does not belong to the document", which means the same."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def gone(driver: object) -> bool:
+            try:
+                old_page.is_enabled()  # type: ignore[attr-defined]
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as error:
+                if "does not belong to the document" in str(error):
+                    return True
+                raise
+            return False
+
+        WebDriverWait(self.driver, timeout).until(gone)
         WebDriverWait(self.driver, timeout).until(
             lambda driver: driver.execute_script("return document.readyState") == "complete"
         )

@@ -118,8 +118,6 @@ def test_a_staff_member_without_manage_orders_sees_the_refusal_and_no_chart(brow
 
 def test_a_window_a_worker_computes_reloads_itself_until_its_figures_are_there(browser, settings, monkeypatch):
     from django.core.cache import cache
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from saleor_conveyor import delivery, tasks
     from saleor_conveyor.hosts import get_host
@@ -140,7 +138,7 @@ def test_a_window_a_worker_computes_reloads_itself_until_its_figures_are_there(b
     assert "計算しています" in notice.text and not browser.find_all("[data-figure='nps-score']")
     browser.screenshot("ja-computing")
     waiting = browser.find("html")
-    WebDriverWait(browser.driver, 10).until(staleness_of(waiting))  # it reloads itself, no script needed
+    browser.wait_replaced(waiting)  # it reloads itself, no script needed
     browser.wait_for("[data-computing]")
     assert len(asked) == 1  # the reload did not ask again
     tasks.compute_console_figures(*asked[0])  # the worker keeps them
