@@ -97,13 +97,27 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait_for(self, css: str, timeout: float = 10) -> object:
+        """The first visible element `css` finds, once there is one. A page that reloads itself (the overview
+        while a worker computes) may swap documents between finding an element and reading it: that read is
+        tried again, as a stale element is."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout).until(
-            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
-        )
+        visible = expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
+
+        def found(driver: object) -> object:
+            try:
+                return visible(driver)
+            except StaleElementReferenceException:
+                return False
+            except WebDriverException as error:
+                if "does not belong to the document" in str(error):
+                    return False
+                raise
+
+        return WebDriverWait(self.driver, timeout).until(found)
 
     def follow(self, css: str, timeout: float = 10) -> None:
         """Click what `css` finds and wait until the page it loads has replaced this one. Waiting for an element
