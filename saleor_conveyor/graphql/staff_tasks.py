@@ -67,7 +67,7 @@ class StaffTask(graphene.ObjectType):
     @staticmethod
     def resolve_profile(root: models.Touchpoint, info: Any) -> models.FanProfile:
         # MANAGE_ORDERS lists tasks; what the conveyor knows of the customer beyond the order needs MANAGE_USERS.
-        for_orders_staff(info, [root.profile])
+        for_orders_staff(info, root.profile)
         return root.profile
 
     @staticmethod

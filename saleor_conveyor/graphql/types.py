@@ -115,48 +115,51 @@ def may_read_timeline(info: Any, profile: models.FanProfile) -> bool:
 
 
 # Reached through a MANAGE_ORDERS operation (StaffTask.profile), a profile shows what an order's page shows
-# (who, their name, their purchases). What the conveyor knows of them beyond that needs MANAGE_USERS.
+# (who, their name, their purchases). What the conveyor knows of them beyond that, these fields, needs
+# MANAGE_USERS (`_gate_customer_data` wraps their resolvers).
 CUSTOMER_DATA_FIELDS = (
     "nps",
-    "npsCategory",
-    "fanDegree",
+    "nps_category",
+    "fan_degree",
     "liking",
     "segment",
-    "engagementClass",
+    "engagement_class",
     "badges",
-    "referralCode",
+    "referral_code",
     "unsubscribed",
     "touchpoints",
     "timeline",
 )
 
 
-def for_orders_staff(info: Any, profiles: Any) -> None:
-    """Mark profiles read by staff without MANAGE_USERS so their CUSTOMER_DATA_FIELDS are refused."""
+def for_orders_staff(info: Any, profile: models.FanProfile) -> None:
+    """Mark a profile read by staff without MANAGE_USERS so its CUSTOMER_DATA_FIELDS are refused."""
     request = info.context
     allowed = getattr(request, "_conveyor_manage_users", None)
     if allowed is None:
         user = current_user(info)
         allowed = request._conveyor_manage_users = user is not None and get_host().has_permission(user, MANAGE_USERS)
-    if allowed:
-        return
-    for profile in profiles:
+    if not allowed:
         profile._conveyor_orders_only = True
 
 
-def _customer_data(resolver: Any) -> Any:
-    """A FanProfile field that needs MANAGE_USERS when the profile came through a MANAGE_ORDERS operation."""
+def _gate_customer_data(object_type: type) -> type:
+    """Class decorator: each of CUSTOMER_DATA_FIELDS' resolvers (the attribute itself where the type has none)
+    refuses a profile `for_orders_staff` marked; as `core.guard_resolvers` wraps a query type's."""
+    for name in CUSTOMER_DATA_FIELDS:
+        resolver = vars(object_type).get(f"resolve_{name}")
+        resolve = resolver.__func__ if isinstance(resolver, staticmethod) else None
 
-    def gated(root: models.FanProfile, info: Any, **kwargs: Any) -> Any:
-        if getattr(root, "_conveyor_orders_only", False):
-            raise ConveyorError("This needs the MANAGE_USERS permission.", code=ErrorCode.PERMISSION_DENIED)
-        return resolver(root, info, **kwargs)
+        def gated(root: models.FanProfile, info: Any, _name: str = name, _resolve: Any = resolve, **kwargs: Any) -> Any:
+            if getattr(root, "_conveyor_orders_only", False):
+                raise ConveyorError("This needs the MANAGE_USERS permission.", code=ErrorCode.PERMISSION_DENIED)
+            return _resolve(root, info, **kwargs) if _resolve is not None else getattr(root, _name)
 
-    gated.__name__ = resolver.__name__
-    gated.__doc__ = resolver.__doc__
-    return staticmethod(gated)
+        setattr(object_type, f"resolve_{name}", staticmethod(gated))
+    return object_type
 
 
+@_gate_customer_data
 class FanProfile(graphene.ObjectType):
     """A customer on the conveyor: stage, money, survey answers, badges, touchpoints."""
 
@@ -195,31 +198,11 @@ class FanProfile(graphene.ObjectType):
     def resolve_id(root: models.FanProfile, info: Any) -> str:
         return global_id("FanProfile", root.pk)
 
-    @_customer_data
-    def resolve_nps(root: models.FanProfile, info: Any) -> int | None:
-        return root.nps
-
-    @_customer_data
-    def resolve_nps_category(root: models.FanProfile, info: Any) -> str | None:
-        return root.nps_category
-
-    @_customer_data
-    def resolve_fan_degree(root: models.FanProfile, info: Any) -> str | None:
-        return root.fan_degree
-
-    @_customer_data
-    def resolve_liking(root: models.FanProfile, info: Any) -> str | None:
-        return root.liking
-
-    @_customer_data
-    def resolve_badges(root: models.FanProfile, info: Any) -> list[str]:
-        return root.badges
-
     @staticmethod
     def resolve_first_name(root: models.FanProfile, info: Any) -> str | None:
         return root.first_name or None
 
-    @_customer_data
+    @staticmethod
     def resolve_timeline(root: models.FanProfile, info: Any, first: int | None = None) -> Any:
         if not may_read_timeline(info, root):
             raise ConveyorError("This needs the MANAGE_USERS permission.", code=ErrorCode.PERMISSION_DENIED)
@@ -252,23 +235,23 @@ class FanProfile(graphene.ObjectType):
     def resolve_lapsed(root: models.FanProfile, info: Any) -> bool:
         return is_lapsed(root.last_purchase_at, timezone.now(), get_config().lapse_days)
 
-    @_customer_data
+    @staticmethod
     def resolve_segment(root: models.FanProfile, info: Any) -> str | None:
         return root.segment or None
 
-    @_customer_data
+    @staticmethod
     def resolve_engagement_class(root: models.FanProfile, info: Any) -> str | None:
         return engagement_class(root.segment) if root.segment else None
 
-    @_customer_data
+    @staticmethod
     def resolve_referral_code(root: models.FanProfile, info: Any) -> str | None:
         return root.referral_code or None
 
-    @_customer_data
+    @staticmethod
     def resolve_unsubscribed(root: models.FanProfile, info: Any) -> bool:
         return root.unsubscribed_at is not None
 
-    @_customer_data
+    @staticmethod
     def resolve_touchpoints(root: models.FanProfile, info: Any, status: str | None = None) -> Any:
         # At most one query, whatever the history (none when read with the profile): in due order;
         # one for the whole page of fanProfiles.
