@@ -997,14 +997,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     fresh = request.GET.get("refresh") == "1"
     page, computing = _figures_for(chosen, words, language, now, fresh=fresh)
     if computing:
+        reload_url = console_url(request, "overview", **chosen.query())  # without refresh=1: it asks once
         if fresh:  # the figures shown until the worker's are kept; reloading must not ask again
-            return HttpResponseRedirect(console_url(request, "overview", **chosen.query()), status=303)
+            return HttpResponseRedirect(reload_url, status=303)
+        context.update({"reload_url": reload_url, "reload_seconds": RELOAD_SECONDS})
         if page.figures_missing():
-            context.update(_computing_context(request, chosen, words, now))
+            context["computing"] = words["figures_computing"]
+            context["window_text"] = _window_text(chosen, words)
+            context["open_work"] = _open_work(request, words)
             return render_console(request, "overview.html", context, words=TEXTS)
         context["updating"] = words["figures_updating"]
-        context["reload_url"] = console_url(request, "overview", **chosen.query())
-        context["reload_seconds"] = RELOAD_SECONDS
     nonce = secrets.token_urlsafe(16)  # the charts' <style> elements carry the page's nonce
     nps = page.report.nps
     context.update(
@@ -1058,16 +1060,6 @@ def _figures_for(
     page = Overview(window, words, language, now, chosen, fresh=fresh and answer == "here")
     page.compute_figures()  # nothing left to compute when the worker kept them
     return page, False
-
-
-def _computing_context(request: HttpRequest, chosen: Filter, words: Mapping[str, str], now: datetime) -> dict:
-    return {
-        "computing": words["figures_computing"],
-        "window_text": _window_text(chosen, words),
-        "reload_url": console_url(request, "overview", **chosen.query()),
-        "reload_seconds": RELOAD_SECONDS,
-        "open_work": _open_work(request, words),
-    }
 
 
 def warm_default_figures(now: datetime | None = None) -> None:
@@ -1129,7 +1121,11 @@ def shares_its_cache() -> bool:
 
 def being_computed(figures_key: str, now: datetime) -> bool:
     """Whether a worker was asked for these figures less than WORKER_WAIT_SECONDS ago and has not finished."""
-    asked = _cached(lambda: cache.get(_asked_key(figures_key)))
+    return _in_flight(_cached(lambda: cache.get(_asked_key(figures_key))), now)
+
+
+def _in_flight(asked: Any, now: datetime) -> bool:
+    """Whether an ask's flag (the time it was asked, "done", "failed", or none) is a worker still within its wait."""
     try:
         asked_at = float(asked)
     except (TypeError, ValueError):  # none, "done", "failed", or anything else: nothing on its way
@@ -1150,7 +1146,7 @@ def ask_worker(chosen: Filter, figures_key: str, *, now: datetime, fresh: bool =
     asked_key = _asked_key(figures_key)
     asked = _cached(lambda: cache.get(asked_key))
     if asked is not None:
-        if being_computed(figures_key, now):
+        if _in_flight(asked, now):
             return "computing"
         _cached(lambda: cache.delete(asked_key))
         if not (asked == _DONE and fresh):  # failed, silent, or done and still missing here
@@ -1181,18 +1177,16 @@ def compute_asked_figures(since: str, until: str, channel: str, asked_at: str = 
     """The task's work: keep the window's figures, as of the moment the page asked (`asked_at`, a timestamp;
     now if not given), then mark the page's ask (`figures_key`, else this window's key here) done, or failed
     so the pages compute them themselves."""
-    key = figures_key
     try:
-        chosen = Filter(date.fromisoformat(since) if since else None, date.fromisoformat(until) if until else None)
-        chosen = Filter(chosen.since, chosen.until, channel or None)
+        day = date.fromisoformat
+        chosen = Filter(day(since) if since else None, day(until) if until else None, channel or None)
         now = datetime.fromtimestamp(float(asked_at), tz=UTC) if asked_at else timezone.now()
-        key = key or Figures(window_of(chosen, now), chosen, now, measures.WITHIN_DAYS_DEFAULT, fresh=True).key
-        keep_figures(chosen, now=now)
+        kept_under = keep_figures(chosen, now=now)
     except Exception:
-        if key:
-            _cached(lambda: cache.set(_asked_key(key), _FAILED, _flag_seconds()))
+        if figures_key:  # without it (a message of no page) nobody waits on a flag
+            _cached(lambda: cache.set(_asked_key(figures_key), _FAILED, _flag_seconds()))
         raise
-    _cached(lambda: cache.set(_asked_key(key), _DONE, _flag_seconds()))
+    _cached(lambda: cache.set(_asked_key(figures_key or kept_under), _DONE, _flag_seconds()))
 
 
 def _flag_seconds() -> int:
