@@ -37,6 +37,20 @@ def _saved_rule_book_ends_with_the_test():
 
 
 @pytest.fixture
+def eager_celery(settings):
+    """Tasks run inside the call that sends them, with enqueueing on (the host's Celery app, and Django's setting)."""
+    from saleor_conveyor.hosts import get_host
+
+    settings.CONVEYOR_DELIVERY = {**getattr(settings, "CONVEYOR_DELIVERY", {}), "enqueue": True}
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app = get_host().celery_app()
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
 def t0() -> datetime:
     return T0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,6 +67,21 @@ def _chromium() -> Iterator[object]:
         driver.quit()
 
 
+def _unless_swapped(read: Callable[[], object], *, swapped: object = False) -> object:
+    """`read()`, or `swapped` when the element it reads belongs to a document Chromium has replaced: it answers
+    StaleElementReferenceException or, mid-swap, "Node with given id does not belong to the document"."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        return read()
+    except StaleElementReferenceException:
+        return swapped
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return swapped
+        raise
+
+
 class Browser:
     """The test's view of Chromium: open a page of the live sandbox, resize, read, screenshot."""
 
@@ -100,24 +115,12 @@ class Browser:
         """The first visible element `css` finds, once there is one. A page that reloads itself (the overview
         while a worker computes) may swap documents between finding an element and reading it: that read is
         tried again, as a stale element is."""
-        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         visible = expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
-
-        def found(driver: object) -> object:
-            try:
-                return visible(driver)
-            except StaleElementReferenceException:
-                return False
-            except WebDriverException as error:
-                if "does not belong to the document" in str(error):
-                    return False
-                raise
-
-        return WebDriverWait(self.driver, timeout).until(found)
+        return WebDriverWait(self.driver, timeout).until(lambda driver: _unless_swapped(lambda: visible(driver)))
 
     def follow(self, css: str, timeout: float = 10) -> None:
         """Click what `css` finds and wait until the page it loads has replaced this one. Waiting for an element
@@ -131,19 +134,14 @@ class Browser:
 
         Selenium's `staleness_of` knows only StaleElementReferenceException; while Chromium swaps documents the
         old node can also answer "Node with given id does not belong to the document", which means the same."""
-        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        def gone(driver: object) -> bool:
-            try:
-                old_page.is_enabled()  # type: ignore[attr-defined]
-            except StaleElementReferenceException:
-                return True
-            except WebDriverException as error:
-                if "does not belong to the document" in str(error):
-                    return True
-                raise
+        def still_there() -> bool:
+            old_page.is_enabled()  # type: ignore[attr-defined]  # raises once the page is replaced
             return False
+
+        def gone(driver: object) -> object:
+            return _unless_swapped(still_there, swapped=True)
 
         WebDriverWait(self.driver, timeout).until(gone)
         WebDriverWait(self.driver, timeout).until(

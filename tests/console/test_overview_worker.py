@@ -161,16 +161,8 @@ def test_a_broker_that_cannot_be_reached_and_the_page_computes_them_itself(shop,
     assert computed  # the failed ask left no flag behind to wait on
 
 
-def test_an_eager_celery_keeps_them_in_the_request_and_the_page_shows_them(shop, client, settings):
-    settings.CONVEYOR_DELIVERY = {"enqueue": True}
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app = get_host().celery_app()
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        body, _, computed = get_page(client, OVERVIEW, month_ago())
-    finally:
-        app.conf.task_always_eager = eager
+def test_an_eager_celery_keeps_them_in_the_request_and_the_page_shows_them(shop, client, eager_celery):
+    body, _, computed = get_page(client, OVERVIEW, month_ago())
     assert computed and "data-computing" not in body and 'data-figure="nps-score"' in body
     _, _, computed = get_page(client, OVERVIEW, month_ago())
     assert not computed

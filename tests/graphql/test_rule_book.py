@@ -245,18 +245,8 @@ def test_a_rebuild_made_obsolete_by_a_later_save_stops(api, admin):
     assert second.summary == ["step_day7.days: 12 → 13"]
 
 
-def test_the_rebuild_is_started_after_commit_through_the_task(admin, settings, django_capture_on_commit_callbacks):
-    settings.CONVEYOR_DELIVERY = {"enqueue": True}
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from saleor_conveyor.hosts import get_host
-
-    app = get_host().celery_app()
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            rule_book.update_rule_book(edited(step_day7={"days": 9}), by="admin@example.com")
-    finally:
-        app.conf.task_always_eager = eager
+def test_the_rebuild_is_started_after_commit_through_the_task(admin, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        rule_book.update_rule_book(edited(step_day7={"days": 9}), by="admin@example.com")
     change = RuleBookChange.objects.get()
     assert change.rebuild_outcome == "done" and change.rebuild_finished_at is not None
